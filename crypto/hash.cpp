@@ -1,0 +1,21 @@
+#include "crypto/hash.h"
+
+#include <sodium.h>
+
+namespace kith::crypto {
+
+static_assert(HASH_BYTES >= crypto_generichash_BYTES_MIN && HASH_BYTES <= crypto_generichash_BYTES_MAX);
+
+Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts) {
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, HASH_BYTES);
+  const uint8_t zero = 0;
+  crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(domain.data()), domain.size());
+  crypto_generichash_update(&state, &zero, 1);
+  for (ByteView part : parts) crypto_generichash_update(&state, part.data(), part.size());
+  Key32 out;
+  crypto_generichash_final(&state, out.data(), out.size());
+  return out;
+}
+
+}  // namespace kith::crypto

@@ -1,0 +1,16 @@
+// BLAKE2b-256 with a domain string, used for entry ids, journal ids and fingerprints.
+#pragma once
+#include <initializer_list>
+#include <string_view>
+
+#include "crypto/bytes.h"
+
+namespace kith::crypto {
+
+constexpr size_t HASH_BYTES = 32;
+
+// BLAKE2b-256 over `domain` (its bytes, then one 0x00) followed by each part in order. The domain
+// keeps hashes made for different purposes apart.
+Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts);
+
+}  // namespace kith::crypto

@@ -1,0 +1,16 @@
+#include "crypto/sodium.h"
+
+#include <sodium.h>
+
+#include "crypto/error.h"
+
+namespace kith::crypto {
+
+void init() {
+  if (sodium_init() < 0) {
+    throw Error(ErrorKind::IO, "libsodium failed to initialise",
+                "check that /dev/urandom or getrandom() is available");
+  }
+}
+
+}  // namespace kith::crypto

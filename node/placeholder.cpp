@@ -1,0 +1,1 @@
+// node runtime (being written).

@@ -1,0 +1,31 @@
+// The protocol layer's limits. Each one is enforced where input enters (decodeEntry, openBody,
+// building an entry) and documented in specs/entry.md; exceeding one is an input error.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace kith::protocol {
+
+constexpr uint8_t ENTRY_VERSION = 1;
+
+// The whole canonical Entry (clear fields, control and encrypted body).
+constexpr size_t ENTRY_BYTES_MAX = 64 * 1024;
+// The encrypted body, nonce and tag included.
+constexpr size_t BODY_BYTES_MAX = 40 * 1024;
+// The text of an update or comment, in UTF-8 bytes (about 5,000 words).
+constexpr size_t TEXT_BYTES_MAX = 32 * 1024;
+// References from one entry to others.
+constexpr size_t REFS_MAX = 16;
+// Key wraps in one control entry (a removal re-wraps to every remaining member).
+constexpr size_t WRAPS_MAX = 300;
+// Members of one journal, relays included.
+constexpr size_t MEMBERS_MAX = 256;
+// Epochs (re-keyings) of one journal.
+constexpr uint32_t EPOCHS_MAX = 100000;
+// Entries per author per journal.
+constexpr uint64_t SEQ_MAX = uint64_t{1} << 48;
+// Nesting and traversal limits for reading untrusted Cap'n Proto data (in 8-byte words).
+constexpr uint64_t READER_TRAVERSAL_WORDS_MAX = ENTRY_BYTES_MAX / 8 * 2;
+constexpr int READER_NESTING_MAX = 16;
+
+}  // namespace kith::protocol

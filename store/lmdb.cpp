@@ -1,0 +1,1 @@
+// LMDB store (being written).
