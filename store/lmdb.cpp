@@ -1,1 +1,173 @@
-// LMDB store (being written).
+#include "store/lmdb.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace kith::store {
+namespace {
+
+MDB_val val(ByteView b) { return {b.size(), const_cast<uint8_t*>(b.data())}; }
+ByteView view(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
+
+bool hasPrefix(ByteView key, ByteView prefix) {
+  return key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0;
+}
+
+}  // namespace
+
+void check(int rc, const char* what) {
+  if (rc == MDB_SUCCESS) return;
+  if (rc == MDB_MAP_FULL) throw MapFullError();
+  std::string msg = std::string(what) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+      throw Error(ErrorKind::CORRUPT, "the store is damaged (" + msg + ")",
+                  "restore the home's store/ folder from a backup, or re-sync it from your peers");
+    case EACCES:
+    case EROFS:
+      throw Error(ErrorKind::IO, msg, "check the home folder's permissions");
+    case ENOSPC:
+      throw Error(ErrorKind::IO, msg, "free some disk space and try again");
+    default:
+      throw Error(ErrorKind::IO, msg);
+  }
+}
+
+Env::Env(const std::string& path, size_t mapSizeBytes, unsigned tablesMax) {
+  check(mdb_env_create(&env_), "creating the LMDB environment");
+  try {
+    check(mdb_env_set_maxdbs(env_, tablesMax), "setting the table count");
+    check(mdb_env_set_mapsize(env_, mapSizeBytes), "setting the map size");
+    // Readers are per transaction object, not per thread: read transactions in the node may be
+    // created and finished on whichever thread runs the loop.
+    check(mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0600), "opening the store");
+  } catch (...) {
+    mdb_env_close(env_);
+    throw;
+  }
+}
+
+Env::~Env() { mdb_env_close(env_); }
+
+size_t Env::mapSizeBytes() const {
+  MDB_envinfo info;
+  check(mdb_env_info(env_, &info), "reading the store's size");
+  return info.me_mapsize;
+}
+
+void Env::setMapSize(size_t bytes) { check(mdb_env_set_mapsize(env_, bytes), "growing the store's map"); }
+
+size_t Env::lastTxnId() const {
+  MDB_envinfo info;
+  check(mdb_env_info(env_, &info), "reading the store's state");
+  return info.me_last_txnid;
+}
+
+Txn::Txn(const Env& env, unsigned flags) {
+  int rc = mdb_txn_begin(env.raw(), nullptr, flags, &txn_);
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process grew the map: adopt its size and begin again.
+    check(mdb_env_set_mapsize(env.raw(), 0), "adopting the store's new size");
+    rc = mdb_txn_begin(env.raw(), nullptr, flags, &txn_);
+  }
+  check(rc, "beginning a store transaction");
+}
+
+Txn::Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
+
+Txn::~Txn() { abort(); }
+
+void Txn::abort() noexcept {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+void WriteTxn::commit() {
+  KITH_ASSERT(txn_ != nullptr);
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // mdb_txn_commit frees the transaction even when it fails.
+  check(rc, "committing to the store");
+}
+
+Table::Table(WriteTxn& txn, const char* name) {
+  check(mdb_dbi_open(txn.raw(), name, MDB_CREATE, &dbi_), "opening a store table");
+}
+
+std::optional<ByteView> Table::get(const Txn& txn, ByteView key) const {
+  MDB_val k = val(key), v;
+  int rc = mdb_get(txn.raw(), dbi_, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading from the store");
+  return view(v);
+}
+
+void Table::put(WriteTxn& txn, ByteView key, ByteView value) {
+  MDB_val k = val(key), v = val(value);
+  check(mdb_put(txn.raw(), dbi_, &k, &v, 0), "writing to the store");
+}
+
+bool Table::del(WriteTxn& txn, ByteView key) {
+  MDB_val k = val(key);
+  int rc = mdb_del(txn.raw(), dbi_, &k, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  check(rc, "deleting from the store");
+  return true;
+}
+
+namespace {
+struct Cursor {
+  MDB_cursor* c = nullptr;
+  Cursor(const Txn& txn, MDB_dbi dbi) { check(mdb_cursor_open(txn.raw(), dbi, &c), "opening a store cursor"); }
+  ~Cursor() { mdb_cursor_close(c); }
+};
+}  // namespace
+
+void Table::scan(const Txn& txn, ByteView prefix, ByteView from,
+                 const std::function<bool(ByteView, ByteView)>& fn) const {
+  Cursor cursor(txn, dbi_);
+  MDB_val k = val(from), v;
+  int rc = mdb_cursor_get(cursor.c, &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    ByteView key = view(k);
+    if (!hasPrefix(key, prefix)) return;
+    if (!fn(key, view(v))) return;
+    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_NOTFOUND) check(rc, "scanning the store");
+}
+
+std::optional<std::pair<ByteView, ByteView>> Table::last(const Txn& txn, ByteView prefix) const {
+  // Position after the prefix's range, then step back once.
+  Bytes upper(prefix.begin(), prefix.end());
+  while (!upper.empty() && upper.back() == 0xff) upper.pop_back();
+  Cursor cursor(txn, dbi_);
+  MDB_val k, v;
+  int rc;
+  if (upper.empty()) {
+    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_LAST);
+  } else {
+    upper.back()++;
+    k = val(upper);
+    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_SET_RANGE);
+    rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cursor.c, &k, &v, MDB_LAST)
+                            : mdb_cursor_get(cursor.c, &k, &v, MDB_PREV);
+  }
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading the store");
+  if (!hasPrefix(view(k), prefix)) return std::nullopt;
+  return std::make_pair(view(k), view(v));
+}
+
+size_t Table::count(const Txn& txn) const {
+  MDB_stat st;
+  check(mdb_stat(txn.raw(), dbi_, &st), "counting a store table");
+  return st.ms_entries;
+}
+
+}  // namespace kith::store

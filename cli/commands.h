@@ -1,0 +1,17 @@
+// The subcommands of `kith`. Each add* function registers its subcommands on the app; a parsed
+// subcommand stores the work to do in `action`, which main runs after parsing succeeded.
+#pragma once
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+
+namespace kith::cli {
+
+using Action = std::function<void(Context&)>;
+
+// init, id, journal create|list, post, read, status
+void addLocalCommands(CLI::App& app, Action& action);
+
+}  // namespace kith::cli

@@ -1,0 +1,120 @@
+#include "cli/context.h"
+
+#include <ctime>
+#include <iostream>
+
+#include "cli/passphrase.h"
+
+namespace kith::cli {
+
+Context::Context(Options options)
+    : options_(std::move(options)),
+      home_(options_.home.empty() ? store::Home::defaultPath() : options_.home) {}
+
+crypto::KeyFileInfo Context::keyInfo() const { return crypto::readKeyFileInfo(home_.readKeyFile()); }
+
+const Unlocked& Context::unlock() {
+  if (unlocked_) return *unlocked_;
+  Bytes file = home_.readKeyFile();
+  crypto::KeyFileInfo info = crypto::readKeyFileInfo(file);
+  std::optional<crypto::SecretBuffer> passphrase;
+  if (info.sealed) {
+    passphrase = readPassphrase("Passphrase for this kith identity: ", false);
+    if (!passphrase) {
+      throw Error(ErrorKind::AUTH, "the identity is locked with a passphrase and there is no terminal to ask on",
+                  "set KITH_PASSPHRASE");
+    }
+  }
+  auto opened = crypto::openKeyFile(file, passphrase ? std::optional<ByteView>(passphrase->view()) : std::nullopt);
+  crypto::SecretBuffer storageKey = opened.identity.deriveKey("kithstor", 1);
+  unlocked_.emplace(Unlocked{std::move(opened.identity), std::move(opened.name), std::move(storageKey)});
+  return *unlocked_;
+}
+
+store::Store& Context::store() {
+  if (!store_) {
+    home_.readKeyFile();  // a home without an identity says "run kith init" rather than opening a store
+    store_ = home_.openStore();
+  }
+  return *store_;
+}
+
+store::JournalId Context::journal(const std::optional<std::string>& named) {
+  store::Store& s = store();
+  if (!named) {
+    auto all = s.journals();
+    if (all.size() == 1) return all[0].id;
+    if (all.empty()) {
+      throw Error(ErrorKind::NOT_FOUND, "this home has no journal yet",
+                  "create one with 'kith journal create TITLE'");
+    }
+    throw Error(ErrorKind::USAGE, "this home has " + std::to_string(all.size()) + " journals",
+                "choose one with --journal ID (see 'kith journal list')");
+  }
+  const std::string& id = *named;
+  if (id.size() < 4 || id.size() > 64 || !tryFromHex(id.substr(0, id.size() & ~size_t{1}))) {
+    throw Error(ErrorKind::USAGE, "'" + id + "' is not a journal id",
+                "give the id (or its first characters, at least 4) shown by 'kith journal list'");
+  }
+  auto found = s.findJournals(id);
+  if (found.empty()) {
+    throw Error(ErrorKind::NOT_FOUND, "there is no journal " + id + " in this home", "see 'kith journal list'");
+  }
+  if (found.size() > 1) {
+    throw Error(ErrorKind::USAGE, "'" + id + "' matches " + std::to_string(found.size()) + " journals",
+                "give more characters of the id");
+  }
+  return found[0];
+}
+
+void Context::print(const nlohmann::json& json, const std::string& text) const {
+  if (options_.json) {
+    std::cout << json.dump(2) << "\n";
+  } else if (!text.empty()) {
+    std::cout << text;
+    if (text.back() != '\n') std::cout << "\n";
+  }
+}
+
+std::string shortHex(ByteView bytes, size_t chars) { return toHex(bytes).substr(0, chars); }
+
+std::string localTime(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+std::string isoTime(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return out;
+}
+
+void requireText(const std::string& text, const char* what) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len != 0 && i + len <= n && c != 0;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok && len == 2) ok = c >= 0xc2;                                   // overlong
+    if (ok && len == 3) ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
+    if (ok && len == 4) ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c > 0xf4 || (c == 0xf4 && p[i + 1] >= 0x90));
+    if (!ok) {
+      throw Error(ErrorKind::INPUT, std::string("the ") + what + " is not valid UTF-8 text",
+                  "give plain text (no binary data or NUL bytes)");
+    }
+    i += len;
+  }
+}
+
+}  // namespace kith::cli

@@ -1,0 +1,63 @@
+// What every command shares: the parsed global options, the home, unlocking the identity, and
+// picking the journal a command is about.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/key-file.h"
+#include "store/home.h"
+#include "store/journal.h"
+
+namespace kith::cli {
+
+struct Options {
+  std::string home;       // empty: Home::defaultPath()
+  bool json = false;
+  bool verbose = false;
+};
+
+// The unlocked identity and the key that seals epoch keys at rest.
+struct Unlocked {
+  crypto::Identity identity;
+  std::string name;
+  crypto::SecretBuffer storageKey;
+  store::Keyring keyring() const { return store::Keyring{identity, storageKey.view()}; }
+};
+
+class Context {
+public:
+  explicit Context(Options options);
+
+  const Options& options() const { return options_; }
+  const store::Home& home() const { return home_; }
+  // The identity's public key, without unlocking.
+  crypto::KeyFileInfo keyInfo() const;
+  // Unlocks the key file (asking for the passphrase when sealed). Cached for the command.
+  const Unlocked& unlock();
+  store::Store& store();
+
+  // The journal named by `--journal` (a hex id or a unique prefix of one), or the only journal of
+  // the home when none is named. Throws Error with what to do otherwise.
+  store::JournalId journal(const std::optional<std::string>& named);
+
+  // Prints a JSON value (with --json) or text.
+  void print(const nlohmann::json& json, const std::string& text) const;
+
+private:
+  Options options_;
+  store::Home home_;
+  std::optional<Unlocked> unlocked_;
+  std::unique_ptr<store::Store> store_;
+};
+
+// Formatting shared by the commands.
+std::string shortHex(ByteView bytes, size_t chars = 12);
+std::string localTime(int64_t ms);
+std::string isoTime(int64_t ms);
+// Throws Error(INPUT) unless `text` is valid UTF-8 without NUL bytes.
+void requireText(const std::string& text, const char* what);
+
+}  // namespace kith::cli

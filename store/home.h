@@ -1,0 +1,53 @@
+// A node's home folder: the identity's key file, the LMDB store and the configuration.
+//
+//   HOME/identity.key   the sealed (or, with --no-passphrase, plain) key file, mode 0600
+//   HOME/store/         LMDB (data.mdb, lock.mdb)
+//   HOME/config.json    settings that are not secret: listen address, known peers
+//
+// The folder is created with mode 0700. Its default is $KITH_HOME, else $XDG_DATA_HOME/kith, else
+// ~/.local/share/kith.
+// Caveats: errors are kith::Error with a hint for the user (NOT_FOUND: "run 'kith init'").
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/bytes.h"
+#include "store/store.h"
+
+namespace kith::store {
+
+class Home {
+public:
+  explicit Home(std::string path) : path_(std::move(path)) {}
+  // $KITH_HOME, $XDG_DATA_HOME/kith or ~/.local/share/kith; throws Error(USAGE) when none is set.
+  static std::string defaultPath();
+
+  const std::string& path() const { return path_; }
+  std::string keyFilePath() const { return path_ + "/identity.key"; }
+  std::string storeDir() const { return path_ + "/store"; }
+  std::string configPath() const { return path_ + "/config.json"; }
+
+  bool hasIdentity() const;
+  // Creates the folder (0700) and store/ if needed. Throws Error(CONFLICT) when an identity exists.
+  void create() const;
+  // Writes the key file atomically (temporary file, fsync, rename) with mode 0600.
+  void writeKeyFile(ByteView bytes) const;
+  // Throws Error(NOT_FOUND) with a hint to run 'kith init' when the home has no identity.
+  Bytes readKeyFile() const;
+  std::unique_ptr<Store> openStore(StoreOptions options = {}) const;
+
+  nlohmann::json readConfig() const;          // {} when there is none
+  void writeConfig(const nlohmann::json& config) const;  // atomically
+
+private:
+  void requireExists() const;
+  std::string path_;
+};
+
+// Writes `bytes` to `path` atomically with the given mode: a temporary file, fsync, rename, fsync
+// of the folder. Throws Error(IO).
+void writeFileAtomic(const std::string& path, ByteView bytes, unsigned mode);
+
+}  // namespace kith::store

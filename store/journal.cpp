@@ -1,0 +1,205 @@
+#include "store/journal.h"
+
+#include <chrono>
+
+namespace kith::store {
+
+using protocol::Control;
+using protocol::EntryDraft;
+using protocol::KeyWrap;
+using protocol::Role;
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+Error notFound(const JournalId& journal) {
+  return Error(ErrorKind::NOT_FOUND, "journal " + toHex(journal).substr(0, 16) + " is not in this home",
+               "see 'kith journal list'");
+}
+
+EntryDraft nextDraft(const JournalId& journal, const std::optional<Head>& head, uint32_t epoch) {
+  EntryDraft d;
+  d.journal = journal;
+  d.seq = head ? head->seq + 1 : 1;
+  if (head) d.prev = head->id;
+  d.timestampMs = nowMs();
+  d.epoch = epoch;
+  return d;
+}
+
+crypto::SecretBuffer requireEpochKey(const Store& store, const Keyring& keyring, const JournalId& journal,
+                                     uint32_t epoch) {
+  auto key = store.epochKey(journal, epoch, keyring.storageKey);
+  if (!key) {
+    throw Error(ErrorKind::NOT_FOUND, "this node holds no key for the journal's current epoch",
+                "ask the journal's owner to add you again");
+  }
+  return std::move(*key);
+}
+
+KeyWrap wrapTo(const PublicKey& member, uint32_t epoch, ByteView key) {
+  auto boxKey = crypto::toBoxPublicKey(member);
+  if (!boxKey) throw Error(ErrorKind::INPUT, "the member's public key is not a valid Ed25519 key");
+  return KeyWrap{member, epoch, crypto::sealTo(*boxKey, key)};
+}
+
+void requireRole(const Store& store, const JournalId& journal, const PublicKey& who,
+                 std::initializer_list<Role> allowed, const char* action) {
+  auto m = store.member(journal, who);
+  if (m && m->active) {
+    for (Role r : allowed) {
+      if (m->role == r) return;
+    }
+  }
+  throw Error(ErrorKind::AUTH, std::string("your role in this journal does not allow you to ") + action,
+              "ask the journal's owner");
+}
+
+}  // namespace
+
+JournalId createJournal(Store& store, const Keyring& keyring, const std::string& title) {
+  const auto& me = keyring.identity;
+  Bytes salt(protocol::JOURNAL_SALT_BYTES);
+  crypto::randomBytes(salt);
+  JournalId journal = protocol::journalIdFor(me.publicKey(), salt);
+  crypto::SecretBuffer epochKey(crypto::AEAD_KEY_BYTES);
+  crypto::randomBytes({epochKey.data(), epochKey.size()});
+  store.appendNext(
+      journal, me.publicKey(),
+      [&](const std::optional<Head>&, const std::optional<JournalInfo>&) {
+        EntryDraft d = nextDraft(journal, std::nullopt, 0);
+        d.control.type = Control::Type::CREATE;
+        d.control.salt = salt;
+        d.control.wraps.push_back(wrapTo(me.publicKey(), 0, epochKey.view()));
+        d.body = Body{Kind::JOURNAL_INFO, title, {}};
+        return protocol::signEntry(me, d, epochKey.view());
+      },
+      &keyring);
+  if (!store.epochKey(journal, 0, keyring.storageKey)) {
+    throw Error(ErrorKind::IO, "the new journal's key was not stored");  // the wrap to ourselves failed
+  }
+  return journal;
+}
+
+Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const Body& body) {
+  const auto& me = keyring.identity;
+  auto info = store.journal(journal);
+  if (!info) throw notFound(journal);
+  if (body.kind == Kind::UPDATE) {
+    requireRole(store, journal, me.publicKey(), {Role::OWNER, Role::COAUTHOR}, "post updates");
+  } else {
+    requireRole(store, journal, me.publicKey(), {Role::OWNER, Role::COAUTHOR, Role::SUBSCRIBER}, "comment");
+  }
+  return store.appendNext(
+      journal, me.publicKey(),
+      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
+        if (!j) throw notFound(journal);
+        crypto::SecretBuffer key = requireEpochKey(store, keyring, journal, j->epoch);
+        EntryDraft d = nextDraft(journal, head, j->epoch);
+        d.body = body;
+        return protocol::signEntry(me, d, key.view());
+      },
+      &keyring);
+}
+
+Entry addMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
+                Role role) {
+  const auto& me = keyring.identity;
+  if (!store.journal(journal)) throw notFound(journal);
+  requireRole(store, journal, me.publicKey(), {Role::OWNER}, "add members");
+  if (auto m = store.member(journal, member); m && m->active) {
+    throw Error(ErrorKind::CONFLICT, "that key is already a member (" + std::string(protocol::roleName(m->role)) + ")",
+                "see 'kith members'");
+  }
+  return store.appendNext(
+      journal, me.publicKey(),
+      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
+        if (!j) throw notFound(journal);
+        EntryDraft d = nextDraft(journal, head, j->epoch);
+        d.control.type = Control::Type::ADD_MEMBER;
+        d.control.member = member;
+        d.control.role = role;
+        if (role != Role::RELAY) {
+          for (uint32_t e = 0; e <= j->epoch; ++e) {
+            // Epochs whose key this owner never held (none, in practice) are skipped.
+            if (auto key = store.epochKey(journal, e, keyring.storageKey)) {
+              d.control.wraps.push_back(wrapTo(member, e, key->view()));
+            }
+          }
+        }
+        return protocol::signEntry(me, d, std::nullopt);
+      },
+      &keyring);
+}
+
+Entry removeMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member) {
+  const auto& me = keyring.identity;
+  if (!store.journal(journal)) throw notFound(journal);
+  requireRole(store, journal, me.publicKey(), {Role::OWNER}, "remove members");
+  auto target = store.member(journal, member);
+  if (!target || !target->active) {
+    throw Error(ErrorKind::NOT_FOUND, "that key is not a member of the journal", "see 'kith members'");
+  }
+  if (target->role == Role::OWNER) throw Error(ErrorKind::INPUT, "the owner cannot be removed");
+  crypto::SecretBuffer newKey(crypto::AEAD_KEY_BYTES);
+  crypto::randomBytes({newKey.data(), newKey.size()});
+  return store.appendNext(
+      journal, me.publicKey(),
+      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
+        if (!j) throw notFound(journal);
+        uint32_t epoch = j->epoch + 1;
+        EntryDraft d = nextDraft(journal, head, epoch);
+        d.control.type = Control::Type::REMOVE_MEMBER;
+        d.control.member = member;
+        d.control.newEpoch = epoch;
+        for (const Member& m : store.members(journal)) {
+          if (m.active && m.key != member && m.role != Role::RELAY) {
+            d.control.wraps.push_back(wrapTo(m.key, epoch, newKey.view()));
+          }
+        }
+        return protocol::signEntry(me, d, std::nullopt);
+      },
+      &keyring);
+}
+
+std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal) {
+  if (!store.journal(journal)) throw notFound(journal);
+  std::vector<ReadEntry> out;
+  std::map<uint32_t, std::optional<crypto::SecretBuffer>> keys;
+  for (Entry& e : store.timeline(journal)) {
+    std::optional<Body> body;
+    if (!e.body.empty()) {
+      auto it = keys.find(e.epoch);
+      if (it == keys.end()) it = keys.emplace(e.epoch, store.epochKey(journal, e.epoch, keyring.storageKey)).first;
+      if (it->second) {
+        try {
+          body = protocol::openBody(e, it->second->view());
+        } catch (const protocol::EntryError&) {
+          // A member wrote a malformed body: the entry stays (it is signed and chained) but shows
+          // as unreadable rather than stopping the whole read.
+        }
+      }
+    }
+    out.push_back({std::move(e), std::move(body)});
+  }
+  return out;
+}
+
+std::optional<std::string> journalTitle(const Store& store, const Keyring& keyring, const JournalId& journal) {
+  auto info = store.journal(journal);
+  if (!info) return std::nullopt;
+  auto genesis = store.entry(journal, info->owner, 1);
+  if (!genesis) return std::nullopt;
+  auto key = store.epochKey(journal, genesis->epoch, keyring.storageKey);
+  if (!key) return std::nullopt;
+  auto body = protocol::openBody(*genesis, key->view());
+  if (!body || body->kind != Kind::JOURNAL_INFO) return std::nullopt;
+  return body->text;
+}
+
+}  // namespace kith::store

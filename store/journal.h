@@ -1,0 +1,50 @@
+// What an author does to a journal, on top of the Store: create it, post to it, add members, and
+// read it back decrypted. Each write builds, encrypts and signs the author's next entry inside the
+// store's write transaction (Store::appendNext), so concurrent writers never race for a seq.
+//
+// Threading: as Store.
+// Caveats:
+// - The author's identity and the at-rest key come in a Keyring; epoch keys are taken from the
+//   store (sealed at rest) and never leave guarded memory except into libsodium calls.
+// - Errors: Error(NOT_FOUND) for an unknown journal or a missing epoch key, Error(AUTH) when the
+//   author's role does not allow the action, EntryError(TOO_LARGE) over the limits.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace kith::store {
+
+using protocol::Body;
+using protocol::Kind;
+
+int64_t nowMs();
+
+// Creates a journal owned by the keyring's identity, with its title in the first (encrypted)
+// entry and a fresh epoch-0 key wrapped to the owner. Returns the journal's id.
+JournalId createJournal(Store& store, const Keyring& keyring, const std::string& title);
+
+// Posts an update, comment or heart under the journal's current epoch key.
+Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const Body& body);
+
+// The owner adds a member: every epoch key so far is wrapped to the member (none for a relay).
+Entry addMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
+                protocol::Role role);
+
+// The owner removes a member and starts a new epoch whose key is wrapped to everyone remaining.
+Entry removeMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member);
+
+struct ReadEntry {
+  Entry entry;
+  std::optional<Body> body;  // nullopt when this node holds no key for the entry's epoch
+};
+
+// Every entry of the journal in timeline order, with its body decrypted where a key is held.
+std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal);
+
+// The journal's title (from its first JOURNAL_INFO entry), when readable here.
+std::optional<std::string> journalTitle(const Store& store, const Keyring& keyring, const JournalId& journal);
+
+}  // namespace kith::store

@@ -1,0 +1,19 @@
+// The store layer's limits.
+#pragma once
+#include <cstddef>
+
+namespace kith::store {
+
+// The schema version this build writes; a store with a newer one is refused.
+constexpr unsigned SCHEMA_VERSION = 1;
+// LMDB's map starts here and doubles when full, up to the maximum.
+constexpr size_t MAP_BYTES_INITIAL = size_t{64} << 20;
+constexpr size_t MAP_BYTES_MAX = size_t{1} << 40;
+// Named tables in the environment.
+constexpr unsigned TABLES_MAX = 16;
+// Entries appended in one write transaction by appendBatch (callers split larger batches).
+constexpr size_t APPEND_BATCH_MAX = 4096;
+// Entries returned by one range() call.
+constexpr size_t RANGE_LIMIT_MAX = 4096;
+
+}  // namespace kith::store

@@ -1,0 +1,506 @@
+#include "store/store.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "crypto/hash.h"
+#include "store/lmdb.h"
+
+namespace kith::store {
+
+using protocol::Control;
+using protocol::EntryError;
+using protocol::Rejection;
+
+namespace {
+
+constexpr std::string_view EPOCH_KEY_AD = "kith/epoch-key/v1";
+const Bytes SCHEMA_KEY = {'s', 'c', 'h', 'e', 'm', 'a'};
+constexpr size_t JOURNAL_RECORD_BYTES = 32 + 4 + 8 + 8 + 8;
+constexpr size_t MEMBER_RECORD_BYTES = 1 + 1 + 4;
+
+Bytes cat(std::initializer_list<ByteView> parts) {
+  Bytes out;
+  for (ByteView p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+Bytes u64(uint64_t v) { Bytes b; putU64(b, v); return b; }
+Bytes u32(uint32_t v) { Bytes b; putU32(b, v); return b; }
+Key32 key32At(const uint8_t* p) { Key32 k; std::memcpy(k.data(), p, 32); return k; }
+// Timestamps are signed; flipping the top bit makes big-endian byte order match numeric order.
+uint64_t orderedTime(int64_t ms) { return static_cast<uint64_t>(ms) ^ (uint64_t{1} << 63); }
+
+Bytes entryKey(const JournalId& j, const PublicKey& a, uint64_t seq) { return cat({j, a, u64(seq)}); }
+Bytes headKey(const JournalId& j, const PublicKey& a) { return cat({j, a}); }
+
+struct JournalRecord {
+  PublicKey owner{};
+  uint32_t epoch = 0;
+  int64_t createdMs = 0;
+  int64_t lastEntryMs = 0;
+  uint64_t entryCount = 0;
+
+  Bytes encode() const {
+    Bytes b(owner.begin(), owner.end());
+    putU32(b, epoch);
+    putU64(b, static_cast<uint64_t>(createdMs));
+    putU64(b, static_cast<uint64_t>(lastEntryMs));
+    putU64(b, entryCount);
+    return b;
+  }
+  static JournalRecord decode(ByteView b) {
+    if (b.size() != JOURNAL_RECORD_BYTES) {
+      throw Error(ErrorKind::CORRUPT, "the store's journal table is damaged",
+                  "restore the home's store/ folder from a backup");
+    }
+    JournalRecord r;
+    r.owner = key32At(b.data());
+    r.epoch = getU32(b.data() + 32);
+    r.createdMs = static_cast<int64_t>(getU64(b.data() + 36));
+    r.lastEntryMs = static_cast<int64_t>(getU64(b.data() + 44));
+    r.entryCount = getU64(b.data() + 52);
+    return r;
+  }
+};
+
+Bytes encodeMember(const Member& m) {
+  Bytes b{static_cast<uint8_t>(m.role), static_cast<uint8_t>(m.active ? 1 : 0)};
+  putU32(b, m.sinceEpoch);
+  return b;
+}
+Member decodeMember(const PublicKey& key, ByteView b) {
+  if (b.size() != MEMBER_RECORD_BYTES || b[0] > static_cast<uint8_t>(Role::RELAY)) {
+    throw Error(ErrorKind::CORRUPT, "the store's member table is damaged",
+                "restore the home's store/ folder from a backup");
+  }
+  return Member{key, static_cast<Role>(b[0]), b[1] != 0, getU32(b.data() + 2)};
+}
+
+bool isZero(const Key32& k) {
+  return sodium_is_zero(k.data(), k.size()) == 1;
+}
+
+bool hexPrefixMatches(const Key32& key, std::string_view hexPrefix) {
+  std::string hex = toHex(key);
+  if (hexPrefix.size() > hex.size()) return false;
+  for (size_t i = 0; i < hexPrefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(hexPrefix[i])) != hex[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Store::Impl {
+  Env env;
+  StoreOptions options;
+  Table meta, journals, entries, ids, heads, timeline, members, epochs, forks;
+
+  Impl(const std::string& dir, StoreOptions opts)
+      : env(dir, opts.mapBytesInitial, TABLES_MAX), options(opts) {}
+
+  // Runs fn in a write transaction and commits, growing the map and running fn again when full.
+  template <typename F>
+  void write(F&& fn) {
+    for (;;) {
+      try {
+        WriteTxn txn(env);
+        fn(txn);
+        txn.commit();
+        return;
+      } catch (const MapFullError&) {
+        size_t size = env.mapSizeBytes();
+        if (size >= options.mapBytesMax) {
+          throw Error(ErrorKind::IO, "the store reached its maximum size",
+                      "free disk space or move the home to a larger disk");
+        }
+        env.setMapSize(std::min(size * 2, options.mapBytesMax));
+      }
+    }
+  }
+
+  std::optional<JournalRecord> journalRecord(const Txn& txn, const JournalId& j) const {
+    auto v = journals.get(txn, j);
+    if (!v) return std::nullopt;
+    return JournalRecord::decode(*v);
+  }
+
+  std::optional<Member> memberRecord(const Txn& txn, const JournalId& j, const PublicKey& m) const {
+    auto v = members.get(txn, cat({j, m}));
+    if (!v) return std::nullopt;
+    return decodeMember(m, *v);
+  }
+
+  std::optional<Head> headOf(const Txn& txn, const JournalId& j, const PublicKey& a) const {
+    auto v = heads.get(txn, headKey(j, a));
+    if (!v) return std::nullopt;
+    if (v->size() != 40) throw Error(ErrorKind::CORRUPT, "the store's head table is damaged");
+    return Head{getU64(v->data()), key32At(v->data() + 8)};
+  }
+
+  size_t activeMembers(const Txn& txn, const JournalId& j) const {
+    size_t n = 0;
+    members.scan(txn, j, [&](ByteView k, ByteView v) {
+      if (decodeMember(key32At(k.data() + 32), v).active) ++n;
+      return true;
+    });
+    return n;
+  }
+
+  void storeEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key, ByteView storageKey) {
+    Bytes ad = cat({asBytes(EPOCH_KEY_AD), j, u32(epoch)});
+    epochs.put(txn, cat({j, u32(epoch)}), crypto::aeadSeal(storageKey, key, ad));
+  }
+
+  // Verifies the entry against the journal's state and writes it. Throws EntryError when refused;
+  // before throwing, nothing has been written except fork evidence.
+  AppendStatus appendIn(WriteTxn& txn, const Entry& e, const Keyring* keyring) {
+    const Control& ctl = e.control;
+    // Chain first: duplicates and forks are recognised whatever the journal's state.
+    if (ids.get(txn, e.id)) return AppendStatus::DUPLICATE;
+    std::optional<Head> head = headOf(txn, e.journal, e.author);
+    uint64_t headSeq = head ? head->seq : 0;
+    if (e.seq <= headSeq) {
+      forks.put(txn, cat({entryKey(e.journal, e.author, e.seq), e.id}), protocol::packEntry(e));
+      throw EntryError(Rejection::FORK, "a different entry at seq " + std::to_string(e.seq) +
+                                            " of this author is already stored (kept as fork evidence)");
+    }
+    if (e.seq != headSeq + 1) {
+      throw EntryError(Rejection::BROKEN_CHAIN, "seq " + std::to_string(e.seq) + " does not follow the stored head " +
+                                                    std::to_string(headSeq));
+    }
+    if (head ? e.prev != head->id : !isZero(e.prev)) {
+      throw EntryError(Rejection::BROKEN_CHAIN, "prev is not the id of the author's previous entry");
+    }
+
+    std::optional<JournalRecord> journal = journalRecord(txn, e.journal);
+    if (!journal) {
+      if (ctl.type != Control::Type::CREATE) {
+        throw EntryError(Rejection::UNKNOWN_JOURNAL, "the journal is not held here and this entry is not its creation");
+      }
+      journal = JournalRecord{e.author, 0, e.timestampMs, e.timestampMs, 0};
+      members.put(txn, cat({e.journal, e.author}), encodeMember(Member{e.author, Role::OWNER, true, 0}));
+    } else {
+      authorise(txn, e, *journal);
+    }
+
+    // Writes.
+    Bytes key = entryKey(e.journal, e.author, e.seq);
+    entries.put(txn, key, protocol::packEntry(e));
+    ids.put(txn, e.id, key);
+    Bytes headValue = u64(e.seq);
+    headValue.insert(headValue.end(), e.id.begin(), e.id.end());
+    heads.put(txn, headKey(e.journal, e.author), headValue);
+    timeline.put(txn, cat({e.journal, u64(orderedTime(e.timestampMs)), e.id}), cat({e.author, u64(e.seq)}));
+    journal->entryCount++;
+    journal->lastEntryMs = std::max(journal->lastEntryMs, e.timestampMs);
+    switch (ctl.type) {
+      case Control::Type::ADD_MEMBER:
+        members.put(txn, cat({e.journal, ctl.member}), encodeMember(Member{ctl.member, ctl.role, true, journal->epoch}));
+        break;
+      case Control::Type::REMOVE_MEMBER: {
+        auto m = memberRecord(txn, e.journal, ctl.member);
+        KITH_ASSERT(m.has_value());
+        m->active = false;
+        members.put(txn, cat({e.journal, ctl.member}), encodeMember(*m));
+        journal->epoch = ctl.newEpoch;
+        break;
+      }
+      default:
+        break;
+    }
+    journals.put(txn, e.journal, journal->encode());
+
+    if (keyring != nullptr) {
+      for (const auto& wrap : ctl.wraps) {
+        if (wrap.member != keyring->identity.publicKey()) continue;
+        auto key = crypto::openSealed(keyring->identity.boxPublicKey(), keyring->identity.boxSecret(), wrap.sealed);
+        // A wrap that does not open or is not a key is the owner's bug or malice; the entry
+        // itself is valid, so it is kept, and the epoch stays unreadable here.
+        if (key && key->size() == crypto::AEAD_KEY_BYTES) {
+          storeEpochKey(txn, e.journal, wrap.epoch, key->view(), keyring->storageKey);
+        }
+      }
+    }
+    return AppendStatus::ADDED;
+  }
+
+  void authorise(const Txn& txn, const Entry& e, const JournalRecord& journal) {
+    const Control& ctl = e.control;
+    auto author = memberRecord(txn, e.journal, e.author);
+    if (!author || !author->active) {
+      throw EntryError(Rejection::UNAUTHORISED, "the author is not a member of the journal");
+    }
+    if (author->role == Role::RELAY) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
+    if (e.epoch > journal.epoch + (ctl.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
+      throw EntryError(Rejection::BAD_EPOCH, "epoch " + std::to_string(e.epoch) + " does not exist yet");
+    }
+    switch (ctl.type) {
+      case Control::Type::NONE:
+        if (e.body.empty()) throw EntryError(Rejection::MALFORMED, "an entry with neither control nor body");
+        break;
+      case Control::Type::CREATE:
+        throw EntryError(Rejection::BAD_GENESIS, "the journal was already created");
+      case Control::Type::ADD_MEMBER: {
+        if (author->role != Role::OWNER) throw EntryError(Rejection::UNAUTHORISED, "only the owner adds members");
+        if (ctl.role == Role::OWNER) throw EntryError(Rejection::UNAUTHORISED, "a journal has one owner");
+        auto existing = memberRecord(txn, e.journal, ctl.member);
+        if (existing && existing->active) throw EntryError(Rejection::UNAUTHORISED, "already a member");
+        if (activeMembers(txn, e.journal) >= protocol::MEMBERS_MAX) {
+          throw EntryError(Rejection::TOO_LARGE, "the journal has the maximum number of members");
+        }
+        for (const auto& w : ctl.wraps) {
+          if (w.member != ctl.member || w.epoch > journal.epoch || ctl.role == Role::RELAY) {
+            throw EntryError(Rejection::MALFORMED, "a key wrap of an added member is not for that member's epochs");
+          }
+        }
+        break;
+      }
+      case Control::Type::REMOVE_MEMBER: {
+        if (author->role != Role::OWNER) throw EntryError(Rejection::UNAUTHORISED, "only the owner removes members");
+        auto target = memberRecord(txn, e.journal, ctl.member);
+        if (!target || !target->active || target->role == Role::OWNER) {
+          throw EntryError(Rejection::UNAUTHORISED, "the removed key is not a removable member");
+        }
+        if (ctl.newEpoch != journal.epoch + 1 || e.epoch != ctl.newEpoch) {
+          throw EntryError(Rejection::BAD_EPOCH, "a removal must start the next epoch");
+        }
+        for (const auto& w : ctl.wraps) {
+          auto m = memberRecord(txn, e.journal, w.member);
+          if (w.epoch != ctl.newEpoch || w.member == ctl.member || !m || !m->active || m->role == Role::RELAY) {
+            throw EntryError(Rejection::MALFORMED, "a removal's key wrap is not for a remaining member");
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  Entry loadAt(const Txn& txn, ByteView key) const {
+    auto v = entries.get(txn, key);
+    if (!v) throw Error(ErrorKind::CORRUPT, "the store's index points at a missing entry",
+                        "restore the home's store/ folder from a backup");
+    return protocol::unpackEntry(*v);
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+std::unique_ptr<Store> Store::open(const std::string& dir, StoreOptions options) {
+  auto impl = std::make_unique<Impl>(dir, options);
+  Impl& s = *impl;
+  s.write([&](WriteTxn& txn) {
+    s.meta = Table(txn, "meta");
+    auto version = s.meta.get(txn, SCHEMA_KEY);
+    if (version) {
+      if (version->size() != 4) throw Error(ErrorKind::CORRUPT, "the store's schema version is unreadable");
+      uint32_t v = getU32(version->data());
+      if (v > SCHEMA_VERSION) {
+        throw Error(ErrorKind::CORRUPT,
+                    "the store was written by a newer kith (schema " + std::to_string(v) + ", this one knows " +
+                        std::to_string(SCHEMA_VERSION) + ")",
+                    "upgrade kith to open this home");
+      }
+    } else {
+      s.meta.put(txn, SCHEMA_KEY, u32(SCHEMA_VERSION));
+    }
+    s.journals = Table(txn, "journals");
+    s.entries = Table(txn, "entries");
+    s.ids = Table(txn, "ids");
+    s.heads = Table(txn, "heads");
+    s.timeline = Table(txn, "timeline");
+    s.members = Table(txn, "members");
+    s.epochs = Table(txn, "epochs");
+    s.forks = Table(txn, "forks");
+  });
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+AppendStatus Store::append(const Entry& entry, const Keyring* keyring) {
+  auto outcome = appendBatch({entry}, keyring);
+  if (outcome[0].status == AppendStatus::REJECTED) throw EntryError(outcome[0].reason, outcome[0].message);
+  return outcome[0].status;
+}
+
+std::vector<AppendOutcome> Store::appendBatch(const std::vector<Entry>& entries, const Keyring* keyring) {
+  KITH_ASSERT(entries.size() <= APPEND_BATCH_MAX);
+  std::vector<AppendOutcome> outcomes;
+  impl_->write([&](WriteTxn& txn) {
+    outcomes.assign(entries.size(), {});
+    for (size_t i = 0; i < entries.size(); ++i) {
+      try {
+        outcomes[i].status = impl_->appendIn(txn, entries[i], keyring);
+      } catch (const EntryError& e) {
+        outcomes[i] = {AppendStatus::REJECTED, e.reason(), e.what()};
+      }
+    }
+  });
+  return outcomes;
+}
+
+Entry Store::appendNext(const JournalId& journal, const PublicKey& author, const MakeEntry& make,
+                        const Keyring* keyring) {
+  std::optional<Entry> made;
+  impl_->write([&](WriteTxn& txn) {
+    std::optional<JournalInfo> info;
+    if (auto r = impl_->journalRecord(txn, journal)) {
+      info = JournalInfo{journal, r->owner, r->epoch, r->createdMs, r->lastEntryMs, r->entryCount};
+    }
+    made = make(impl_->headOf(txn, journal, author), info);
+    KITH_ASSERT(made->author == author);
+    impl_->appendIn(txn, *made, keyring);
+  });
+  return std::move(*made);
+}
+
+std::vector<JournalInfo> Store::journals() const {
+  ReadTxn txn(impl_->env);
+  std::vector<JournalInfo> out;
+  impl_->journals.scan(txn, {}, [&](ByteView k, ByteView v) {
+    auto r = JournalRecord::decode(v);
+    out.push_back({key32At(k.data()), r.owner, r.epoch, r.createdMs, r.lastEntryMs, r.entryCount});
+    return true;
+  });
+  return out;
+}
+
+std::optional<JournalInfo> Store::journal(const JournalId& id) const {
+  ReadTxn txn(impl_->env);
+  auto r = impl_->journalRecord(txn, id);
+  if (!r) return std::nullopt;
+  return JournalInfo{id, r->owner, r->epoch, r->createdMs, r->lastEntryMs, r->entryCount};
+}
+
+std::vector<JournalId> Store::findJournals(std::string_view hexPrefix) const {
+  std::vector<JournalId> out;
+  for (const auto& j : journals()) {
+    if (hexPrefixMatches(j.id, hexPrefix)) out.push_back(j.id);
+  }
+  return out;
+}
+
+VersionVector Store::versionVector(const JournalId& journal) const {
+  ReadTxn txn(impl_->env);
+  VersionVector out;
+  impl_->heads.scan(txn, journal, [&](ByteView k, ByteView v) {
+    out[key32At(k.data() + 32)] = getU64(v.data());
+    return true;
+  });
+  return out;
+}
+
+std::optional<Head> Store::head(const JournalId& journal, const PublicKey& author) const {
+  ReadTxn txn(impl_->env);
+  return impl_->headOf(txn, journal, author);
+}
+
+std::optional<Entry> Store::entry(const JournalId& journal, const PublicKey& author, uint64_t seq) const {
+  ReadTxn txn(impl_->env);
+  auto v = impl_->entries.get(txn, entryKey(journal, author, seq));
+  if (!v) return std::nullopt;
+  return protocol::unpackEntry(*v);
+}
+
+std::optional<Entry> Store::entryById(const EntryId& id) const {
+  ReadTxn txn(impl_->env);
+  auto k = impl_->ids.get(txn, id);
+  if (!k) return std::nullopt;
+  return impl_->loadAt(txn, *k);
+}
+
+std::vector<EntryId> Store::findEntries(std::string_view hexPrefix, size_t limit) const {
+  ReadTxn txn(impl_->env);
+  std::vector<EntryId> out;
+  Bytes prefix = tryFromHex(hexPrefix.substr(0, hexPrefix.size() & ~size_t{1})).value_or(Bytes{});
+  impl_->ids.scan(txn, prefix, [&](ByteView k, ByteView) {
+    Key32 id = key32At(k.data());
+    if (hexPrefixMatches(id, hexPrefix)) out.push_back(id);
+    return out.size() < limit;
+  });
+  return out;
+}
+
+std::vector<Entry> Store::range(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
+                                size_t limit) const {
+  std::vector<Entry> out;
+  for (const Bytes& packed : rangePacked(journal, author, fromSeq, limit, SIZE_MAX)) {
+    out.push_back(protocol::unpackEntry(packed));
+  }
+  return out;
+}
+
+std::vector<Bytes> Store::rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
+                                      size_t limit, size_t bytesMax) const {
+  limit = std::min(limit, RANGE_LIMIT_MAX);
+  ReadTxn txn(impl_->env);
+  std::vector<Bytes> out;
+  size_t bytes = 0;
+  impl_->entries.scan(txn, headKey(journal, author), entryKey(journal, author, fromSeq),
+                      [&](ByteView, ByteView v) {
+                        if (out.size() >= limit || (!out.empty() && bytes + v.size() > bytesMax)) return false;
+                        bytes += v.size();
+                        out.emplace_back(v.begin(), v.end());
+                        return true;
+                      });
+  return out;
+}
+
+std::vector<Entry> Store::timeline(const JournalId& journal) const {
+  ReadTxn txn(impl_->env);
+  std::vector<Entry> out;
+  impl_->timeline.scan(txn, journal, [&](ByteView, ByteView v) {
+    out.push_back(impl_->loadAt(txn, cat({journal, v})));
+    return true;
+  });
+  return out;
+}
+
+std::vector<Member> Store::members(const JournalId& journal) const {
+  ReadTxn txn(impl_->env);
+  std::vector<Member> out;
+  impl_->members.scan(txn, journal, [&](ByteView k, ByteView v) {
+    out.push_back(decodeMember(key32At(k.data() + 32), v));
+    return true;
+  });
+  return out;
+}
+
+std::optional<Member> Store::member(const JournalId& journal, const PublicKey& key) const {
+  ReadTxn txn(impl_->env);
+  return impl_->memberRecord(txn, journal, key);
+}
+
+std::vector<Bytes> Store::forks(const JournalId& journal) const {
+  ReadTxn txn(impl_->env);
+  std::vector<Bytes> out;
+  impl_->forks.scan(txn, journal, [&](ByteView, ByteView v) {
+    out.emplace_back(v.begin(), v.end());
+    return true;
+  });
+  return out;
+}
+
+void Store::putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey) {
+  impl_->write([&](WriteTxn& txn) { impl_->storeEpochKey(txn, journal, epoch, key, storageKey); });
+}
+
+std::optional<crypto::SecretBuffer> Store::epochKey(const JournalId& journal, uint32_t epoch,
+                                                    ByteView storageKey) const {
+  ReadTxn txn(impl_->env);
+  auto v = impl_->epochs.get(txn, cat({journal, u32(epoch)}));
+  if (!v) return std::nullopt;
+  Bytes ad = cat({asBytes(EPOCH_KEY_AD), journal, u32(epoch)});
+  auto key = crypto::aeadOpenSecret(storageKey, *v, ad);
+  if (!key) {
+    throw Error(ErrorKind::CORRUPT, "an epoch key in the store does not open with this identity",
+                "this store belongs to another identity, or it is damaged");
+  }
+  return key;
+}
+
+size_t Store::changeCounter() const { return impl_->env.lastTxnId(); }
+size_t Store::mapBytes() const { return impl_->env.mapSizeBytes(); }
+
+}  // namespace kith::store

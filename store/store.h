@@ -1,0 +1,143 @@
+// The journal store: every journal this node holds, its entries by (journal, author, seq), the
+// per-author heads (the version vector), a timeline index, members and roles as the owner's
+// control entries set them, epoch keys sealed at rest, and fork evidence.
+//
+// Appending verifies what one entry cannot show alone: the author's chain (seq = head + 1, prev =
+// the id of the head) and the author's role. decodeEntry (protocol/) has already checked the
+// encoding, the limits and the signature. Nothing is stored unencrypted that was encrypted: bodies
+// stay as they came, and epoch keys are sealed under a key derived from the node's identity.
+//
+// Threading: one Store per process; its methods may be called from one thread at a time.
+// Several processes may open the same store.
+// Caveats:
+// - append() of an identical entry is a no-op (DUPLICATE); a different entry at a stored
+//   (author, seq) is refused as FORK and kept in the fork table as evidence.
+// - Entries are returned as owned copies; nothing returned points into LMDB.
+// - Errors: kith::Error(CORRUPT) for a damaged store, (IO) for a failing disk, EntryError for a
+//   refused entry. A full map is grown and the transaction run again.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/entry.h"
+#include "store/limits.h"
+
+namespace kith::store {
+
+using protocol::Entry;
+using protocol::EntryId;
+using protocol::JournalId;
+using protocol::PublicKey;
+using protocol::Role;
+
+struct StoreOptions {
+  size_t mapBytesInitial = MAP_BYTES_INITIAL;
+  size_t mapBytesMax = MAP_BYTES_MAX;
+};
+
+// What this node needs to take in epoch keys wrapped to it: its identity and the at-rest key.
+struct Keyring {
+  const crypto::Identity& identity;
+  ByteView storageKey;  // 32 bytes, Identity::deriveKey("kithstor", 1)
+};
+
+struct Member {
+  PublicKey key{};
+  Role role = Role::SUBSCRIBER;
+  bool active = true;        // false once removed
+  uint32_t sinceEpoch = 0;   // the epoch in force when added
+};
+
+struct JournalInfo {
+  JournalId id{};
+  PublicKey owner{};
+  uint32_t epoch = 0;          // the current epoch
+  int64_t createdMs = 0;
+  int64_t lastEntryMs = 0;
+  uint64_t entryCount = 0;
+};
+
+// {author: seq}: how far this store holds each author's chain in a journal.
+using VersionVector = std::map<PublicKey, uint64_t>;
+
+struct Head {
+  uint64_t seq = 0;
+  EntryId id{};
+};
+
+enum class AppendStatus { ADDED, DUPLICATE, REJECTED };
+
+struct AppendOutcome {
+  AppendStatus status = AppendStatus::ADDED;
+  protocol::Rejection reason = protocol::Rejection::MALFORMED;  // when REJECTED
+  std::string message;                                           // when REJECTED
+};
+
+class Store {
+public:
+  // Opens or creates the store in directory `dir` (which must exist). Throws Error(CORRUPT) for a
+  // store of a newer schema or not kith's.
+  static std::unique_ptr<Store> open(const std::string& dir, StoreOptions options = {});
+  ~Store();
+
+  // Appends one entry; throws EntryError when it is refused (the store is unchanged, except that
+  // a fork is recorded as evidence). Returns ADDED or DUPLICATE.
+  AppendStatus append(const Entry& entry, const Keyring* keyring = nullptr);
+  // Appends many in one write transaction, in order; a refused entry does not stop the others
+  // (an entry that depends on a refused one is refused in turn). At most APPEND_BATCH_MAX.
+  std::vector<AppendOutcome> appendBatch(const std::vector<Entry>& entries,
+                                         const Keyring* keyring = nullptr);
+
+  // Builds and appends the next entry of `author` in one write transaction, so that concurrent
+  // writers (two `kith post` at once) never race for the same seq. `make` gets the author's head
+  // (nullopt before the first entry) and the journal's state (nullopt before the genesis) and
+  // returns the signed entry; it may run more than once (when the map grows).
+  using MakeEntry = std::function<Entry(const std::optional<Head>&, const std::optional<JournalInfo>&)>;
+  Entry appendNext(const JournalId& journal, const PublicKey& author, const MakeEntry& make,
+                   const Keyring* keyring = nullptr);
+
+  std::vector<JournalInfo> journals() const;
+  std::optional<JournalInfo> journal(const JournalId& id) const;
+  // Journals whose id starts with the hex prefix given (for ids typed by people).
+  std::vector<JournalId> findJournals(std::string_view hexPrefix) const;
+
+  VersionVector versionVector(const JournalId& journal) const;
+  std::optional<Head> head(const JournalId& journal, const PublicKey& author) const;
+  std::optional<Entry> entry(const JournalId& journal, const PublicKey& author, uint64_t seq) const;
+  std::optional<Entry> entryById(const EntryId& id) const;
+  // Entries whose id starts with the hex prefix (at most `limit`).
+  std::vector<EntryId> findEntries(std::string_view hexPrefix, size_t limit) const;
+  // The author's entries from `fromSeq` on, at most `limit` (<= RANGE_LIMIT_MAX) of them.
+  std::vector<Entry> range(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
+                           size_t limit) const;
+  // Packed entries (signature || bytes) likewise, for serving peers without decoding.
+  std::vector<Bytes> rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
+                                 size_t limit, size_t bytesMax) const;
+  // Every entry of the journal by (timestamp, id).
+  std::vector<Entry> timeline(const JournalId& journal) const;
+
+  std::vector<Member> members(const JournalId& journal) const;
+  std::optional<Member> member(const JournalId& journal, const PublicKey& key) const;
+  // Fork evidence: the refused second entries, packed.
+  std::vector<Bytes> forks(const JournalId& journal) const;
+
+  // Epoch keys this node holds, sealed at rest under keyring.storageKey.
+  void putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey);
+  std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch,
+                                               ByteView storageKey) const;
+
+  // The last committed write transaction's id (any process): changes whenever anything is written.
+  size_t changeCounter() const;
+  size_t mapBytes() const;
+
+private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kith::store
