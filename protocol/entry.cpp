@@ -92,6 +92,8 @@ Kind kindFromSchema(schema::Kind k) {
   throw EntryError(Rejection::MALFORMED, "unknown entry kind");
 }
 
+Entry parseEntry(ByteView entryBytes, ByteView signature);
+
 // Reads the Entry struct's fields into `out` (all but signature, id and bytes).
 void readEntry(schema::Entry::Reader e, Entry& out) {
   if (e.getVersion() != ENTRY_VERSION) {
@@ -289,11 +291,15 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
   }
   Bytes entryBytes(bytes.begin(), bytes.end());
   crypto::Signature sig = author.sign(signedMessage(entryBytes));
-  // Decoding our own output checks that what we sign is what every reader will accept.
-  return decodeEntry(entryBytes, sig);
+  // Parsing our own output checks that what we sign is what every reader will accept; the
+  // signature was just made with the author's key, so verifying it again would only cost time.
+  return parseEntry(entryBytes, sig);
 }
 
-Entry decodeEntry(ByteView entryBytes, ByteView signature) {
+namespace {
+
+// Parses and checks everything but the signature; the id is computed.
+Entry parseEntry(ByteView entryBytes, ByteView signature) {
   if (entryBytes.size() > ENTRY_BYTES_MAX) throw EntryError(Rejection::TOO_LARGE, "the entry is over the size limit");
   if (entryBytes.empty() || entryBytes.size() % sizeof(capnp::word) != 0) {
     throw EntryError(Rejection::MALFORMED, "the entry is not a whole number of 8-byte words");
@@ -311,13 +317,20 @@ Entry decodeEntry(ByteView entryBytes, ByteView signature) {
   } catch (const kj::Exception& e) {
     throw EntryError(Rejection::MALFORMED, std::string("the entry cannot be parsed: ") + e.getDescription().cStr());
   }
-  // The signature is checked last among the cheap checks but before anything trusts the content.
   std::memcpy(out.signature.data(), signature.data(), crypto::SIGNATURE_BYTES);
   out.bytes.assign(entryBytes.begin(), entryBytes.end());
+  out.id = crypto::hash(ID_DOMAIN, {out.bytes});
+  return out;
+}
+
+}  // namespace
+
+Entry decodeEntry(ByteView entryBytes, ByteView signature) {
+  Entry out = parseEntry(entryBytes, signature);
+  // The signature is checked after the cheap checks but before anything trusts the content.
   if (!crypto::verify(out.author, signedMessage(out.bytes), signature)) {
     throw EntryError(Rejection::BAD_SIGNATURE, "the entry's signature does not verify");
   }
-  out.id = crypto::hash(ID_DOMAIN, {out.bytes});
   return out;
 }
 
