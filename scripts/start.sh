@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds kith, creates the identity on first run and starts the node
+# on the default home ($KITH_HOME, else ~/.local/share/kith). Extra arguments go to `kith`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+scripts/install-deps.sh
+scripts/build.sh >/dev/null
+kith="$root/build/cli/kith"
+
+if ! "$kith" id >/dev/null 2>&1; then
+  if [ -n "${KITH_PASSPHRASE:-}" ] || [ -t 0 ]; then
+    "$kith" init
+  else
+    echo "start: no terminal and no KITH_PASSPHRASE: creating a headless identity without a passphrase"
+    "$kith" init --no-passphrase
+  fi
+fi
+exec "$kith" status "$@"
