@@ -38,9 +38,17 @@ Identity Identity::fromSeed(ByteView seed) {
   return id;
 }
 
+namespace {
+// libsodium's pointer arguments are declared non-null even for zero lengths.
+const uint8_t* nonNull(ByteView b) {
+  static const uint8_t EMPTY = 0;
+  return b.empty() ? &EMPTY : b.data();
+}
+}  // namespace
+
 Signature Identity::sign(ByteView message) const {
   Signature sig;
-  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), signingSecret_.data());
+  crypto_sign_detached(sig.data(), nullptr, nonNull(message), message.size(), signingSecret_.data());
   return sig;
 }
 
@@ -52,7 +60,7 @@ SecretBuffer Identity::deriveKey(const char (&context)[9], uint64_t subkeyId) co
 
 bool verify(const PublicKey& key, ByteView message, ByteView signature) {
   if (signature.size() != SIGNATURE_BYTES) return false;
-  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(), key.data()) == 0;
+  return crypto_sign_verify_detached(signature.data(), nonNull(message), message.size(), key.data()) == 0;
 }
 
 std::optional<Key32> toBoxPublicKey(const PublicKey& key) {

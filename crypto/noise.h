@@ -25,9 +25,10 @@
 // - Message 1's payload has no forward secrecy and can be replayed to the responder; kith sends
 //   nothing in it (specs/transport.md).
 // - Frames are a byte stream: TransportEncoder splits a long plaintext across frames and the
-//   decoder yields the pieces; message boundaries belong to the layer above (Cap'n Proto's framing).
+//   decoder yields the pieces; message boundaries belong to the layer above (Cap'n Proto's).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,10 +84,10 @@ public:
   void setNonce(uint64_t nonce) { nonce_ = nonce; }
 
   // Returns ciphertext || 16-byte tag and advances the nonce. Throws AUTH when the nonce is spent.
-  Bytes encryptWithAd(ByteView ad, ByteView plaintext);
+  [[nodiscard]] Bytes encryptWithAd(ByteView ad, ByteView plaintext);
   // Throws AUTH when the tag doesn't verify, the input is shorter than a tag or the nonce is spent;
   // the nonce advances only on success.
-  Bytes decryptWithAd(ByteView ad, ByteView ciphertext);
+  [[nodiscard]] Bytes decryptWithAd(ByteView ad, ByteView ciphertext);
 
 private:
   SecretBuffer key_;
@@ -123,18 +124,18 @@ public:
 
   // Returns the next handshake message (unframed). Precondition: isWriteTurn() and the payload fits
   // (NOISE_MESSAGE_BYTES_MAX less 48 for messages 1 and 2, less 64 for message 3).
-  Bytes writeMessage(ByteView payload);
+  [[nodiscard]] Bytes writeMessage(ByteView payload);
   // Returns the payload of the peer's next handshake message. Throws AUTH on a message that is
   // malformed, too long, carries a low-order key, or doesn't authenticate.
   Bytes readMessage(ByteView message);
 
   // After completion, once: the transport ciphers. Wipes the handshake's remaining secrets.
-  SessionCiphers split();
+  [[nodiscard]] SessionCiphers split();
   // Noise's h: a HASHLEN-byte value that is the same on both sides only when the handshake
   // succeeded; usable for channel binding. Valid after completion, also after split().
   Bytes handshakeHash() const;
   // The peer's X25519 static key: known from the start to an initiator, from message 3 on to a
-  // responder. Precondition: it is known.
+  // responder. Precondition: it is known and the handshake has not failed.
   Key32 remoteStatic() const;
 
 private:
@@ -157,8 +158,11 @@ public:
   void feed(ByteView bytes);
   // The next frame's body, or nullopt until one is complete. Throws AUTH as soon as a header
   // announces more than frameBytesMax.
-  std::optional<Bytes> tryNext();
+  [[nodiscard]] std::optional<Bytes> tryNext();
   size_t bufferedBytes() const { return buffer_.size() - start_; }
+  size_t frameBytesMax() const { return frameBytesMax_; }
+  // Precondition: frameBytesMax <= NOISE_MESSAGE_BYTES_MAX.
+  void setFrameBytesMax(size_t frameBytesMax);
 
 private:
   size_t frameBytesMax_;
@@ -171,7 +175,7 @@ public:
   explicit TransportEncoder(CipherState send);
   // One or more frames carrying `plaintext`, split at TRANSPORT_PAYLOAD_BYTES_MAX; an empty
   // plaintext gives one frame with an empty payload.
-  Bytes encrypt(ByteView plaintext);
+  [[nodiscard]] Bytes encrypt(ByteView plaintext);
 
 private:
   CipherState cipher_;
@@ -179,12 +183,13 @@ private:
 
 class TransportDecoder {
 public:
-  // `reader` carries over bytes that arrived behind the last handshake message.
+  // `reader` carries over bytes that arrived behind the last handshake message; its frame limit is
+  // raised to NOISE_MESSAGE_BYTES_MAX (the handshake may have used a smaller one).
   explicit TransportDecoder(CipherState receive, FrameReader reader = FrameReader());
   void feed(ByteView bytes) { reader_.feed(bytes); }
   // The next frame's plaintext, or nullopt until one is complete. Throws AUTH when a frame doesn't
   // authenticate (tampered, replayed, reordered, truncated).
-  std::optional<Bytes> tryNext();
+  [[nodiscard]] std::optional<Bytes> tryNext();
 
 private:
   CipherState cipher_;
