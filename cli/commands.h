@@ -13,5 +13,7 @@ using Action = std::function<void(Context&)>;
 
 // init, id, journal create|list, post, read, status
 void addLocalCommands(CLI::App& app, Action& action);
+// grant, members, follow, peers add|list, serve, sync
+void addNetCommands(CLI::App& app, Action& action);
 
 }  // namespace kith::cli

@@ -3,17 +3,64 @@
 #include <kj/exception.h>
 
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "crypto/sodium.h"
 
 namespace {
 
+// Messages may quote what the user typed ("unknown command 'a<newline>b'"): control characters
+// are written as \xNN so that the error stays one line.
+std::string oneLine(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      static constexpr char HEX[] = "0123456789abcdef";
+      out += "\\x";
+      out += HEX[u >> 4];
+      out += HEX[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 int fail(const std::string& what, const std::string& hint, int code) {
-  std::cerr << "kith: error: " << what;
-  if (!hint.empty()) std::cerr << "; " << hint;
+  std::cerr << "kith: error: " << oneLine(what);
+  if (!hint.empty()) std::cerr << "; " << oneLine(hint);
   std::cerr << std::endl;
   return code;
+}
+
+// CLI11 2.1 says "A subcommand is required" both when the command is missing and when it is
+// unknown ("kith bogus"); name the word it did not know instead. Returns nullopt for other errors.
+std::optional<int> failMissingCommand(const CLI::App& app, const CLI::ParseError& e) {
+  if (dynamic_cast<const CLI::RequiredError*>(&e) == nullptr) return std::nullopt;
+  // The deepest command that was recognised ("kith", "kith journal") and the words left over.
+  const CLI::App* deepest = &app;
+  std::string path = "kith";
+  std::vector<std::string> leftover = app.remaining();
+  for (;;) {
+    auto subs = deepest->get_subcommands();
+    if (subs.empty()) break;
+    deepest = subs.front();
+    path += " " + deepest->get_name();
+    auto more = deepest->remaining();
+    leftover.insert(leftover.end(), more.begin(), more.end());
+  }
+  if (deepest->get_require_subcommand_min() == 0) return std::nullopt;
+  std::string hint = "run '" + path + " --help' for the list of commands";
+  if (leftover.empty()) return fail("'" + path + "' needs a command", hint, 2);
+  const std::string& word = leftover.front();
+  if (!word.empty() && word[0] == '-') {
+    return fail("unknown option '" + word + "'", "run '" + path + " --help' for usage", 2);
+  }
+  return fail("unknown command '" + word + "'", hint, 2);
 }
 
 }  // namespace
@@ -30,6 +77,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", options.verbose, "Say more about what happens and about errors");
   cli::Action action;
   cli::addLocalCommands(app, action);
+  cli::addNetCommands(app, action);
 
   try {
     app.parse(argc, argv);
@@ -38,6 +86,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (auto code = failMissingCommand(app, e)) return *code;
     return fail(e.what(), "run 'kith --help' for usage", 2);
   }
 

@@ -341,7 +341,10 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
   if (!plain) return std::nullopt;
   Body out;
   try {
-    if (plain->size() % sizeof(capnp::word) != 0) throw EntryError(Rejection::MALFORMED, "the body is not whole words");
+    // An empty body also stops here: its data() is null, which memcpy must not get.
+    if (plain->empty() || plain->size() % sizeof(capnp::word) != 0) {
+      throw EntryError(Rejection::MALFORMED, "the body is empty or not whole words");
+    }
     kj::Array<capnp::word> words = kj::heapArray<capnp::word>(plain->size() / sizeof(capnp::word));
     std::memcpy(words.begin(), plain->data(), plain->size());
     sodium_memzero(plain->data(), plain->size());

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "protocol/entry.h"
+#include "protocol/sync.h"
 #include "store/limits.h"
 
 namespace kith::store {
@@ -61,8 +62,7 @@ struct JournalInfo {
   uint64_t entryCount = 0;
 };
 
-// {author: seq}: how far this store holds each author's chain in a journal.
-using VersionVector = std::map<PublicKey, uint64_t>;
+using protocol::VersionVector;
 
 struct Head {
   uint64_t seq = 0;

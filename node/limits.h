@@ -1,0 +1,43 @@
+// The node layer's limits: every batch, queue and timer of replication and the transport.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <kj/exception.h>
+
+namespace kith::node {
+
+// Entries and entry bytes in one push or fetch (specs/rpc.capnp).
+constexpr size_t BATCH_ENTRIES_MAX = 512;
+constexpr size_t BATCH_BYTES_MAX = size_t{1} << 20;
+// Pushes a subscription may have outstanding: two keep the pipe full while the receiver verifies.
+constexpr unsigned PUSHES_IN_FLIGHT_MAX = 2;
+// Subscriptions one connection may hold on this node.
+constexpr size_t SUBSCRIPTIONS_PER_PEER_MAX = 256;
+// Incoming call parameters (in 8-byte words) not yet answered before the RPC system stops reading
+// from the peer: bounds what a flood of calls can make us hold.
+constexpr size_t RPC_FLOW_LIMIT_WORDS = (size_t{8} << 20) / 8;
+// The largest RPC message we read (a push of BATCH_BYTES_MAX plus framing), in words.
+constexpr uint64_t RPC_MESSAGE_WORDS_MAX = (BATCH_BYTES_MAX + BATCH_ENTRIES_MAX * 128 + 65536) / 8;
+// Peers connected at once.
+constexpr size_t PEERS_MAX = 256;
+// A handshake must complete within this time, or the connection is dropped.
+constexpr unsigned HANDSHAKE_TIMEOUT_MS = 10000;
+// How often `kith serve` looks for entries written by other processes (`kith post`).
+constexpr unsigned STORE_POLL_MS = 100;
+// How often a session asks its peer again which journals they share.
+constexpr unsigned JOURNALS_RESCAN_MS = 5000;
+// Dial backoff: first retry, cap, and jitter (a fraction of the delay, both ways).
+constexpr unsigned DIAL_BACKOFF_INITIAL_MS = 500;
+constexpr unsigned DIAL_BACKOFF_MAX_MS = 60000;
+constexpr double DIAL_BACKOFF_JITTER = 0.25;
+// Rejected entries logged per batch (the rest are counted).
+constexpr unsigned REJECTIONS_LOGGED_PER_BATCH = 3;
+
+// A kj exception whose description is exactly `what` (KJ_EXCEPTION would add "name = value").
+inline kj::Exception nodeException(kj::Exception::Type type, const std::string& what) {
+  return kj::Exception(type, __FILE__, __LINE__, kj::heapString(what.c_str()));
+}
+
+}  // namespace kith::node

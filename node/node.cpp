@@ -1,0 +1,179 @@
+#include "node/node.h"
+
+#include <kj/debug.h>
+
+#include <random>
+
+namespace kith::node {
+
+std::optional<std::pair<std::string, uint16_t>> parseHostPort(const std::string& text) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  unsigned long value = std::stoul(port);
+  if (value > 65535) return std::nullopt;
+  return std::make_pair(host, static_cast<uint16_t>(value));
+}
+
+std::string formatHostPort(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Node::Node(UvEventPort& port, Replica& replica, NodeOptions options)
+    : port_(port), replica_(replica), options_(std::move(options)), tasks_(*this) {}
+
+Node::~Node() noexcept(false) {}
+
+void Node::taskFailed(kj::Exception&& exception) {
+  replica_.log().error("node: {}", exception.getDescription().cStr());
+}
+
+uint16_t Node::listenPort() const {
+  KJ_IF_MAYBE(l, listener_) { return (*l)->getPort(); }
+  return 0;
+}
+
+void Node::start() {
+  if (options_.listen) {
+    listener_ = kj::heap<UvListener>(port_, options_.listen->first.c_str(), options_.listen->second);
+    replica_.log().info("listening on {}", formatHostPort(options_.listen->first, listenPort()));
+    tasks_.add(acceptLoop());
+  }
+  for (size_t i = 0; i < options_.peers.size(); ++i) tasks_.add(dialLoop(i, 0));
+  tasks_.add(pollLoop());
+}
+
+kj::Promise<void> Node::pollLoop() {
+  return port_.getTimer().afterDelay(STORE_POLL_MS * kj::MILLISECONDS).then([this]() {
+    replica_.pollStore();
+    return pollLoop();
+  });
+}
+
+std::string Node::acceptReason(const crypto::PublicKey& peer) const {
+  if (sessions_.size() >= PEERS_MAX && sessions_.count(peer) == 0) return "this node has too many peers";
+  for (const auto& p : options_.peers) {
+    if (p.key == peer) return "";
+  }
+  for (const auto& t : options_.trusted) {
+    if (t == peer) return "";
+  }
+  if (replica_.knows(peer)) return "";
+  return "you are not a member of any journal on this node";
+}
+
+kj::Promise<void> Node::acceptLoop() {
+  KJ_IF_MAYBE(l, listener_) {
+    return (*l)->accept().then([this](kj::Own<UvStream> stream) {
+      std::string from = stream->getPeerName().cStr();
+      tasks_.add(secureRespond(kj::mv(stream), replica_.identity(),
+                               [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
+                               port_.getTimer())
+                     .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
+                           [this, from](kj::Exception&& e) {
+                             replica_.log().warn("[{}] inbound connection dropped: {}", from,
+                                                 e.getDescription().cStr());
+                           }));
+      return acceptLoop();
+    });
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
+  const PeerAddress& peer = options_.peers[index];
+  auto label = shortId(peer.key);
+  // A session with this peer may exist already (it dialled us): wait for it to end first.
+  auto existing = sessions_.find(peer.key);
+  kj::Promise<void> before = existing != sessions_.end() ? existing->second.ended.addBranch() : kj::READY_NOW;
+  return before
+      .then([this, index, label]() {
+        const PeerAddress& peer = options_.peers[index];
+        return connect(port_, peer.host.c_str(), peer.port).then([this, index](kj::Own<UvStream> stream) {
+          const PeerAddress& peer = options_.peers[index];
+          return secureInitiate(kj::mv(stream), replica_.identity(), peer.key, port_.getTimer());
+        });
+      })
+      .then(
+          [this, index](SecureConnection conn) -> kj::Promise<unsigned> {
+            const crypto::PublicKey key = conn.remote;
+            adopt(kj::mv(conn), true);
+            auto it = sessions_.find(key);
+            if (it == sessions_.end()) return 0u;
+            return it->second.ended.addBranch().then([]() { return 0u; });
+          },
+          [this, index, attempt, label](kj::Exception&& e) -> kj::Promise<unsigned> {
+            const PeerAddress& peer = options_.peers[index];
+            if (attempt == 0 || attempt % 10 == 0) {
+              replica_.log().warn("[peer {}] cannot connect to {}: {}", label, formatHostPort(peer.host, peer.port),
+                                  e.getDescription().cStr());
+            }
+            return attempt + 1;
+          })
+      .then([this, index](unsigned nextAttempt) {
+        // Exponential backoff with jitter; after a session ended, start again from the shortest delay.
+        double delay = DIAL_BACKOFF_INITIAL_MS;
+        for (unsigned i = 0; i < nextAttempt && delay < DIAL_BACKOFF_MAX_MS; ++i) delay *= 2;
+        delay = std::min<double>(delay, DIAL_BACKOFF_MAX_MS);
+        static thread_local std::mt19937 rng{std::random_device{}()};
+        std::uniform_real_distribution<double> jitter(1 - DIAL_BACKOFF_JITTER, 1 + DIAL_BACKOFF_JITTER);
+        auto ms = static_cast<uint64_t>(delay * jitter(rng));
+        return port_.getTimer().afterDelay(ms * kj::MILLISECONDS).then([this, index, nextAttempt]() {
+          return dialLoop(index, nextAttempt);
+        });
+      });
+}
+
+void Node::adopt(SecureConnection connection, bool initiator) {
+  const crypto::PublicKey peer = connection.remote;
+  auto label = shortId(peer);
+  auto it = sessions_.find(peer);
+  if (it != sessions_.end()) {
+    // Keep the connection whose initiator has the smaller key; with the same initiator, the newer.
+    const crypto::PublicKey& me = replica_.identity().publicKey();
+    const crypto::PublicKey& oldInitiator = it->second.session->initiator() ? me : peer;
+    const crypto::PublicKey& newInitiator = initiator ? me : peer;
+    if (oldInitiator != newInitiator && oldInitiator < newInitiator) {
+      replica_.log().info("[peer {}] already connected; dropping the second connection", label);
+      return;  // the new connection is dropped with `connection`
+    }
+    replica_.log().info("[peer {}] replacing the existing connection", label);
+    sessions_.erase(it);
+  }
+  auto session = kj::heap<PeerSession>(replica_, kj::mv(connection), initiator, port_.getTimer());
+  auto canceler = kj::heap<kj::Canceler>();
+  uint64_t serial = ++serial_;
+  replica_.log().info("[peer {}] connected ({})", label, initiator ? "outbound" : "inbound");
+  auto ended = canceler->wrap(session->run())
+                   .then([]() -> kj::Promise<void> { return kj::READY_NOW; },
+                         [this, label](kj::Exception&& e) {
+                           replica_.log().info("[peer {}] disconnected: {}", label, e.getDescription().cStr());
+                         })
+                   .then([this, peer, serial]() {
+                     // Drop the session later, not from inside its own promise chain.
+                     tasks_.add(kj::evalLater([this, peer, serial]() {
+                       auto it = sessions_.find(peer);
+                       if (it != sessions_.end() && it->second.serial == serial) sessions_.erase(it);
+                     }));
+                   })
+                   .fork();
+  sessions_.emplace(peer, Live{kj::mv(session), kj::mv(canceler), kj::mv(ended), serial});
+  tasks_.add(sessions_.find(peer)->second.ended.addBranch());
+}
+
+}  // namespace kith::node

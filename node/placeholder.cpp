@@ -1,1 +1,0 @@
-// node runtime (being written).

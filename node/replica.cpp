@@ -1,0 +1,343 @@
+#include "node/replica.h"
+
+#include <capnp/message.h>
+#include <kj/debug.h>
+
+#include <cstring>
+
+namespace kith::node {
+
+using protocol::Entry;
+
+std::string shortId(ByteView key) { return toHex(key).substr(0, 8); }
+
+namespace {
+
+Key32 key32(capnp::Data::Reader d, const char* what) {
+  if (d.size() != 32) KJ_FAIL_REQUIRE("malformed request: a key or id is not 32 bytes", what);
+  Key32 k;
+  std::memcpy(k.data(), d.begin(), 32);
+  return k;
+}
+
+}  // namespace
+
+VersionVector readHeads(capnp::List<rpc::Head>::Reader heads) {
+  KJ_REQUIRE(heads.size() <= protocol::MEMBERS_MAX * 4, "too many heads");
+  VersionVector vv;
+  for (auto h : heads) vv[key32(h.getAuthor(), "head author")] = h.getSeq();
+  return vv;
+}
+
+void fillHeads(capnp::List<rpc::Head>::Builder out, const VersionVector& vv) {
+  unsigned i = 0;
+  for (const auto& [author, seq] : vv) {
+    out[i].setAuthor(kj::arrayPtr(author.data(), author.size()));
+    out[i].setSeq(seq);
+    ++i;
+  }
+}
+
+void fillEntries(capnp::List<schema::SignedEntry>::Builder out, const std::vector<Bytes>& packed) {
+  for (unsigned i = 0; i < packed.size(); ++i) {
+    const Bytes& p = packed[i];
+    out[i].setSignature(kj::arrayPtr(p.data(), crypto::SIGNATURE_BYTES));
+    out[i].setEntry(kj::arrayPtr(p.data() + crypto::SIGNATURE_BYTES, p.size() - crypto::SIGNATURE_BYTES));
+  }
+}
+
+std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have) {
+  std::vector<Bytes> out;
+  auto info = store.journal(journal);
+  if (!info) return out;
+  size_t bytes = 0;
+  for (const auto& want : protocol::missing(have, store.versionVector(journal), info->owner)) {
+    if (out.size() >= BATCH_ENTRIES_MAX || bytes >= BATCH_BYTES_MAX) break;
+    size_t bytesLeft = BATCH_BYTES_MAX - bytes;
+    for (Bytes& p : store.rangePacked(journal, want.author, want.fromSeq, BATCH_ENTRIES_MAX - out.size(), bytesLeft)) {
+      bytes += p.size();
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replica
+
+Replica::Replica(store::Store& store, const crypto::Identity& identity, ByteView storageKey,
+                 spdlog::logger& log, std::function<bool(const JournalId&)> followed)
+    : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followed_(std::move(followed)) {
+  lastChange_ = store_.changeCounter();
+}
+
+VersionVector Replica::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
+                              const PublicKey& peer) {
+  KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
+  std::vector<Entry> decoded;
+  decoded.reserve(entries.size());
+  std::set<PublicKey> authors;
+  std::set<PublicKey> stopped;  // authors whose chain broke in this batch
+  unsigned rejected = 0;
+  auto refuse = [&](const std::string& what) {
+    if (rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
+      log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(peer), shortId(journal), what);
+    }
+  };
+  size_t bytes = 0;
+  for (auto se : entries) {
+    auto entryBytes = se.getEntry();
+    auto sig = se.getSignature();
+    bytes += entryBytes.size();
+    KJ_REQUIRE(bytes <= BATCH_BYTES_MAX + protocol::ENTRY_BYTES_MAX, "push over the byte limit");
+    try {
+      Entry e = protocol::decodeEntry({entryBytes.begin(), entryBytes.size()}, {sig.begin(), sig.size()});
+      if (e.journal != journal) {
+        refuse("it belongs to another journal");
+        continue;
+      }
+      authors.insert(e.author);
+      if (stopped.count(e.author)) continue;
+      decoded.push_back(std::move(e));
+    } catch (const protocol::EntryError& e) {
+      refuse(std::string(protocol::rejectionName(e.reason())) + ": " + e.what());
+    }
+  }
+  if (!decoded.empty()) {
+    store::Keyring keyring{identity_, storageKey_};
+    auto outcomes = store_.appendBatch(decoded, &keyring);
+    uint64_t added = 0;
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].status == store::AppendStatus::REJECTED) {
+        refuse("author " + shortId(decoded[i].author) + " seq " + std::to_string(decoded[i].seq) + ": " +
+               protocol::rejectionName(outcomes[i].reason) + ": " + outcomes[i].message);
+      } else if (outcomes[i].status == store::AppendStatus::ADDED) {
+        ++added;
+      }
+    }
+    ingested_ += added;
+    if (added > 0) notifyChanged();
+  }
+  if (rejected > REJECTIONS_LOGGED_PER_BATCH) {
+    log_.warn("[peer {}] journal {}: {} more entries refused in this batch", shortId(peer), shortId(journal),
+              rejected - REJECTIONS_LOGGED_PER_BATCH);
+  }
+  VersionVector heads;
+  VersionVector all = store_.versionVector(journal);
+  for (const auto& a : authors) {
+    auto it = all.find(a);
+    heads[a] = it == all.end() ? 0 : it->second;
+  }
+  return heads;
+}
+
+bool Replica::mayAccess(const JournalId& journal, const PublicKey& peer) const {
+  auto m = store_.member(journal, peer);
+  return m && m->active;
+}
+
+std::vector<JournalId> Replica::journalsFor(const PublicKey& peer) const {
+  std::vector<JournalId> out;
+  for (const auto& j : store_.journals()) {
+    if (mayAccess(j.id, peer)) out.push_back(j.id);
+  }
+  return out;
+}
+
+bool Replica::wants(const JournalId& journal) const {
+  return store_.journal(journal).has_value() || followed_(journal);
+}
+
+bool Replica::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
+
+void Replica::pollStore() {
+  size_t change = store_.changeCounter();
+  if (change != lastChange_) {
+    lastChange_ = change;
+    notifyChanged();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscription: pushes what the subscriber lacks, then live updates.
+
+class Subscription final : public rpc::Subscription::Server, private kj::TaskSet::ErrorHandler {
+public:
+  Subscription(Replica& replica, const JournalId& journal, const PublicKey& peer, rpc::EntrySink::Client sink,
+               VersionVector have, std::shared_ptr<size_t> perPeer)
+      : replica_(replica), journal_(journal), peer_(peer), sink_(kj::mv(sink)), sent_(kj::mv(have)),
+        perPeer_(kj::mv(perPeer)), tasks_(*this) {
+    replica_.subscriptions_.insert(this);
+    ++*perPeer_;
+  }
+  ~Subscription() noexcept(false) {
+    replica_.subscriptions_.erase(this);
+    --*perPeer_;
+  }
+
+  void kick() {
+    dirty_ = true;
+    pump();
+  }
+
+private:
+  void pump() {
+    while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX) {
+      std::vector<Bytes> batch = entriesBeyond(replica_.store(), journal_, sent_);
+      if (batch.empty()) {
+        dirty_ = false;
+        break;
+      }
+      auto req = sink_.pushRequest();
+      fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
+      // Optimistically count the batch as delivered, so that the next push goes on from there.
+      for (const Bytes& p : batch) {
+        Entry e = protocol::unpackEntry(p);
+        uint64_t& seq = sent_[e.author];
+        seq = std::max(seq, e.seq);
+      }
+      ++inFlight_;
+      tasks_.add(req.send().then([this](capnp::Response<rpc::EntrySink::PushResults>&& response) {
+        --inFlight_;
+        bool behind = false;
+        for (const auto& [author, seq] : readHeads(response.getHeads())) {
+          auto it = sent_.find(author);
+          if (it != sent_.end() && seq < it->second) {
+            // The subscriber refused part of the batch: go back to what it holds, and try again
+            // only when something changes here, so that a refusal cannot loop.
+            it->second = seq;
+            behind = true;
+          }
+        }
+        if (behind) dirty_ = false;
+        pump();
+      }));
+    }
+  }
+
+  void taskFailed(kj::Exception&& exception) override {
+    if (!failed_) {
+      replica_.log().info("[peer {}] journal {}: live updates stopped: {}", shortId(peer_), shortId(journal_),
+                          exception.getDescription().cStr());
+    }
+    failed_ = true;
+  }
+
+  Replica& replica_;
+  JournalId journal_;
+  PublicKey peer_;
+  rpc::EntrySink::Client sink_;
+  VersionVector sent_;
+  std::shared_ptr<size_t> perPeer_;  // subscriptions of this peer's connection
+  unsigned inFlight_ = 0;
+  bool dirty_ = false;
+  bool failed_ = false;
+  kj::TaskSet tasks_;
+};
+
+void Replica::notifyChanged() {
+  // Copy: a kick may end a subscription.
+  std::vector<Subscription*> subs(subscriptions_.begin(), subscriptions_.end());
+  for (Subscription* s : subs) {
+    if (subscriptions_.count(s)) s->kick();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services
+
+namespace {
+
+class JournalServer final : public rpc::Journal::Server {
+public:
+  JournalServer(Replica& replica, const JournalId& journal, const PublicKey& peer,
+                std::shared_ptr<size_t> subscriptions)
+      : replica_(replica), journal_(journal), peer_(peer), subscriptions_(subscriptions) {}
+
+  kj::Promise<void> push(PushContext context) override {
+    requireAccess();
+    VersionVector heads = replica_.ingest(journal_, context.getParams().getEntries(), peer_);
+    fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> heads(HeadsContext context) override {
+    requireAccess();
+    VersionVector vv = replica_.store().versionVector(journal_);
+    fillHeads(context.getResults().initHeads(static_cast<unsigned>(vv.size())), vv);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> fetch(FetchContext context) override {
+    requireAccess();
+    auto params = context.getParams();
+    PublicKey author = key32(params.getAuthor(), "author");
+    size_t limit = std::min<size_t>(params.getLimit(), BATCH_ENTRIES_MAX);
+    std::vector<Bytes> packed;
+    if (limit > 0 && params.getFromSeq() > 0) {
+      packed = replica_.store().rangePacked(journal_, author, params.getFromSeq(), limit, BATCH_BYTES_MAX);
+    }
+    fillEntries(context.getResults().initEntries(static_cast<unsigned>(packed.size())), packed);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> subscribe(SubscribeContext context) override {
+    requireAccess();
+    KJ_REQUIRE(*subscriptions_ < SUBSCRIPTIONS_PER_PEER_MAX, "too many subscriptions on this connection");
+    auto params = context.getParams();
+    auto sub = kj::heap<Subscription>(replica_, journal_, peer_, params.getSink(), readHeads(params.getHave()),
+                                      subscriptions_);
+    sub->kick();
+    context.getResults().setSubscription(kj::mv(sub));
+    return kj::READY_NOW;
+  }
+
+private:
+  // Membership is checked at every call, not only when the capability was handed out: a member
+  // removed while connected loses access at once.
+  void requireAccess() {
+    if (!replica_.mayAccess(journal_, peer_)) {
+      replica_.log().warn("[peer {}] journal {}: refused a call: no longer a member", shortId(peer_),
+                          shortId(journal_));
+      KJ_FAIL_REQUIRE("not a member of this journal");
+    }
+  }
+
+  Replica& replica_;
+  JournalId journal_;
+  PublicKey peer_;
+  std::shared_ptr<size_t> subscriptions_;
+};
+
+class NodeServer final : public rpc::Node::Server {
+public:
+  NodeServer(Replica& replica, const PublicKey& peer) : replica_(replica), peer_(peer) {}
+
+  kj::Promise<void> journal(JournalContext context) override {
+    JournalId id = key32(context.getParams().getId(), "journal id");
+    if (!replica_.mayAccess(id, peer_)) {
+      replica_.log().warn("[peer {}] refused journal {}: not a member", shortId(peer_), shortId(id));
+      KJ_FAIL_REQUIRE("not a member of this journal");
+    }
+    context.getResults().setJournal(kj::heap<JournalServer>(replica_, id, peer_, subscriptions_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> journals(JournalsContext context) override {
+    auto ids = replica_.journalsFor(peer_);
+    auto list = context.getResults().initIds(static_cast<unsigned>(ids.size()));
+    for (unsigned i = 0; i < ids.size(); ++i) list.set(i, kj::arrayPtr(ids[i].data(), ids[i].size()));
+    return kj::READY_NOW;
+  }
+
+private:
+  Replica& replica_;
+  PublicKey peer_;
+  std::shared_ptr<size_t> subscriptions_ = std::make_shared<size_t>(0);
+};
+
+}  // namespace
+
+rpc::Node::Client Replica::nodeFor(const PublicKey& peer) { return kj::heap<NodeServer>(*this, peer); }
+
+}  // namespace kith::node

@@ -1,0 +1,96 @@
+// Replication between trusted nodes: the RPC services of specs/rpc.capnp (Node, Journal,
+// EntrySink, Subscription) over this node's store, and the shared state they use.
+//
+// A Replica is the node's one view of its store for replication: it verifies and ingests entries
+// that peers offer, decides which peer may see which journal, and wakes every live subscription
+// when the store changes (after an ingest here, or when `kith post` in another process commits).
+//
+// Threading: the loop thread only.
+// Caveats:
+// - Every received entry is decoded and verified (protocol::decodeEntry) and appended through the
+//   store's checks (chain, role, epoch, limits) in one write transaction per batch; a refused
+//   entry is logged with its reason and stops that author's chain for the batch.
+// - A subscription reads what to push from the store on demand and keeps at most
+//   PUSHES_IN_FLIGHT_MAX pushes outstanding: a slow subscriber costs bounded memory.
+#pragma once
+#include <spdlog/logger.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <kj/async.h>
+
+#include "node/limits.h"
+#include "specs/rpc.capnp.h"
+#include "store/journal.h"
+
+namespace kith::node {
+
+using protocol::JournalId;
+using protocol::PublicKey;
+using protocol::VersionVector;
+
+// A short label for log lines: the first 8 hex digits of a key or id.
+std::string shortId(ByteView key);
+
+class Subscription;
+
+class Replica {
+public:
+  // `followed` says whether this node wants a journal it does not hold yet (config "follows").
+  Replica(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
+          std::function<bool(const JournalId&)> followed);
+  KJ_DISALLOW_COPY(Replica);
+
+  store::Store& store() { return store_; }
+  const crypto::Identity& identity() const { return identity_; }
+  spdlog::logger& log() { return log_; }
+
+  // Verifies and stores entries offered by `peer` for `journal`; returns this node's heads for the
+  // authors of the batch afterwards. Entries of another journal are refused.
+  VersionVector ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
+                       const PublicKey& peer);
+  // The number of entries stored by ingest() since the replica was made.
+  uint64_t ingestedCount() const { return ingested_; }
+
+  // True when `peer` may have the journal capability: an active member (any role) of it here.
+  bool mayAccess(const JournalId& journal, const PublicKey& peer) const;
+  // Journals held here that `peer` may access.
+  std::vector<JournalId> journalsFor(const PublicKey& peer) const;
+  // True when this node replicates the journal: it holds it or follows it.
+  bool wants(const JournalId& journal) const;
+  // True when `peer` shares at least one journal with this node (or is a followed journal's owner).
+  bool knows(const PublicKey& peer) const;
+
+  // Wakes every subscription (the store changed).
+  void notifyChanged();
+  // Called by the poller: notifies when the store's change counter moved.
+  void pollStore();
+
+  // The Node capability served to an authenticated `peer`.
+  rpc::Node::Client nodeFor(const PublicKey& peer);
+
+private:
+  friend class Subscription;
+  store::Store& store_;
+  const crypto::Identity& identity_;
+  ByteView storageKey_;
+  spdlog::logger& log_;
+  std::function<bool(const JournalId&)> followed_;
+  std::set<Subscription*> subscriptions_;
+  size_t lastChange_ = 0;
+  uint64_t ingested_ = 0;
+};
+
+// Builds a list of SignedEntry from packed entries (signature || entry bytes).
+void fillEntries(capnp::List<schema::SignedEntry>::Builder out, const std::vector<Bytes>& packed);
+// Reads a Head list into a version vector; throws kj FAILED for malformed heads.
+VersionVector readHeads(capnp::List<rpc::Head>::Reader heads);
+void fillHeads(capnp::List<rpc::Head>::Builder out, const VersionVector& vv);
+// The entries of `journal` beyond `have` (owner's chain first), at most BATCH_ENTRIES_MAX entries
+// and about BATCH_BYTES_MAX bytes.
+std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have);
+
+}  // namespace kith::node

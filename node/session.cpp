@@ -1,0 +1,230 @@
+#include "node/session.h"
+
+#include <capnp/message.h>
+#include <kj/debug.h>
+
+#include <cstring>
+
+namespace kith::node {
+namespace {
+
+capnp::ReaderOptions rpcReaderOptions() {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = RPC_MESSAGE_WORDS_MAX;
+  options.nestingLimit = 32;
+  return options;
+}
+
+rpc::Node::Client bootstrapOf(capnp::RpcSystem<capnp::rpc::twoparty::VatId>& rpc, bool initiator) {
+  capnp::MallocMessageBuilder message;
+  auto vatId = message.initRoot<capnp::rpc::twoparty::VatId>();
+  vatId.setSide(initiator ? capnp::rpc::twoparty::Side::SERVER : capnp::rpc::twoparty::Side::CLIENT);
+  return rpc.bootstrap(vatId).castAs<rpc::Node>();
+}
+
+Key32 key32(capnp::Data::Reader d) {
+  KJ_REQUIRE(d.size() == 32, "the peer sent an id that is not 32 bytes");
+  Key32 k;
+  std::memcpy(k.data(), d.begin(), 32);
+  return k;
+}
+
+// The sink this node gives a peer when subscribing: the peer pushes entries into it.
+class Sink final : public rpc::EntrySink::Server {
+public:
+  Sink(Replica& replica, const JournalId& journal, const crypto::PublicKey& peer)
+      : replica_(replica), journal_(journal), peer_(peer) {}
+
+  kj::Promise<void> push(PushContext context) override {
+    VersionVector heads = replica_.ingest(journal_, context.getParams().getEntries(), peer_);
+    fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
+    return kj::READY_NOW;
+  }
+
+private:
+  Replica& replica_;
+  JournalId journal_;
+  crypto::PublicKey peer_;
+};
+
+}  // namespace
+
+PeerSession::PeerSession(Replica& replica, SecureConnection connection, bool initiator, kj::Timer& timer)
+    : replica_(replica),
+      connection_(kj::mv(connection)),
+      peer_(connection_.remote),
+      initiator_(initiator),
+      timer_(timer),
+      network_(*connection_.stream,
+               initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
+               rpcReaderOptions()),
+      rpc_(capnp::makeRpcServer(network_, replica.nodeFor(peer_))),
+      remote_(bootstrapOf(rpc_, initiator)),
+      tasks_(*this) {
+  rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
+}
+
+PeerSession::~PeerSession() noexcept(false) {}
+
+void PeerSession::taskFailed(kj::Exception&& exception) {
+  // A failed subscription or scan is logged; the connection itself ends through onDisconnect().
+  replica_.log().info("[peer {}] {}", shortId(peer_), exception.getDescription().cStr());
+}
+
+kj::Promise<void> PeerSession::scanJournals() {
+  return remote_.journalsRequest().send().then([this](capnp::Response<rpc::Node::JournalsResults>&& response) {
+    auto ids = response.getIds();
+    KJ_REQUIRE(ids.size() <= protocol::MEMBERS_MAX * 64, "the peer listed too many journals");
+    for (auto id : ids) {
+      JournalId journal = key32(id);
+      if (subscriptions_.count(journal) == 0 && replica_.wants(journal)) subscribe(journal);
+    }
+  });
+}
+
+void PeerSession::subscribe(const JournalId& journal) {
+  auto req = remote_.journalRequest();
+  req.setId(kj::arrayPtr(journal.data(), journal.size()));
+  auto journalCap = req.send().getJournal();
+  auto sub = journalCap.subscribeRequest();
+  VersionVector have = replica_.store().versionVector(journal);
+  fillHeads(sub.initHave(static_cast<unsigned>(have.size())), have);
+  sub.setSink(kj::heap<Sink>(replica_, journal, peer_));
+  auto subscription = sub.send().getSubscription();
+  subscriptions_.emplace(journal, subscription);
+  replica_.log().info("[peer {}] journal {}: replicating (we hold {} authors' chains)", shortId(peer_),
+                      shortId(journal), have.size());
+  // Learn of a refusal (a removed member) from the subscription's answer.
+  tasks_.add(kj::mv(subscription).whenResolved().catch_([this, journal](kj::Exception&& e) {
+    subscriptions_.erase(journal);
+    replica_.log().warn("[peer {}] journal {}: the peer refused to replicate: {}", shortId(peer_),
+                        shortId(journal), e.getDescription().cStr());
+  }));
+}
+
+kj::Promise<void> PeerSession::rescanLoop() {
+  return scanJournals()
+      .then([this]() { return timer_.afterDelay(JOURNALS_RESCAN_MS * kj::MILLISECONDS); })
+      .then([this]() { return rescanLoop(); });
+}
+
+kj::Promise<void> PeerSession::run() {
+  auto scanning = rescanLoop().then([]() -> kj::Promise<void> { return kj::NEVER_DONE; });
+  return network_.onDisconnect().exclusiveJoin(kj::mv(scanning)).then([this]() -> kj::Promise<void> {
+    // The RPC system swallows the stream's error; the secure stream kept it for the log.
+    if (!connection_.failure->empty()) return nodeException(kj::Exception::Type::DISCONNECTED, *connection_.failure);
+    return nodeException(kj::Exception::Type::DISCONNECTED, "the peer closed the connection");
+  });
+}
+
+kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(const SyncProgress&)> progress) {
+  auto results = std::make_shared<std::vector<SyncProgress>>();
+  return remote_.journalsRequest().send().then(
+      [this, results, progress](capnp::Response<rpc::Node::JournalsResults>&& response) {
+        kj::Promise<void> chain = kj::READY_NOW;
+        for (auto id : response.getIds()) {
+          JournalId journal = key32(id);
+          if (!replica_.wants(journal)) continue;
+          chain = chain.then([this, journal, results, progress]() {
+            auto req = remote_.journalRequest();
+            req.setId(kj::arrayPtr(journal.data(), journal.size()));
+            rpc::Journal::Client cap = req.send().getJournal();
+            auto state = std::make_shared<SyncProgress>();
+            state->journal = journal;
+            return cap.headsRequest().send().then(
+                [this, cap, state, results, progress](capnp::Response<rpc::Journal::HeadsResults>&& heads) mutable {
+                  VersionVector remote = readHeads(heads.getHeads());
+                  VersionVector local = replica_.store().versionVector(state->journal);
+                  auto info = replica_.store().journal(state->journal);
+                  auto wants = std::make_shared<std::vector<protocol::Want>>(
+                      protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{}));
+                  state->expected = protocol::count(*wants);
+                  return pull(cap, state, wants, 0, false, progress)
+                      .then([this, cap, state, remote, progress]() mutable {
+                        return pushAll(cap, state, remote, progress);
+                      })
+                      .then([state, results]() { results->push_back(*state); });
+                });
+          });
+        }
+        return chain.then([results]() { return kj::mv(*results); });
+      });
+}
+
+// Fetches want `index` in batches until it is complete or the peer stops giving; a want that
+// failed (entries refused because an earlier chain was missing) is tried again in another round
+// while rounds make progress.
+kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
+                                    std::shared_ptr<std::vector<protocol::Want>> wants, size_t index,
+                                    bool progressed, std::function<void(const SyncProgress&)> onProgress) {
+  if (index == wants->size()) {
+    // End of a round: drop the complete wants; go again if something moved and something is left.
+    VersionVector local = replica_.store().versionVector(progress->journal);
+    std::vector<protocol::Want> left;
+    for (auto w : *wants) {
+      uint64_t have = local.count(w.author) ? local[w.author] : 0;
+      if (have < w.toSeq) left.push_back({w.author, have + 1, w.toSeq});
+    }
+    if (left.empty() || !progressed) return kj::READY_NOW;
+    *wants = std::move(left);
+    return pull(journal, progress, wants, 0, false, onProgress);
+  }
+  protocol::Want want = (*wants)[index];
+  auto head = replica_.store().head(progress->journal, want.author);
+  uint64_t from = head ? head->seq + 1 : 1;
+  if (from > want.toSeq) return pull(journal, progress, wants, index + 1, progressed, onProgress);
+  auto req = journal.fetchRequest();
+  req.setAuthor(kj::arrayPtr(want.author.data(), want.author.size()));
+  req.setFromSeq(from);
+  req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
+  return req.send().then([this, journal, progress, wants, index, progressed, onProgress, want, from](
+                             capnp::Response<rpc::Journal::FetchResults>&& response) mutable {
+    auto entries = response.getEntries();
+    if (entries.size() == 0) return pull(journal, progress, wants, index + 1, progressed, onProgress);
+    uint64_t before = replica_.ingestedCount();
+    VersionVector heads = replica_.ingest(progress->journal, entries, peer_);
+    uint64_t stored = replica_.ingestedCount() - before;
+    progress->received += stored;
+    if (onProgress) onProgress(*progress);
+    uint64_t now = heads.count(want.author) ? heads[want.author] : 0;
+    if (now < from) {
+      // Nothing of this author was accepted: move on; another round may succeed.
+      return pull(journal, progress, wants, index + 1, progressed, onProgress);
+    }
+    return pull(journal, progress, wants, index, true, onProgress);
+  });
+}
+
+kj::Promise<void> PeerSession::pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
+                                       VersionVector remote, std::function<void(const SyncProgress&)> onProgress) {
+  std::vector<Bytes> batch = entriesBeyond(replica_.store(), progress->journal, remote);
+  if (batch.empty()) return kj::READY_NOW;
+  auto req = journal.pushRequest();
+  fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
+  VersionVector offered = remote;
+  for (const Bytes& p : batch) {
+    protocol::Entry e = protocol::unpackEntry(p);
+    offered[e.author] = std::max(offered[e.author], e.seq);
+  }
+  return req.send().then([this, journal, progress, remote, offered, onProgress](
+                             capnp::Response<rpc::EntrySink::PushResults>&& response) mutable {
+    VersionVector heads = readHeads(response.getHeads());
+    uint64_t accepted = 0;
+    bool moved = false;
+    for (const auto& [author, seq] : heads) {
+      uint64_t before = remote.count(author) ? remote[author] : 0;
+      if (seq > before) {
+        accepted += seq - before;
+        moved = true;
+        remote[author] = seq;
+      }
+    }
+    progress->sent += accepted;
+    if (onProgress) onProgress(*progress);
+    // Stop when the peer took nothing: it refuses the rest, and trying again would loop.
+    if (!moved) return kj::Promise<void>(kj::READY_NOW);
+    return pushAll(journal, progress, remote, onProgress);
+  });
+}
+
+}  // namespace kith::node

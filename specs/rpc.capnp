@@ -1,0 +1,52 @@
+# kith's replication RPC, spoken over the Noise transport (specs/transport.md) with Cap'n Proto's
+# two-party RPC protocol. Both ends of a connection serve a `Node` as their bootstrap capability
+# and ask for the other's: replication is symmetric. specs/replication.md is the normative prose.
+@0xff32868c6625cb72;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("kith::rpc");
+
+using Entry = import "entry.capnp";
+
+struct Head {
+  author @0 :Data;   # 32-byte Ed25519 public key
+  seq @1 :UInt64;    # the last seq of this author held, in this journal
+}
+
+interface Node {
+  # The bootstrap capability. The caller is the peer authenticated by the Noise handshake.
+
+  journal @0 (id :Data) -> (journal :Journal);
+  # The journal capability, only to an active member (any role, relay included) of that journal.
+  # Anyone else gets an exception "not a member of this journal" and nothing else: not even
+  # whether the journal exists here.
+
+  journals @1 () -> (ids :List(Data));
+  # The ids of the journals this node holds in which the caller is an active member.
+}
+
+interface EntrySink {
+  push @0 (entries :List(Entry.SignedEntry)) -> (heads :List(Head));
+  # Offers entries, in chain order per author, at most 512 entries and 1 MiB of entry bytes per
+  # call. The receiver verifies each one (signature, chain, role, limits) and stores the accepted
+  # ones in one write transaction. It answers with its heads for the authors of the batch, so
+  # that the sender knows from where to go on (a refused entry stops that author's chain).
+}
+
+interface Journal extends(EntrySink) {
+  heads @0 () -> (heads :List(Head));
+  # The version vector: for each author, the last seq held.
+
+  fetch @1 (author :Data, fromSeq :UInt64, limit :UInt32) -> (entries :List(Entry.SignedEntry));
+  # The author's entries from `fromSeq` on, in order; at most min(limit, 512) entries and about
+  # 1 MiB of entry bytes (always at least one entry if any exists). Fewer than asked for means
+  # "call again from the next seq"; none means the caller is up to date for this author.
+
+  subscribe @2 (have :List(Head), sink :EntrySink) -> (subscription :Subscription);
+  # Live replication: the server pushes to `sink` every entry it holds beyond `have`, then every
+  # new entry as it arrives, with at most two pushes in flight and batches read from its store
+  # on demand, so that a slow subscriber costs it no unbounded memory. Dropping `subscription`
+  # (or the connection) ends it.
+}
+
+interface Subscription {}
