@@ -106,7 +106,8 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   std::optional<SecretBuffer> payload;
   if (!info.sealed) {
     payload.emplace(body.size());
-    std::memcpy(payload->data(), body.data(), body.size());
+    // An empty payload makes an empty buffer (data() is null, which memcpy must not get).
+    if (!body.empty()) std::memcpy(payload->data(), body.data(), body.size());
   } else {
     if (!passphrase) {
       throw Error(ErrorKind::AUTH, "the identity is locked with a passphrase",

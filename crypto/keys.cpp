@@ -69,6 +69,9 @@ std::optional<Key32> toBoxPublicKey(const PublicKey& key) {
   return out;
 }
 
-void randomBytes(std::span<uint8_t> out) { randombytes_buf(out.data(), out.size()); }
+void randomBytes(std::span<uint8_t> out) {
+  if (out.empty()) return;  // randombytes_buf's pointer is declared non-null, even for size 0
+  randombytes_buf(out.data(), out.size());
+}
 
 }  // namespace kith::crypto

@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <kj/common.h>
 #include <kj/exception.h>
 
 #include <cstring>
@@ -106,7 +107,6 @@ void readEntry(schema::Entry::Reader e, Entry& out) {
   out.prev = key32(e.getPrev(), "prev");
   out.timestampMs = e.getTimestamp();
   out.epoch = e.getEpoch();
-  if (out.epoch > EPOCHS_MAX) throw EntryError(Rejection::TOO_LARGE, "the entry's epoch is out of range");
   auto body = e.getBody();
   if (body.size() > BODY_BYTES_MAX) throw EntryError(Rejection::TOO_LARGE, "the entry's body is over the limit");
   if (body.size() != 0 && body.size() < crypto::AEAD_OVERHEAD_BYTES) {
@@ -148,6 +148,13 @@ void readEntry(schema::Entry::Reader e, Entry& out) {
     default:
       throw EntryError(Rejection::MALFORMED, "unknown control entry type");
   }
+}
+
+// Rules about the values of a signed entry. They run after the signature check, so that damage
+// in transit shows as a bad signature rather than as the author's fault.
+void checkValues(const Entry& out) {
+  if (out.epoch > EPOCHS_MAX) throw EntryError(Rejection::TOO_LARGE, "the entry's epoch is out of range");
+  const Control& ctl = out.control;
   // A genesis binds the journal id to its owner: nobody else can claim to have created it.
   if (ctl.type == Control::Type::CREATE) {
     if (out.seq != 1 || out.epoch != 0) {
@@ -293,7 +300,9 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
   crypto::Signature sig = author.sign(signedMessage(entryBytes));
   // Parsing our own output checks that what we sign is what every reader will accept; the
   // signature was just made with the author's key, so verifying it again would only cost time.
-  return parseEntry(entryBytes, sig);
+  Entry entry = parseEntry(entryBytes, sig);
+  checkValues(entry);
+  return entry;
 }
 
 namespace {
@@ -331,6 +340,7 @@ Entry decodeEntry(ByteView entryBytes, ByteView signature) {
   if (!crypto::verify(out.author, signedMessage(out.bytes), signature)) {
     throw EntryError(Rejection::BAD_SIGNATURE, "the entry's signature does not verify");
   }
+  checkValues(out);
   return out;
 }
 
@@ -339,6 +349,8 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
   auto plain = crypto::aeadOpen(epochKey, entry.body,
                                 bodyAssociatedData(entry.journal, entry.author, entry.seq, entry.epoch));
   if (!plain) return std::nullopt;
+  // The plaintext is wiped however this ends, a malformed body included.
+  KJ_DEFER(if (!plain->empty()) sodium_memzero(plain->data(), plain->size()));
   Body out;
   try {
     // An empty body also stops here: its data() is null, which memcpy must not get.
@@ -347,7 +359,7 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
     }
     kj::Array<capnp::word> words = kj::heapArray<capnp::word>(plain->size() / sizeof(capnp::word));
     std::memcpy(words.begin(), plain->data(), plain->size());
-    sodium_memzero(plain->data(), plain->size());
+    KJ_DEFER(sodium_memzero(words.begin(), words.asBytes().size()));
     capnp::FlatArrayMessageReader reader(words, untrustedReaderOptions());
     auto b = reader.getRoot<schema::Body>();
     out.kind = kindFromSchema(b.getKind());
@@ -357,7 +369,6 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
     auto refs = b.getRefs();
     if (refs.size() > REFS_MAX) throw EntryError(Rejection::TOO_LARGE, "the body has too many references");
     for (auto r : refs) out.refs.push_back(key32(r, "reference"));
-    sodium_memzero(words.begin(), words.asBytes().size());
   } catch (const kj::Exception& e) {
     throw EntryError(Rejection::MALFORMED, std::string("the body cannot be parsed: ") + e.getDescription().cStr());
   }

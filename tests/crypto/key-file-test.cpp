@@ -1,0 +1,360 @@
+// The identity's key file: round trips (plain and sealed), the errors a user can meet (AUTH for the
+// passphrase, CORRUPT for a damaged or foreign file), and that a sealed file holds no secret in
+// the clear. Each sealed open runs Argon2id at the interactive setting (64 MiB), so the sealed
+// fixtures are made once and the damage tests stop before the passphrase hash where they can.
+#include <catch2/catch.hpp>
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <string>
+
+#include "crypto/aead.h"
+#include "crypto/error.h"
+#include "crypto/key-file.h"
+
+namespace {
+
+using namespace kith;
+using namespace kith::crypto;
+
+// The layout from key-file.cpp (specs/identity.md): magic 8 | mode 1 | opslimit 8 | memlimit 8 |
+// salt 16 | public key 32 | payload length 4 | payload.
+constexpr size_t MODE_AT = 8;
+constexpr size_t OPS_AT = 9;
+constexpr size_t MEM_AT = 17;
+constexpr size_t SALT_AT = 25;
+constexpr size_t PUBLIC_KEY_AT = 41;
+constexpr size_t PAYLOAD_LEN_AT = 73;
+constexpr size_t PAYLOAD_AT = 77;
+
+const std::string NAME = "Margaret O'Brien \xe2\x9c\xbf";  // a non-ASCII name survives
+const std::string PASSPHRASE = "correct horse battery staple";
+
+ByteView pass(const std::string& s) { return asBytes(s); }
+
+bool contains(ByteView haystack, ByteView needle) {
+  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end()) != haystack.end();
+}
+
+void putU64At(Bytes& file, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) file[at + i] = static_cast<uint8_t>(v >> (8 * (7 - i)));
+}
+void putU32At(Bytes& file, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) file[at + i] = static_cast<uint8_t>(v >> (8 * (3 - i)));
+}
+
+// Runs `open` and returns the kind of kith::Error it throws; fails the test if it succeeds or
+// throws anything else.
+ErrorKind errorKindOf(const std::function<void()>& open) {
+  try {
+    open();
+  } catch (const Error& e) {
+    CHECK_FALSE(std::string(e.what()).empty());
+    CHECK_FALSE(e.hint().empty());
+    return e.kind();
+  }
+  FAIL("expected a kith::Error, but the key file opened");
+  return ErrorKind::USAGE;
+}
+
+const Identity& fixtureIdentity() {
+  static const Identity id = Identity::generate();
+  return id;
+}
+const Bytes& plainFile() {
+  static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, std::nullopt);
+  return file;
+}
+const Bytes& sealedFile() {
+  static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
+  return file;
+}
+
+uint64_t testSeed() {
+  if (const char* env = std::getenv("KITH_TEST_SEED")) return std::strtoull(env, nullptr, 10);
+  return (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+}
+
+}  // namespace
+
+TEST_CASE("a plain key file round-trips", "[crypto][key-file]") {
+  const Bytes& file = plainFile();
+  REQUIRE(file.size() == PAYLOAD_AT + SEED_BYTES + 2 + NAME.size());
+  CHECK(std::equal(file.begin(), file.begin() + 8, "KITHKEY1"));
+
+  KeyFileInfo info = readKeyFileInfo(file);
+  CHECK(info.publicKey == fixtureIdentity().publicKey());
+  CHECK_FALSE(info.sealed);
+
+  UnlockedKeyFile opened = openKeyFile(file, std::nullopt);
+  CHECK(opened.name == NAME);
+  CHECK(opened.identity.publicKey() == fixtureIdentity().publicKey());
+  CHECK(toHex(opened.identity.seed()) == toHex(fixtureIdentity().seed()));
+  // A passphrase given for a plain file is not needed and does no harm.
+  CHECK(openKeyFile(file, pass(PASSPHRASE)).identity.publicKey() == fixtureIdentity().publicKey());
+}
+
+TEST_CASE("a sealed key file round-trips with its passphrase", "[crypto][key-file]") {
+  const Bytes& file = sealedFile();
+  REQUIRE(file.size() == PAYLOAD_AT + AEAD_OVERHEAD_BYTES + SEED_BYTES + 2 + NAME.size());
+
+  KeyFileInfo info = readKeyFileInfo(file);
+  CHECK(info.publicKey == fixtureIdentity().publicKey());
+  CHECK(info.sealed);
+
+  UnlockedKeyFile opened = openKeyFile(file, pass(PASSPHRASE));
+  CHECK(opened.name == NAME);
+  CHECK(opened.identity.publicKey() == fixtureIdentity().publicKey());
+  CHECK(toHex(opened.identity.seed()) == toHex(fixtureIdentity().seed()));
+}
+
+TEST_CASE("names from empty to 256 bytes round-trip, and longer names are refused", "[crypto][key-file]") {
+  Identity id = Identity::generate();
+  for (size_t len : {size_t{0}, size_t{1}, KEY_FILE_NAME_BYTES_MAX}) {
+    INFO("name length " << len);
+    std::string name(len, 'n');
+    UnlockedKeyFile opened = openKeyFile(writeKeyFile(id, name, std::nullopt), std::nullopt);
+    CHECK(opened.name == name);
+    CHECK(opened.identity.publicKey() == id.publicKey());
+  }
+  // One sealed file with the longest name.
+  std::string longest(KEY_FILE_NAME_BYTES_MAX, 'x');
+  CHECK(openKeyFile(writeKeyFile(id, longest, pass("p")), pass("p")).name == longest);
+
+  try {
+    (void)writeKeyFile(id, std::string(KEY_FILE_NAME_BYTES_MAX + 1, 'n'), std::nullopt);
+    FAIL("a 257-byte name was accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::INPUT);
+  }
+}
+
+TEST_CASE("two sealed files of one identity differ (fresh salt and nonce)", "[crypto][key-file]") {
+  Bytes again = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
+  const Bytes& first = sealedFile();
+  REQUIRE(again.size() == first.size());
+  CHECK(!std::equal(first.begin() + SALT_AT, first.begin() + SALT_AT + 16, again.begin() + SALT_AT));
+  CHECK(!std::equal(first.begin() + PAYLOAD_AT, first.begin() + PAYLOAD_AT + 24, again.begin() + PAYLOAD_AT));
+}
+
+TEST_CASE("a sealed key file needs the right passphrase: Error(AUTH)", "[crypto][key-file]") {
+  const Bytes& file = sealedFile();
+  CHECK(errorKindOf([&] { (void)openKeyFile(file, std::nullopt); }) == ErrorKind::AUTH);
+  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass("correct horse battery stapl")); }) == ErrorKind::AUTH);
+  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE + " ")); }) == ErrorKind::AUTH);
+  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass("")); }) == ErrorKind::AUTH);
+}
+
+TEST_CASE("readKeyFileInfo gives the public key of a sealed file without the passphrase",
+          "[crypto][key-file]") {
+  KeyFileInfo info = readKeyFileInfo(sealedFile());
+  CHECK(info.sealed);
+  CHECK(info.publicKey == fixtureIdentity().publicKey());
+}
+
+TEST_CASE("a sealed key file holds neither the seed, the name nor the passphrase in the clear",
+          "[crypto][key-file]") {
+  const Bytes& sealed = sealedFile();
+  const Identity& id = fixtureIdentity();
+  CHECK_FALSE(contains(sealed, id.seed()));
+  CHECK_FALSE(contains(sealed, id.seed().first(8)));  // nor a recognisable piece of it
+  CHECK_FALSE(contains(sealed, id.seed().last(8)));
+  CHECK_FALSE(contains(sealed, id.signingSecret().first(SEED_BYTES)));
+  CHECK_FALSE(contains(sealed, asBytes(NAME)));
+  CHECK_FALSE(contains(sealed, asBytes(PASSPHRASE)));
+  // The search itself works: the plain file does hold the seed and the name, and both hold the
+  // public key.
+  CHECK(contains(plainFile(), id.seed()));
+  CHECK(contains(plainFile(), asBytes(NAME)));
+  CHECK(contains(sealed, id.publicKey()));
+}
+
+TEST_CASE("a truncated or extended key file is Error(CORRUPT)", "[crypto][key-file]") {
+  for (const Bytes* file : {&plainFile(), &sealedFile()}) {
+    for (size_t len = 0; len < file->size(); ++len) {
+      INFO((file == &plainFile() ? "plain" : "sealed") << " file cut to " << len << " bytes");
+      ByteView cut = ByteView(*file).first(len);
+      CHECK(errorKindOf([&] { (void)openKeyFile(cut, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+      if (len < PAYLOAD_AT) {
+        CHECK(errorKindOf([&] { (void)readKeyFileInfo(cut); }) == ErrorKind::CORRUPT);
+      }
+    }
+    Bytes longer = *file;
+    longer.push_back(0);
+    CHECK(errorKindOf([&] { (void)openKeyFile(longer, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+  }
+}
+
+TEST_CASE("a foreign file (bad magic, unknown mode) is Error(CORRUPT)", "[crypto][key-file]") {
+  for (const Bytes* file : {&plainFile(), &sealedFile()}) {
+    for (size_t i = 0; i < 8; ++i) {
+      Bytes bad = *file;
+      bad[i] ^= 0x20;
+      INFO("magic byte " << i);
+      CHECK(errorKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
+      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    }
+    for (uint8_t mode : {uint8_t{2}, uint8_t{0x80}, uint8_t{0xff}}) {
+      Bytes bad = *file;
+      bad[MODE_AT] = mode;
+      INFO("mode " << int(mode));
+      CHECK(errorKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
+      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    }
+  }
+  std::string text = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n";
+  CHECK(errorKindOf([&] { (void)openKeyFile(asBytes(text), std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(errorKindOf([&] { (void)openKeyFile(ByteView{}, std::nullopt); }) == ErrorKind::CORRUPT);
+}
+
+TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing", "[crypto][key-file]") {
+  struct Params {
+    uint64_t ops;
+    uint64_t mem;
+  };
+  const uint64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+  const uint64_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  for (Params p : {Params{0, mem}, Params{crypto_pwhash_OPSLIMIT_SENSITIVE + 1, mem}, Params{~uint64_t{0}, mem},
+                   Params{ops, 0}, Params{ops, crypto_pwhash_MEMLIMIT_MIN - 1},
+                   Params{ops, uint64_t{crypto_pwhash_MEMLIMIT_SENSITIVE} + 1}, Params{ops, uint64_t{1} << 62},
+                   Params{ops, ~uint64_t{0}}, Params{~uint64_t{0}, ~uint64_t{0}}}) {
+    Bytes bad = sealedFile();
+    putU64At(bad, OPS_AT, p.ops);
+    putU64At(bad, MEM_AT, p.mem);
+    INFO("opslimit " << p.ops << ", memlimit " << p.mem);
+    CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    // The clear header stays readable; the parameters only matter when unlocking.
+    CHECK(readKeyFileInfo(bad).publicKey == fixtureIdentity().publicKey());
+  }
+}
+
+TEST_CASE("an oversized key file or payload length is Error(CORRUPT)", "[crypto][key-file]") {
+  // A plain file whose payload length agrees with an oversized file: only the size cap refuses it.
+  Bytes big = plainFile();
+  big.resize(KEY_FILE_BYTES_MAX + 1, 'n');
+  putU32At(big, PAYLOAD_LEN_AT, static_cast<uint32_t>(big.size() - PAYLOAD_AT));
+  CHECK(errorKindOf([&] { (void)openKeyFile(big, std::nullopt); }) == ErrorKind::CORRUPT);
+  Bytes huge(1 << 20, 0);
+  std::copy_n(plainFile().begin(), PAYLOAD_AT, huge.begin());
+  CHECK(errorKindOf([&] { (void)openKeyFile(huge, std::nullopt); }) == ErrorKind::CORRUPT);
+
+  for (uint32_t len : {0u, 1u, 0x7fffffffu, 0xffffffffu}) {
+    for (const Bytes* file : {&plainFile(), &sealedFile()}) {
+      Bytes bad = *file;
+      putU32At(bad, PAYLOAD_LEN_AT, len);
+      INFO("payload length " << len);
+      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    }
+  }
+}
+
+TEST_CASE("a plain file whose secret does not match its public key is Error(CORRUPT)", "[crypto][key-file]") {
+  // Another identity's public key in the header of this file.
+  Bytes swapped = plainFile();
+  Identity other = Identity::generate();
+  std::copy(other.publicKey().begin(), other.publicKey().end(), swapped.begin() + PUBLIC_KEY_AT);
+  CHECK(errorKindOf([&] { (void)openKeyFile(swapped, std::nullopt); }) == ErrorKind::CORRUPT);
+
+  // A name length that disagrees with the payload.
+  Bytes badName = plainFile();
+  badName[PAYLOAD_AT + SEED_BYTES + 1] ^= 1;
+  CHECK(errorKindOf([&] { (void)openKeyFile(badName, std::nullopt); }) == ErrorKind::CORRUPT);
+
+  // A payload too short to hold a seed and a name length.
+  Bytes shortPayload(plainFile().begin(), plainFile().begin() + PAYLOAD_AT + SEED_BYTES + 1);
+  putU32At(shortPayload, PAYLOAD_LEN_AT, SEED_BYTES + 1);
+  CHECK(errorKindOf([&] { (void)openKeyFile(shortPayload, std::nullopt); }) == ErrorKind::CORRUPT);
+}
+
+TEST_CASE("every single-bit flip in a plain key file is refused or harmless, never a crash",
+          "[crypto][key-file]") {
+  const Bytes& file = plainFile();
+  const PublicKey& publicKey = fixtureIdentity().publicKey();
+  const size_t nameAt = PAYLOAD_AT + SEED_BYTES + 2;
+  for (size_t bit = 0; bit < file.size() * 8; ++bit) {
+    const size_t at = bit / 8;
+    Bytes bad = file;
+    bad[at] ^= static_cast<uint8_t>(1u << (bit % 8));
+    INFO("bit " << bit << " of byte " << at);
+    try {
+      UnlockedKeyFile opened = openKeyFile(bad, std::nullopt);
+      // A plain file has no integrity check of its own: a flip can go unnoticed only where nothing
+      // depends on it (the unused passphrase parameters and salt) or in the name, and it can never
+      // yield another identity.
+      CHECK(((at >= OPS_AT && at < PUBLIC_KEY_AT) || at >= nameAt));
+      CHECK(opened.identity.publicKey() == publicKey);
+    } catch (const Error& e) {
+      if (at == MODE_AT && bit % 8 == 0) {
+        CHECK(e.kind() == ErrorKind::AUTH);  // it now claims to be sealed, and we gave no passphrase
+      } else {
+        CHECK(e.kind() == ErrorKind::CORRUPT);
+      }
+    }
+  }
+}
+
+TEST_CASE("damage to a sealed key file is refused (AUTH or CORRUPT), never a crash", "[crypto][key-file]") {
+  // Argon2id runs for every flip that reaches the AEAD, so this samples one bit in each field
+  // rather than all of them. The AEAD cannot tell damage from a wrong passphrase, so damage to the
+  // authenticated header or the ciphertext reads as AUTH; the length checks give CORRUPT.
+  const Bytes& file = sealedFile();
+  struct Flip {
+    const char* field;
+    size_t at;
+    uint8_t mask;
+  };
+  const size_t body = PAYLOAD_AT;
+  const Flip flips[] = {
+      {"opslimit (low bit, still in range)", OPS_AT + 7, 0x01},
+      {"salt", SALT_AT + 3, 0x10},
+      {"public key", PUBLIC_KEY_AT + 31, 0x80},
+      {"payload length", PAYLOAD_LEN_AT + 3, 0x01},
+      {"nonce", body + 5, 0x04},
+      {"ciphertext (seed)", body + AEAD_NONCE_BYTES + 3, 0x01},
+      {"ciphertext (name)", file.size() - AEAD_TAG_BYTES - 1, 0x40},
+      {"tag", file.size() - 1, 0x80},
+  };
+  for (const Flip& f : flips) {
+    Bytes bad = file;
+    bad[f.at] ^= f.mask;
+    INFO(f.field << " (byte " << f.at << ")");
+    ErrorKind kind = errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); });
+    CHECK((kind == ErrorKind::AUTH || kind == ErrorKind::CORRUPT));
+  }
+}
+
+TEST_CASE("random and half-valid key files are always Error(CORRUPT)", "[crypto][key-file]") {
+  const uint64_t seed = testSeed();
+  std::cout << "key-file random inputs: seed " << seed << " (KITH_TEST_SEED=" << seed << " repeats it)\n";
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto randomFill = [&](Bytes& b, size_t from) {
+    for (size_t i = from; i < b.size(); ++i) b[i] = static_cast<uint8_t>(rng());
+  };
+  for (int round = 0; round < 1000; ++round) {
+    INFO("round " << round);
+    Bytes file(rng() % 600);
+    randomFill(file, 0);
+    if (round % 2 == 1 && file.size() >= PAYLOAD_AT) {
+      // Past the magic and with a consistent length, so the checks behind them run too.
+      std::copy_n("KITHKEY1", 8, file.begin());
+      file[MODE_AT] = static_cast<uint8_t>(rng() % 2);
+      putU32At(file, PAYLOAD_LEN_AT, static_cast<uint32_t>(file.size() - PAYLOAD_AT));
+      // Keep random passphrase parameters out of range so that no round runs Argon2id with
+      // gigabytes of memory (the in-range case is covered above).
+      putU64At(file, OPS_AT, 0);
+      if (file[MODE_AT] == 0 && file.size() >= PAYLOAD_AT + SEED_BYTES + 2) {
+        size_t nameLen = file.size() - PAYLOAD_AT - SEED_BYTES - 2;
+        file[PAYLOAD_AT + SEED_BYTES] = static_cast<uint8_t>(nameLen >> 8);
+        file[PAYLOAD_AT + SEED_BYTES + 1] = static_cast<uint8_t>(nameLen);
+      }
+    }
+    ErrorKind kind = errorKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE)); });
+    CHECK(kind == ErrorKind::CORRUPT);
+  }
+}
