@@ -16,6 +16,7 @@ namespace noise = crypto::noise;
 
 namespace {
 
+// Handshake messages are 48, 48 and 96 bytes; the status frame after them is at most 1 + 200 + 16.
 constexpr size_t HANDSHAKE_MESSAGE_BYTES_MAX = 256;
 constexpr size_t READ_CHUNK_BYTES = 64 * 1024;
 constexpr uint8_t STATUS_ACCEPTED = 0;
@@ -179,7 +180,12 @@ kj::Promise<SecureConnection> secureInitiate(kj::Own<kj::AsyncIoStream> raw, con
       writeFrame(*h.raw, h.state.writeMessage({}))
           .then([&h] { return readFrame(*h.raw, h.reader, h.chunk); })
           .then([&h, myKey](Bytes msg2) {
-            guarded("message 2 (wrong peer key, or not a kith node?)", [&] { return h.state.readMessage(msg2); });
+            Bytes payload = guarded("message 2 (wrong peer key, or not a kith node?)",
+                                    [&] { return h.state.readMessage(msg2); });
+            if (!payload.empty()) {
+              kj::throwFatalException(nodeException(kj::Exception::Type::FAILED,
+                                                    "secure transport failed: unexpected handshake payload in message 2"));
+            }
             return writeFrame(*h.raw, h.state.writeMessage(myKey));
           })
           .then([&h]() -> kj::Promise<Bytes> {
@@ -213,8 +219,12 @@ kj::Promise<SecureConnection> secureRespond(kj::Own<kj::AsyncIoStream> raw, cons
   auto promise =
       readFrame(*h.raw, h.reader, h.chunk)
           .then([&h](Bytes msg1) {
-            guarded("message 1 (the peer dialled another key, or is not a kith node)",
-                    [&] { return h.state.readMessage(msg1); });
+            Bytes payload = guarded("message 1 (the peer dialled another key, or is not a kith node)",
+                                    [&] { return h.state.readMessage(msg1); });
+            if (!payload.empty()) {
+              kj::throwFatalException(nodeException(kj::Exception::Type::FAILED,
+                                                    "secure transport failed: unexpected handshake payload in message 1"));
+            }
             return writeFrame(*h.raw, h.state.writeMessage({}));
           })
           .then([&h] { return readFrame(*h.raw, h.reader, h.chunk); })
