@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds kith, creates the identity on first run and starts the node
-# on the default home ($KITH_HOME, else ~/.local/share/kith). Extra arguments go to `kith`.
+# (`kith serve`) on the default home ($KITH_HOME, else ~/.local/share/kith). Extra arguments go to
+# `kith serve` (e.g. --listen 0.0.0.0:7400). Stop it with Ctrl-C.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,4 +18,5 @@ if ! "$kith" id >/dev/null 2>&1; then
     "$kith" init --no-passphrase
   fi
 fi
-exec "$kith" status "$@"
+"$kith" status
+exec "$kith" serve "$@"
