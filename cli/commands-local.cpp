@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
+#include <set>
 #include <iterator>
 #include <sstream>
 
@@ -194,26 +196,71 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
   store::Keyring keyring = me.keyring();
   store::Store& s = ctx.store();
   auto entries = store::readJournal(s, keyring, journal);
+  auto who = [&](const crypto::PublicKey& author) {
+    return author == me.identity.publicKey() ? std::string("you") : shortHex(author, 8);
+  };
+
+  // Comments and hearts hang under the entry they refer to.
+  std::map<protocol::EntryId, std::vector<const store::ReadEntry*>> comments, hearts;
+  for (const auto& r : entries) {
+    if (!r.body || r.body->refs.empty()) continue;
+    if (r.body->kind == Kind::COMMENT) comments[r.body->refs[0]].push_back(&r);
+    if (r.body->kind == Kind::HEART) hearts[r.body->refs[0]].push_back(&r);
+  }
+
   json list = json::array();
   std::ostringstream text;
   auto title = store::journalTitle(s, keyring, journal);
   text << "# " << (title ? *title : "(title unreadable)") << "  [" << toHex(journal).substr(0, 16) << "]\n";
   size_t shown = 0;
   for (const auto& r : entries) {
-    list.push_back(entryJson(r));
+    json j = entryJson(r);
     const protocol::Entry& e = r.entry;
-    std::string who = e.author == me.identity.publicKey() ? "you" : shortHex(e.author, 8);
-    if (r.body && r.body->kind == Kind::JOURNAL_INFO) continue;
+    json commentList = json::array();
+    for (const auto* c : comments[e.id]) {
+      commentList.push_back({{"id", toHex(c->entry.id)}, {"author", toHex(c->entry.author)},
+                             {"time", isoTime(c->entry.timestampMs)}, {"text", c->body->text}});
+    }
+    json heartedBy = json::array();
+    std::set<crypto::PublicKey> heartAuthors;
+    for (const auto* h : hearts[e.id]) heartAuthors.insert(h->entry.author);
+    for (const auto& a : heartAuthors) heartedBy.push_back(toHex(a));
+    if (r.body && (r.body->kind == Kind::UPDATE || r.body->kind == Kind::COMMENT)) {
+      j["comments"] = commentList;
+      j["hearts"] = heartAuthors.size();
+      j["hearted_by"] = heartedBy;
+    }
+    list.push_back(j);
+
+    if (r.body && r.body->kind != Kind::UPDATE) continue;  // shown under their update, or not at all
     if (!r.body) {
       if (e.body.empty()) continue;  // membership changes are listed by 'kith members'
-      text << "\n" << localTime(e.timestampMs) << "  " << who << "\n  (this entry was encrypted for an epoch "
-           << "this node has no key for)\n";
+      text << "\n" << localTime(e.timestampMs) << "  " << who(e.author)
+           << "\n  (encrypted for an epoch this node has no key for)\n";
       ++shown;
       continue;
     }
-    text << "\n" << localTime(e.timestampMs) << "  " << who << "  [" << shortHex(e.id) << "]\n";
+    text << "\n" << localTime(e.timestampMs) << "  " << who(e.author) << "  [" << shortHex(e.id) << "]\n";
     std::istringstream lines(r.body->text);
     for (std::string line; std::getline(lines, line);) text << "  " << line << "\n";
+    if (!heartAuthors.empty()) {
+      text << "  \u2665 " << heartAuthors.size() << " (";
+      bool first = true;
+      for (const auto& a : heartAuthors) {
+        text << (first ? "" : ", ") << who(a);
+        first = false;
+      }
+      text << ")\n";
+    }
+    for (const auto* c : comments[e.id]) {
+      text << "  > " << who(c->entry.author) << ", " << localTime(c->entry.timestampMs) << ": ";
+      std::istringstream clines(c->body->text);
+      bool firstLine = true;
+      for (std::string line; std::getline(clines, line);) {
+        text << (firstLine ? "" : "    ") << line << "\n";
+        firstLine = false;
+      }
+    }
     ++shown;
   }
   if (shown == 0) text << "\nNo updates yet: post one with 'kith post \"TEXT\"'.\n";

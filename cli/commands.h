@@ -15,5 +15,7 @@ using Action = std::function<void(Context&)>;
 void addLocalCommands(CLI::App& app, Action& action);
 // grant, members, follow, peers add|list, serve, sync
 void addNetCommands(CLI::App& app, Action& action);
+// comment, heart, revoke
+void addCircleCommands(CLI::App& app, Action& action);
 
 }  // namespace kith::cli

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   cli::Action action;
   cli::addLocalCommands(app, action);
   cli::addNetCommands(app, action);
+  cli::addCircleCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -74,6 +74,9 @@ std::string Node::acceptReason(const crypto::PublicKey& peer) const {
     if (t == peer) return "";
   }
   if (replica_.knows(peer)) return "";
+  // While an invite is open, strangers may connect to redeem it; they get nothing else (the
+  // journal capability checks membership).
+  if (replica_.store().hasOpenInvites(store::nowMs())) return "";
   return "you are not a member of any journal on this node";
 }
 

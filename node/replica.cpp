@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "protocol/invite.h"
+
 namespace kith::node {
 
 using protocol::Entry;
@@ -183,6 +185,14 @@ public:
 private:
   void pump() {
     while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX) {
+      // Membership is checked before every push, as JournalServer checks it at every call: a
+      // member removed while subscribed must get nothing more.
+      if (!replica_.mayAccess(journal_, peer_)) {
+        replica_.log().warn("[peer {}] journal {}: live updates stopped: no longer a member", shortId(peer_),
+                            shortId(journal_));
+        failed_ = true;
+        break;
+      }
       std::vector<Bytes> batch = entriesBeyond(replica_.store(), journal_, sent_);
       if (batch.empty()) {
         dirty_ = false;
@@ -320,6 +330,31 @@ public:
       KJ_FAIL_REQUIRE("not a member of this journal");
     }
     context.getResults().setJournal(kj::heap<JournalServer>(replica_, id, peer_, subscriptions_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> redeemInvite(RedeemInviteContext context) override {
+    auto secret = context.getParams().getSecret();
+    KJ_REQUIRE(secret.size() == protocol::INVITE_SECRET_BYTES, "malformed invite secret");
+    Key32 id = protocol::inviteId({secret.begin(), secret.size()});
+    auto [status, invite] = replica_.store().checkInvite(id, store::nowMs());
+    std::string who = shortId(peer_);
+    if (status != store::InviteStatus::OPEN) {
+      replica_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(status));
+      kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(status)));
+    }
+    auto existing = replica_.store().member(invite->journal, peer_);
+    if (!existing || !existing->active) {
+      store::Keyring keyring{replica_.identity(), replica_.storageKey()};
+      store::addMember(replica_.store(), keyring, invite->journal, peer_, invite->role);
+    }
+    replica_.store().markInviteUsed(id, peer_);
+    replica_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
+                        protocol::roleName(invite->role));
+    replica_.notifyChanged();
+    auto results = context.getResults();
+    results.setJournal(kj::arrayPtr(invite->journal.data(), invite->journal.size()));
+    results.setRole(static_cast<schema::Role>(invite->role));
     return kj::READY_NOW;
   }
 

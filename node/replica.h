@@ -47,6 +47,7 @@ public:
   store::Store& store() { return store_; }
   const crypto::Identity& identity() const { return identity_; }
   spdlog::logger& log() { return log_; }
+  ByteView storageKey() const { return storageKey_; }
 
   // Verifies and stores entries offered by `peer` for `journal`; returns this node's heads for the
   // authors of the batch afterwards. Entries of another journal are refused.

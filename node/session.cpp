@@ -117,6 +117,17 @@ kj::Promise<void> PeerSession::run() {
   });
 }
 
+kj::Promise<std::pair<JournalId, protocol::Role>> PeerSession::redeem(const Bytes& secret) {
+  auto req = remote_.redeemInviteRequest();
+  req.setSecret(kj::arrayPtr(secret.data(), secret.size()));
+  return req.send().then([](capnp::Response<rpc::Node::RedeemInviteResults>&& response) {
+    JournalId journal = key32(response.getJournal());
+    auto role = static_cast<protocol::Role>(response.getRole());
+    KJ_REQUIRE(role == protocol::Role::SUBSCRIBER || role == protocol::Role::COAUTHOR, "the peer granted an unknown role");
+    return std::make_pair(journal, role);
+  });
+}
+
 kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(const SyncProgress&)> progress) {
   auto results = std::make_shared<std::vector<SyncProgress>>();
   return remote_.journalsRequest().send().then(

@@ -41,6 +41,8 @@ public:
   // One round of catch-up both ways for every shared journal; `progress` is called after each
   // batch. Resolves with the per-journal totals.
   kj::Promise<std::vector<SyncProgress>> sync(std::function<void(const SyncProgress&)> progress);
+  // Redeems an invite's secret; resolves with the journal and the role granted.
+  kj::Promise<std::pair<JournalId, protocol::Role>> redeem(const Bytes& secret);
 
 private:
   kj::Promise<void> scanJournals();

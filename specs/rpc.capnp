@@ -23,6 +23,12 @@ interface Node {
 
   journals @1 () -> (ids :List(Data));
   # The ids of the journals this node holds in which the caller is an active member.
+
+  redeemInvite @2 (secret :Data) -> (journal :Data, role :Entry.Role);
+  # Redeems a one-time invite (specs/invite.md): when the secret names an open invite here (not
+  # used, not expired), the node adds the caller as a member with the invite's role (a signed
+  # addMember entry with the epoch keys wrapped to the caller), marks the invite used, and answers
+  # with the journal's id. Otherwise an exception says why: unknown, used or expired.
 }
 
 interface EntrySink {

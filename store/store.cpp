@@ -95,7 +95,7 @@ bool hexPrefixMatches(const Key32& key, std::string_view hexPrefix) {
 struct Store::Impl {
   Env env;
   StoreOptions options;
-  Table meta, journals, entries, ids, heads, timeline, members, epochs, forks;
+  Table meta, journals, entries, ids, heads, timeline, members, epochs, forks, invites;
 
   Impl(const std::string& dir, StoreOptions opts)
       : env(dir, opts.mapBytesInitial, TABLES_MAX), options(opts) {}
@@ -182,7 +182,7 @@ struct Store::Impl {
       journal = JournalRecord{e.author, 0, e.timestampMs, e.timestampMs, 0};
       members.put(txn, cat({e.journal, e.author}), encodeMember(Member{e.author, Role::OWNER, true, 0}));
     } else {
-      authorise(txn, e, *journal);
+      authorise(txn, e, *journal, keyring);
     }
 
     // Writes.
@@ -226,7 +226,43 @@ struct Store::Impl {
     return AppendStatus::ADDED;
   }
 
-  void authorise(const Txn& txn, const Entry& e, const JournalRecord& journal) {
+  // Epoch keys opened during one append call, so a batch unseals each key once.
+  std::map<std::pair<JournalId, uint32_t>, crypto::SecretBuffer> keyCache;
+
+  const crypto::SecretBuffer* cachedEpochKey(const Txn& txn, const JournalId& j, uint32_t epoch, ByteView storageKey) {
+    auto it = keyCache.find({j, epoch});
+    if (it != keyCache.end()) return &it->second;
+    auto v = epochs.get(txn, cat({j, u32(epoch)}));
+    if (!v) return nullptr;
+    auto key = crypto::aeadOpenSecret(storageKey, *v, cat({asBytes(EPOCH_KEY_AD), j, u32(epoch)}));
+    if (!key) return nullptr;
+    return &keyCache.emplace(std::make_pair(j, epoch), std::move(*key)).first->second;
+  }
+
+  // The kind of an entry is inside its encrypted body, so only a node that holds the epoch key can
+  // check it against the author's role (specs/entry.md); a relay checks the rest.
+  void authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring& keyring) {
+    const crypto::SecretBuffer* key = cachedEpochKey(txn, e.journal, e.epoch, keyring.storageKey);
+    if (key == nullptr) return;
+    std::optional<protocol::Body> body = protocol::openBody(e, key->view());
+    if (!body) throw EntryError(Rejection::MALFORMED, "the body does not decrypt under its epoch's key");
+    switch (body->kind) {
+      case protocol::Kind::JOURNAL_INFO:
+        if (role != Role::OWNER) throw EntryError(Rejection::UNAUTHORISED, "only the owner sets the journal's title");
+        break;
+      case protocol::Kind::UPDATE:
+        if (role != Role::OWNER && role != Role::COAUTHOR) {
+          throw EntryError(Rejection::UNAUTHORISED, "a subscriber cannot post updates");
+        }
+        break;
+      case protocol::Kind::COMMENT:
+      case protocol::Kind::HEART:
+        if (body->refs.empty()) throw EntryError(Rejection::MALFORMED, "a comment or heart must refer to an entry");
+        break;
+    }
+  }
+
+  void authorise(const Txn& txn, const Entry& e, const JournalRecord& journal, const Keyring* keyring) {
     const Control& ctl = e.control;
     auto author = memberRecord(txn, e.journal, e.author);
     if (!author || !author->active) {
@@ -236,6 +272,7 @@ struct Store::Impl {
     if (e.epoch > journal.epoch + (ctl.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
       throw EntryError(Rejection::BAD_EPOCH, "epoch " + std::to_string(e.epoch) + " does not exist yet");
     }
+    if (keyring != nullptr && !e.body.empty()) authoriseKind(txn, e, author->role, *keyring);
     switch (ctl.type) {
       case Control::Type::NONE:
         if (e.body.empty()) throw EntryError(Rejection::MALFORMED, "an entry with neither control nor body");
@@ -314,6 +351,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, StoreOptions options)
     s.members = Table(txn, "members");
     s.epochs = Table(txn, "epochs");
     s.forks = Table(txn, "forks");
+    s.invites = Table(txn, "invites");
   });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -327,6 +365,7 @@ AppendStatus Store::append(const Entry& entry, const Keyring* keyring) {
 std::vector<AppendOutcome> Store::appendBatch(const std::vector<Entry>& entries, const Keyring* keyring) {
   KITH_ASSERT(entries.size() <= APPEND_BATCH_MAX);
   std::vector<AppendOutcome> outcomes;
+  impl_->keyCache.clear();
   impl_->write([&](WriteTxn& txn) {
     outcomes.assign(entries.size(), {});
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -337,12 +376,14 @@ std::vector<AppendOutcome> Store::appendBatch(const std::vector<Entry>& entries,
       }
     }
   });
+  impl_->keyCache.clear();
   return outcomes;
 }
 
 Entry Store::appendNext(const JournalId& journal, const PublicKey& author, const MakeEntry& make,
                         const Keyring* keyring) {
   std::optional<Entry> made;
+  impl_->keyCache.clear();
   impl_->write([&](WriteTxn& txn) {
     std::optional<JournalInfo> info;
     if (auto r = impl_->journalRecord(txn, journal)) {
@@ -352,6 +393,7 @@ Entry Store::appendNext(const JournalId& journal, const PublicKey& author, const
     KITH_ASSERT(made->author == author);
     impl_->appendIn(txn, *made, keyring);
   });
+  impl_->keyCache.clear();
   return std::move(*made);
 }
 
@@ -498,6 +540,94 @@ std::optional<crypto::SecretBuffer> Store::epochKey(const JournalId& journal, ui
                 "this store belongs to another identity, or it is damaged");
   }
   return key;
+}
+
+namespace {
+// journal (32) | role u8 | created i64 | expires i64 | used u8 | usedBy (32)
+constexpr size_t INVITE_RECORD_BYTES = 32 + 1 + 8 + 8 + 1 + 32;
+
+Bytes encodeInvite(const Invite& i) {
+  Bytes b(i.journal.begin(), i.journal.end());
+  b.push_back(static_cast<uint8_t>(i.role));
+  putU64(b, static_cast<uint64_t>(i.createdMs));
+  putU64(b, static_cast<uint64_t>(i.expiresMs));
+  b.push_back(i.used ? 1 : 0);
+  b.insert(b.end(), i.usedBy.begin(), i.usedBy.end());
+  return b;
+}
+
+Invite decodeInvite(ByteView key, ByteView v) {
+  if (key.size() != 32 || v.size() != INVITE_RECORD_BYTES || v[32] > static_cast<uint8_t>(Role::RELAY)) {
+    throw Error(ErrorKind::CORRUPT, "the store's invite table is damaged", "cancel the invites and make new ones");
+  }
+  Invite i;
+  i.id = key32At(key.data());
+  i.journal = key32At(v.data());
+  i.role = static_cast<Role>(v[32]);
+  i.createdMs = static_cast<int64_t>(getU64(v.data() + 33));
+  i.expiresMs = static_cast<int64_t>(getU64(v.data() + 41));
+  i.used = v[49] != 0;
+  i.usedBy = key32At(v.data() + 50);
+  return i;
+}
+}  // namespace
+
+const char* inviteStatusText(InviteStatus status) {
+  switch (status) {
+    case InviteStatus::OPEN: return "open";
+    case InviteStatus::UNKNOWN: return "this invite is not known here (cancelled, mistyped or forged)";
+    case InviteStatus::USED: return "this invite was already used";
+    case InviteStatus::EXPIRED: return "this invite has expired";
+  }
+  return "unknown";
+}
+
+void Store::putInvite(const Invite& invite) {
+  impl_->write([&](WriteTxn& txn) { impl_->invites.put(txn, invite.id, encodeInvite(invite)); });
+}
+
+std::vector<Invite> Store::invites() const {
+  ReadTxn txn(impl_->env);
+  std::vector<Invite> out;
+  impl_->invites.scan(txn, {}, [&](ByteView k, ByteView v) {
+    out.push_back(decodeInvite(k, v));
+    return true;
+  });
+  return out;
+}
+
+bool Store::cancelInvite(const Key32& id) {
+  bool removed = false;
+  impl_->write([&](WriteTxn& txn) { removed = impl_->invites.del(txn, id); });
+  return removed;
+}
+
+std::pair<InviteStatus, std::optional<Invite>> Store::checkInvite(const Key32& id, int64_t nowMs) const {
+  ReadTxn txn(impl_->env);
+  auto v = impl_->invites.get(txn, id);
+  if (!v) return {InviteStatus::UNKNOWN, std::nullopt};
+  Invite i = decodeInvite(id, *v);
+  if (i.used) return {InviteStatus::USED, i};
+  if (nowMs >= i.expiresMs) return {InviteStatus::EXPIRED, i};
+  return {InviteStatus::OPEN, i};
+}
+
+void Store::markInviteUsed(const Key32& id, const PublicKey& by) {
+  impl_->write([&](WriteTxn& txn) {
+    auto v = impl_->invites.get(txn, id);
+    if (!v) return;
+    Invite i = decodeInvite(id, *v);
+    i.used = true;
+    i.usedBy = by;
+    impl_->invites.put(txn, id, encodeInvite(i));
+  });
+}
+
+bool Store::hasOpenInvites(int64_t nowMs) const {
+  for (const auto& i : invites()) {
+    if (!i.used && nowMs < i.expiresMs) return true;
+  }
+  return false;
 }
 
 size_t Store::changeCounter() const { return impl_->env.lastTxnId(); }

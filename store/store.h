@@ -77,6 +77,21 @@ struct AppendOutcome {
   std::string message;                                           // when REJECTED
 };
 
+// A one-time invitation to a journal, kept only on the inviting node. The code's secret is never
+// stored: `id` is BLAKE2b-256("kith/invite/v1", secret).
+struct Invite {
+  Key32 id{};
+  JournalId journal{};
+  Role role = Role::SUBSCRIBER;
+  int64_t createdMs = 0;
+  int64_t expiresMs = 0;
+  bool used = false;
+  PublicKey usedBy{};
+};
+
+enum class InviteStatus { OPEN, UNKNOWN, USED, EXPIRED };
+const char* inviteStatusText(InviteStatus status);
+
 class Store {
 public:
   // Opens or creates the store in directory `dir` (which must exist). Throws Error(CORRUPT) for a
@@ -129,6 +144,16 @@ public:
   void putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey);
   std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch,
                                                ByteView storageKey) const;
+
+  // Invitations (local to this node, never replicated).
+  void putInvite(const Invite& invite);
+  std::vector<Invite> invites() const;
+  // Removes an invitation; false when there was none with that id.
+  bool cancelInvite(const Key32& id);
+  // Looks up the invitation with this id; OPEN only when unused and not expired at `nowMs`.
+  std::pair<InviteStatus, std::optional<Invite>> checkInvite(const Key32& id, int64_t nowMs) const;
+  void markInviteUsed(const Key32& id, const PublicKey& by);
+  bool hasOpenInvites(int64_t nowMs) const;
 
   // The last committed write transaction's id (any process): changes whenever anything is written.
   size_t changeCounter() const;

@@ -1,0 +1,166 @@
+#include "protocol/invite.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "crypto/error.h"
+#include "crypto/hash.h"
+
+namespace kith::protocol {
+namespace {
+
+constexpr char ALPHABET[] = "0123456789abcdefghjkmnpqrstvwxyz";  // Crockford's base32
+constexpr uint8_t ADDRESS_IPV4 = 4;
+constexpr uint8_t ADDRESS_IPV6 = 6;
+constexpr uint8_t ADDRESS_NAME = 0;
+constexpr size_t CHECKSUM_BYTES = 2;
+constexpr size_t GROUP_CHARS = 5;
+
+Error mistyped(const std::string& why) {
+  return Error(ErrorKind::INPUT, "the invite code is mistyped or incomplete (" + why + ")",
+               "copy it again, or ask for a new one");
+}
+
+int symbolValue(char c) {
+  if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (c == 'o') c = '0';
+  if (c == 'i' || c == 'l') c = '1';
+  for (int i = 0; i < 32; ++i) {
+    if (ALPHABET[i] == c) return i;
+  }
+  return -1;
+}
+
+Bytes checksum(ByteView body) {
+  Key32 h = crypto::hash("kith/invite-check/v1", {body});
+  return Bytes(h.begin(), h.begin() + CHECKSUM_BYTES);
+}
+
+}  // namespace
+
+Key32 inviteId(ByteView secret) { return crypto::hash("kith/invite/v1", {secret}); }
+
+std::string encodeInvite(const InviteCode& code) {
+  KITH_ASSERT(code.secret.size() == INVITE_SECRET_BYTES);
+  KITH_ASSERT(!code.addresses.empty() && code.addresses.size() <= INVITE_ADDRESSES_MAX);
+  Bytes b{INVITE_VERSION};
+  b.insert(b.end(), code.node.begin(), code.node.end());
+  b.insert(b.end(), code.secret.begin(), code.secret.end());
+  b.push_back(static_cast<uint8_t>(code.addresses.size()));
+  for (const auto& a : code.addresses) {
+    uint8_t v4[4], v6[16];
+    if (inet_pton(AF_INET, a.host.c_str(), v4) == 1) {
+      b.push_back(ADDRESS_IPV4);
+      b.insert(b.end(), v4, v4 + 4);
+    } else if (inet_pton(AF_INET6, a.host.c_str(), v6) == 1) {
+      b.push_back(ADDRESS_IPV6);
+      b.insert(b.end(), v6, v6 + 16);
+    } else {
+      KITH_ASSERT(!a.host.empty() && a.host.size() <= INVITE_HOST_BYTES_MAX);
+      b.push_back(ADDRESS_NAME);
+      b.push_back(static_cast<uint8_t>(a.host.size()));
+      b.insert(b.end(), a.host.begin(), a.host.end());
+    }
+    b.push_back(static_cast<uint8_t>(a.port >> 8));
+    b.push_back(static_cast<uint8_t>(a.port));
+  }
+  Bytes sum = checksum(b);
+  b.insert(b.end(), sum.begin(), sum.end());
+
+  std::string symbols;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : b) {
+    buffer = buffer << 8 | byte;
+    bits += 8;
+    while (bits >= 5) {
+      symbols.push_back(ALPHABET[(buffer >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) symbols.push_back(ALPHABET[(buffer << (5 - bits)) & 31]);
+  std::string out = "kith";
+  for (size_t i = 0; i < symbols.size(); i += GROUP_CHARS) out += "-" + symbols.substr(i, GROUP_CHARS);
+  return out;
+}
+
+InviteCode decodeInvite(std::string_view text) {
+  if (text.size() > INVITE_CODE_CHARS_MAX) throw mistyped("too long");
+  std::string symbols;
+  for (char c : text) {
+    if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    symbols.push_back(c);
+  }
+  if (symbols.size() < 4 || (symbols.compare(0, 4, "kith") != 0 && symbols.compare(0, 4, "KITH") != 0)) {
+    throw Error(ErrorKind::INPUT, "that is not a kith invite code", "an invite code starts with 'kith-'");
+  }
+  symbols.erase(0, 4);
+  Bytes b;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : symbols) {
+    int v = symbolValue(c);
+    if (v < 0) throw mistyped(std::string("'") + c + "' is not a letter of the code");
+    buffer = buffer << 5 | static_cast<uint32_t>(v);
+    bits += 5;
+    if (bits >= 8) {
+      b.push_back(static_cast<uint8_t>(buffer >> (bits - 8)));
+      bits -= 8;
+    }
+  }
+  if (b.size() < 1 + 32 + INVITE_SECRET_BYTES + 1 + CHECKSUM_BYTES) throw mistyped("too short");
+  ByteView body(b.data(), b.size() - CHECKSUM_BYTES);
+  Bytes expected = checksum(body);
+  if (std::memcmp(expected.data(), b.data() + body.size(), CHECKSUM_BYTES) != 0) throw mistyped("checksum");
+  if (b[0] != INVITE_VERSION) {
+    throw Error(ErrorKind::INPUT, "the invite code is for another version of kith", "upgrade kith, or ask for a new code");
+  }
+  InviteCode code;
+  size_t pos = 1;
+  std::memcpy(code.node.data(), b.data() + pos, 32);
+  pos += 32;
+  code.secret.assign(b.begin() + static_cast<std::ptrdiff_t>(pos), b.begin() + static_cast<std::ptrdiff_t>(pos + INVITE_SECRET_BYTES));
+  pos += INVITE_SECRET_BYTES;
+  size_t count = b[pos++];
+  if (count == 0 || count > INVITE_ADDRESSES_MAX) throw mistyped("address count");
+  auto need = [&](size_t n) {
+    if (pos + n > body.size()) throw mistyped("truncated address");
+  };
+  for (size_t i = 0; i < count; ++i) {
+    need(1);
+    uint8_t type = b[pos++];
+    InviteAddress a;
+    char textAddr[INET6_ADDRSTRLEN];
+    if (type == ADDRESS_IPV4) {
+      need(4);
+      inet_ntop(AF_INET, b.data() + pos, textAddr, sizeof textAddr);
+      a.host = textAddr;
+      pos += 4;
+    } else if (type == ADDRESS_IPV6) {
+      need(16);
+      inet_ntop(AF_INET6, b.data() + pos, textAddr, sizeof textAddr);
+      a.host = textAddr;
+      pos += 16;
+    } else if (type == ADDRESS_NAME) {
+      need(1);
+      size_t len = b[pos++];
+      need(len);
+      if (len == 0) throw mistyped("empty host name");
+      a.host.assign(reinterpret_cast<const char*>(b.data() + pos), len);
+      pos += len;
+    } else {
+      throw mistyped("address type");
+    }
+    need(2);
+    a.port = static_cast<uint16_t>(b[pos] << 8 | b[pos + 1]);
+    pos += 2;
+    if (a.port == 0) throw mistyped("port 0");
+    code.addresses.push_back(std::move(a));
+  }
+  if (pos != body.size()) throw mistyped("trailing bytes");
+  if (!crypto::toBoxPublicKey(code.node)) throw mistyped("the node key is not valid");
+  return code;
+}
+
+}  // namespace kith::protocol
