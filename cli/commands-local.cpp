@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "cli/passphrase.h"
 #include "crypto/fingerprint.h"
 
@@ -281,15 +282,22 @@ void cmdStatus(Context& ctx) {
             {"sealed", info.sealed},
             {"journals", journals.size()},
             {"entries", entries},
-            {"store_map_bytes", s.mapBytes()},
-            {"node", "stopped"}};
+            {"store_map_bytes", s.mapBytes()}};
+  Config config = Config::load(home);
+  std::optional<std::string> serving = servingAddress(home);
+  j["node"] = serving ? "serving" : "stopped";
+  j["listen"] = serving ? json(*serving) : json(nullptr);
+  j["peers"] = config.peers.size();
+  j["follows"] = config.follows.size();
   std::ostringstream text;
   text << "home:        " << home.path() << "\n"
        << "id:          " << toHex(info.publicKey) << "\n"
        << "fingerprint: " << fp << "\n"
        << "key file:    " << (info.sealed ? "sealed with a passphrase" : "NOT encrypted (--no-passphrase)") << "\n"
        << "journals:    " << journals.size() << " (" << entries << (entries == 1 ? " entry" : " entries") << ")\n"
-       << "node:        not serving (this build keeps a local journal; replication comes with 'kith serve')";
+       << "peers:       " << config.peers.size() << " known, " << config.follows.size() << " followed journal(s)\n"
+       << "node:        "
+       << (serving ? "serving on " + *serving : std::string("not running (start it with 'kith serve')"));
   ctx.print(j, text.str());
 }
 

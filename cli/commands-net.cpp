@@ -224,9 +224,9 @@ void cmdFollow(Context& ctx, const std::string& journalArg, const std::string& p
 }
 
 void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
+  ServeLock lock(ctx.home());
   Runtime rt(ctx);
-  auto listen = parseAddress(listenArg ? *listenArg : rt.config.listen);
-  if (listenArg && listen.second == 0) listen.second = 0;
+  auto listen = parseAddress(listenArg ? *listenArg : rt.config.listen, true);
   node::NodeOptions options;
   options.listen = listen;
   options.peers = rt.config.peers;
@@ -237,7 +237,13 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
   int signum = 0;
   {
     node::Node node(rt.io.getPort(), *rt.replica, options);
-    node.start();
+    try {
+      node.start();
+    } catch (const kj::Exception& e) {
+      throw Error(ErrorKind::IO, e.getDescription().cStr(),
+                  "choose another address with --listen HOST:PORT, or stop what uses it");
+    }
+    lock.setAddress(node::formatHostPort(listen.first, node.listenPort()));
     signum = rt.io.getPort().runUntil(node::onShutdownSignal(rt.io.getPort()), rt.io.getWaitScope());
     rt.logger->info("stopping (signal {})", signum);
   }

@@ -1,6 +1,52 @@
 #include "cli/config.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 namespace kith::cli {
+
+namespace {
+constexpr size_t LOCK_BYTES_MAX = 256;
+std::string lockPath(const store::Home& home) { return home.path() + "/serve.lock"; }
+}  // namespace
+
+ServeLock::ServeLock(const store::Home& home) {
+  fd_ = ::open(lockPath(home).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw Error(ErrorKind::IO, "cannot open " + lockPath(home), "check the home folder's permissions");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    auto other = servingAddress(home);
+    throw Error(ErrorKind::CONFLICT,
+                "another 'kith serve' already runs on this home" + (other ? " (on " + *other + ")" : std::string()),
+                "stop it first, or use another --home");
+  }
+}
+
+void ServeLock::setAddress(const std::string& address) {
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, address.data(), std::min(address.size(), LOCK_BYTES_MAX), 0);
+}
+
+ServeLock::~ServeLock() {
+  if (fd_ >= 0) {
+    (void)!::ftruncate(fd_, 0);
+    ::close(fd_);  // releases the lock
+  }
+}
+
+std::optional<std::string> servingAddress(const store::Home& home) {
+  int fd = ::open(lockPath(home).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> out;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    char buf[LOCK_BYTES_MAX];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    out = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("(address unknown)");
+  }
+  ::close(fd);
+  return out;
+}
 
 namespace {
 Error corrupt(const store::Home& home, const std::string& what) {
@@ -21,9 +67,9 @@ crypto::PublicKey parseKey(const std::string& text, const char* what) {
   return *key;
 }
 
-std::pair<std::string, uint16_t> parseAddress(const std::string& text) {
+std::pair<std::string, uint16_t> parseAddress(const std::string& text, bool allowAnyPort) {
   auto hp = node::parseHostPort(text);
-  if (!hp || hp->second == 0) {
+  if (!hp || (hp->second == 0 && !allowAnyPort)) {
     throw Error(ErrorKind::USAGE, "'" + text + "' is not an address", "write it as HOST:PORT, e.g. 192.0.2.7:7400");
   }
   return *hp;

@@ -31,9 +31,27 @@ struct Config {
   bool isFollowing(const protocol::JournalId& journal) const;
 };
 
+// `kith serve` holds an exclusive lock on HOME/serve.lock (with its listen address inside) while it
+// runs, so that a second serve on the same home is refused and `kith status` can tell.
+class ServeLock {
+public:
+  // Throws Error(CONFLICT) when another serve holds the lock.
+  explicit ServeLock(const store::Home& home);
+  ~ServeLock();
+  ServeLock(const ServeLock&) = delete;
+  ServeLock& operator=(const ServeLock&) = delete;
+  void setAddress(const std::string& address);
+
+private:
+  int fd_ = -1;
+};
+// The address a running `kith serve` of this home listens on; nullopt when none runs.
+std::optional<std::string> servingAddress(const store::Home& home);
+
 // Parses a 64-hex-digit public key given on the command line; throws Error(USAGE) saying what.
 crypto::PublicKey parseKey(const std::string& text, const char* what);
 // Parses HOST:PORT given on the command line; throws Error(USAGE).
-std::pair<std::string, uint16_t> parseAddress(const std::string& text);
+// Port 0 (the OS chooses) only with `allowAnyPort`, for a listen address.
+std::pair<std::string, uint16_t> parseAddress(const std::string& text, bool allowAnyPort = false);
 
 }  // namespace kith::cli
