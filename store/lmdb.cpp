@@ -13,6 +13,8 @@ MDB_val val(ByteView b) { return {b.size(), const_cast<uint8_t*>(b.data())}; }
 ByteView view(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
 
 bool hasPrefix(ByteView key, ByteView prefix) {
+  // An empty span's data() may be null, and memcmp with a null pointer is undefined even for 0 bytes.
+  if (prefix.empty()) return true;
   return key.size() >= prefix.size() && std::memcmp(key.data(), prefix.data(), prefix.size()) == 0;
 }
 
@@ -47,6 +49,7 @@ Env::Env(const std::string& path, size_t mapSizeBytes, unsigned tablesMax) {
     // Readers are per transaction object, not per thread: read transactions in the node may be
     // created and finished on whichever thread runs the loop.
     check(mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0600), "opening the store");
+    checkFileSize();
   } catch (...) {
     mdb_env_close(env_);
     throw;
@@ -54,6 +57,27 @@ Env::Env(const std::string& path, size_t mapSizeBytes, unsigned tablesMax) {
 }
 
 Env::~Env() { mdb_env_close(env_); }
+
+void Env::checkFileSize() const {
+  // LMDB trusts the data file to hold every page its header counts; a shorter file (a partial copy,
+  // a disk that filled up during a restore) makes the first read past its end fault with SIGBUS.
+  // Committed pages are written before the header that counts them, so a healthy file is never short.
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_filehandle_t fd;
+  check(mdb_env_info(env_, &info), "reading the store's state");
+  check(mdb_env_stat(env_, &st), "reading the store's state");
+  check(mdb_env_get_fd(env_, &fd), "reading the store's state");
+  struct stat file;
+  if (::fstat(fd, &file) != 0) throw Error(ErrorKind::IO, std::string("reading the store's size: ") + std::strerror(errno));
+  uint64_t needed = (uint64_t{info.me_last_pgno} + 1) * st.ms_psize;
+  if (static_cast<uint64_t>(file.st_size) < needed) {
+    throw Error(ErrorKind::CORRUPT,
+                "the store is damaged (its data file is " + std::to_string(file.st_size) + " bytes, shorter than the " +
+                    std::to_string(needed) + " its pages need)",
+                "restore the home's store/ folder from a backup, or re-sync it from your peers");
+  }
+}
 
 size_t Env::mapSizeBytes() const {
   MDB_envinfo info;

@@ -46,6 +46,8 @@ public:
   size_t lastTxnId() const;
 
 private:
+  // Throws Error(CORRUPT) when the data file is shorter than the pages LMDB would map from it.
+  void checkFileSize() const;
   MDB_env* env_ = nullptr;
 };
 

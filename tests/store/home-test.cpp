@@ -1,0 +1,228 @@
+// The home folder: its layout and permissions, the key file, the configuration, and where the
+// home is when no --home is given.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "crypto/key-file.h"
+#include "store/home.h"
+#include "tests/support/temp-dir.h"
+
+namespace {
+
+using namespace kith;
+using namespace kith::store;
+using test::TempDir;
+
+template <typename F>
+Error errorOf(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("expected a kith::Error");
+  throw std::logic_error("unreachable");
+}
+
+const char* kindName(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::USAGE: return "USAGE";
+    case ErrorKind::INPUT: return "INPUT";
+    case ErrorKind::NOT_FOUND: return "NOT_FOUND";
+    case ErrorKind::AUTH: return "AUTH";
+    case ErrorKind::CORRUPT: return "CORRUPT";
+    case ErrorKind::CONFLICT: return "CONFLICT";
+    case ErrorKind::IO: return "IO";
+  }
+  return "?";
+}
+
+unsigned modeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+bool isDir(const std::string& path) { return std::filesystem::is_directory(path); }
+
+void writeText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+// Saves the variables defaultPath() reads and puts them back when the test ends.
+class EnvGuard {
+public:
+  EnvGuard() {
+    for (const char* name : NAMES) {
+      const char* v = std::getenv(name);
+      saved_.emplace_back(name, v != nullptr ? std::optional<std::string>(v) : std::nullopt);
+    }
+  }
+  ~EnvGuard() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name, value->c_str(), 1);
+      } else {
+        ::unsetenv(name);
+      }
+    }
+  }
+  EnvGuard(const EnvGuard&) = delete;
+  EnvGuard& operator=(const EnvGuard&) = delete;
+
+private:
+  static constexpr const char* NAMES[] = {"KITH_HOME", "XDG_DATA_HOME", "HOME"};
+  std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
+};
+
+TEST_CASE("create() makes a private home with a store folder", "[store]") {
+  TempDir dir;
+  Home home(dir / "nested/parents/home");
+  CHECK_FALSE(home.hasIdentity());
+  home.create();
+  REQUIRE(isDir(home.path()));
+  REQUIRE(isDir(home.storeDir()));
+  CHECK(modeOf(home.path()) == 0700);
+  CHECK(modeOf(home.storeDir()) == 0700);
+  CHECK(home.storeDir() == home.path() + "/store");
+
+  // Without an identity yet, create() again is harmless (an interrupted init can be re-run).
+  home.create();
+  CHECK(isDir(home.storeDir()));
+
+  // The store opens in store/.
+  {
+    auto store = home.openStore();
+    CHECK(store->journals().empty());
+  }
+  CHECK(std::filesystem::exists(home.storeDir() + "/data.mdb"));
+
+  SECTION("an existing folder with loose permissions is made private") {
+    Home loose(dir / "loose");
+    REQUIRE(::mkdir(loose.path().c_str(), 0755) == 0);
+    REQUIRE(::chmod(loose.path().c_str(), 0755) == 0);
+    loose.create();
+    CHECK(modeOf(loose.path()) == 0700);
+  }
+}
+
+TEST_CASE("the key file is written with mode 0600 and an identity is never overwritten by create()", "[store]") {
+  TempDir dir;
+  Home home(dir / "home");
+  home.create();
+  Bytes first = {1, 2, 3, 4, 5};
+  home.writeKeyFile(first);
+  CHECK(home.hasIdentity());
+  CHECK(modeOf(home.keyFilePath()) == 0600);
+  CHECK(home.readKeyFile() == first);
+  CHECK_FALSE(std::filesystem::exists(home.keyFilePath() + ".tmp"));
+
+  // Rewriting (a passphrase change) replaces it whole, still 0600.
+  Bytes second(300, 0xab);
+  home.writeKeyFile(second);
+  CHECK(home.readKeyFile() == second);
+  CHECK(modeOf(home.keyFilePath()) == 0600);
+
+  Error err = errorOf([&] { home.create(); });
+  CHECK(std::string(kindName(err.kind())) == "CONFLICT");
+  CHECK_FALSE(err.hint().empty());
+  CHECK(home.readKeyFile() == second);
+
+  SECTION("a key file too large to be one") {
+    writeText(home.keyFilePath(), std::string(crypto::KEY_FILE_BYTES_MAX + 1, 'k'));
+    Error big = errorOf([&] { home.readKeyFile(); });
+    CHECK(std::string(kindName(big.kind())) == "CORRUPT");
+  }
+}
+
+TEST_CASE("a home without an identity says to run kith init", "[store]") {
+  TempDir dir;
+  SECTION("no home at all") {
+    Home missing(dir / "missing");
+    Error err = errorOf([&] { missing.readKeyFile(); });
+    CHECK(std::string(kindName(err.kind())) == "NOT_FOUND");
+    CHECK_THAT(err.hint(), Catch::Matchers::Contains("kith init"));
+    CHECK(std::string(kindName(errorOf([&] { missing.openStore(); }).kind())) == "NOT_FOUND");
+    CHECK(std::string(kindName(errorOf([&] { missing.writeConfig({{"a", 1}}); }).kind())) == "NOT_FOUND");
+    CHECK_FALSE(std::filesystem::exists(missing.path()));  // nothing was created on the way
+  }
+  SECTION("a home with no key file") {
+    Home home(dir / "home");
+    home.create();
+    Error err = errorOf([&] { home.readKeyFile(); });
+    CHECK(std::string(kindName(err.kind())) == "NOT_FOUND");
+    CHECK_THAT(err.hint(), Catch::Matchers::Contains("kith init"));
+  }
+}
+
+TEST_CASE("the configuration is a JSON object written privately and atomically", "[store]") {
+  TempDir dir;
+  Home home(dir / "home");
+  home.create();
+  CHECK(home.readConfig() == nlohmann::json::object());
+
+  nlohmann::json config = {{"listen", "127.0.0.1:7070"}, {"peers", {{{"key", "ab12"}, {"address", "10.0.0.2:7070"}}}}};
+  home.writeConfig(config);
+  CHECK(home.readConfig() == config);
+  CHECK(modeOf(home.configPath()) == 0600);
+  CHECK_FALSE(std::filesystem::exists(home.configPath() + ".tmp"));
+
+  for (const std::string& bad : {std::string("{not json"), std::string("[1, 2, 3]"), std::string("\"text\""),
+                                 std::string(""), std::string("{\"a\": 1} trailing")}) {
+    INFO("config: " << bad);
+    writeText(home.configPath(), bad);
+    Error err = errorOf([&] { home.readConfig(); });
+    CHECK(std::string(kindName(err.kind())) == "CORRUPT");
+    CHECK_THAT(std::string(err.what()), Catch::Matchers::Contains("config.json"));
+    CHECK_FALSE(err.hint().empty());
+  }
+  writeText(home.configPath(), "{\"pad\": \"" + std::string((1 << 20) + 1, 'p') + "\"}");
+  CHECK(std::string(kindName(errorOf([&] { home.readConfig(); }).kind())) == "CORRUPT");
+}
+
+TEST_CASE("writeFileAtomic replaces a file whole with the mode given", "[store]") {
+  TempDir dir;
+  std::string path = dir / "file";
+  writeFileAtomic(path, asBytes("first version, longer than the second"), 0644);
+  CHECK(modeOf(path) == 0644);  // fchmod: whatever the umask
+  writeFileAtomic(path, asBytes("second"), 0600);
+  CHECK(test::readFile(path) == "second");
+  CHECK(modeOf(path) == 0600);
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  Error err = errorOf([&] { writeFileAtomic(dir / "no/such/folder/file", asBytes("x"), 0600); });
+  CHECK(std::string(kindName(err.kind())) == "IO");
+}
+
+TEST_CASE("defaultPath honours KITH_HOME then XDG_DATA_HOME then HOME", "[store]") {
+  EnvGuard guard;
+  ::setenv("KITH_HOME", "/srv/kith-home", 1);
+  ::setenv("XDG_DATA_HOME", "/data/xdg", 1);
+  ::setenv("HOME", "/home/someone", 1);
+  CHECK(Home::defaultPath() == "/srv/kith-home");
+
+  ::unsetenv("KITH_HOME");
+  CHECK(Home::defaultPath() == "/data/xdg/kith");
+  ::setenv("KITH_HOME", "", 1);  // set but empty counts as unset
+  CHECK(Home::defaultPath() == "/data/xdg/kith");
+
+  ::unsetenv("XDG_DATA_HOME");
+  CHECK(Home::defaultPath() == "/home/someone/.local/share/kith");
+  ::setenv("XDG_DATA_HOME", "", 1);
+  CHECK(Home::defaultPath() == "/home/someone/.local/share/kith");
+
+  ::unsetenv("HOME");
+  Error err = errorOf([] { Home::defaultPath(); });
+  CHECK(std::string(kindName(err.kind())) == "USAGE");
+  CHECK_THAT(err.hint(), Catch::Matchers::Contains("--home"));
+}
+
+}  // namespace
