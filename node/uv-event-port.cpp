@@ -11,9 +11,10 @@ namespace kith::node {
 
 UvEventPort::UvEventPort(uv_loop_t& loop)
     : loop(loop),
-      wakeHandle(UvHandle<uv_async_t>::make(loop, "cannot create the wake-up handle", uv_async_init,
-                                            &UvEventPort::onWake)),
-      timerHandle(UvHandle<uv_timer_t>::make(loop, "cannot create the timer handle", uv_timer_init)),
+      wakeHandle(UvHandle<uv_async_t>::make(loop, "cannot create the wake-up handle",
+                                            uv_async_init, &UvEventPort::onWake)),
+      timerHandle(UvHandle<uv_timer_t>::make(loop, "cannot create the timer handle",
+                                             uv_timer_init)),
       idleHandle(UvHandle<uv_idle_t>::make(loop, "cannot create the idle handle", uv_idle_init)),
       prepareHandle(UvHandle<uv_prepare_t>::make(loop, "cannot create the prepare handle",
                                                  uv_prepare_init)),
@@ -136,7 +137,7 @@ void UvEventPort::runKjWork() {
     // again from here. Unbounded, but only as long as the cross-thread cascade.
     runScope->poll();
   } else {
-    kjLoop.run(KJ_TURNS_PER_UV_ITERATION_MAX);
+    kjLoop.run(UV_KJ_EVENTS_PER_ITERATION_MAX);
   }
   updateIdle();
 }

@@ -4,10 +4,12 @@
 //
 // Two ways to drive the loop, both on the thread that built the context:
 // - `promise.wait(waitScope)`: KJ drives, calling the port's wait()/poll(), which run one libuv
-//   iteration at a time (blocking only when KJ has nothing queued). This is what tests use.
-// - `port.run(waitScope)` / `port.runUntil(promise, waitScope)`: libuv drives (`uv_run` as the main
-//   loop) and runs KJ's queued events from an idle handle, at most KJ_TURNS_PER_UV_ITERATION_MAX
-//   per libuv iteration, so sockets and signals keep being served while KJ is busy.
+//   iteration at a time (blocking only when KJ has nothing queued). libuv is only polled once KJ's
+//   queue is empty (or every N events, with `waitScope.setBusyPollInterval(N)`). Tests use this.
+// - `port.run(waitScope)` / `port.runUntil(promise, waitScope)`: libuv drives (`uv_run` as the
+//   main loop) and runs KJ's queued events from an idle handle, at most
+//   UV_KJ_EVENTS_PER_ITERATION_MAX per libuv iteration, so sockets and signals keep being served
+//   while KJ is busy.
 //
 // Production (the daemon) uses the second:
 //
@@ -22,13 +24,17 @@
 //
 // Caveats:
 // - Never call `promise.wait()` or run() from inside a libuv callback: uv_run is not re-entrant.
-//   The port asserts this.
+//   The port asserts this as soon as such a wait would block (KJ itself refuses a wait() from
+//   inside a KJ event).
 // - An exception thrown inside one of our libuv callbacks is never let through libuv's C frames: it
 //   is recorded with reportCallbackFailure() and rethrown from the wait()/poll()/run() that ran the
 //   callback.
 // - The timer keeps libuv alive only while a timer promise is pending. A cancelled timer promise
 //   can leave the uv timer armed for its old deadline: one spurious wake-up, no busy loop.
 // - Timer precision is one millisecond (libuv's); a timer never fires early.
+// - In run(), work another thread sends through kj::Executor is drained with WaitScope::poll(),
+//   which runs until KJ's queue is empty: that turn is not bounded by
+//   UV_KJ_EVENTS_PER_ITERATION_MAX.
 // - Teardown order: drop everything using the loop, poll, destroy the WaitScope, destroy the port,
 //   run libuv until every handle is closed, close the loop. UvIoContext does exactly this.
 
@@ -45,15 +51,15 @@
 
 namespace kith::node {
 
-constexpr kj::uint KJ_TURNS_PER_UV_ITERATION_MAX = 1024;
+constexpr kj::uint UV_KJ_EVENTS_PER_ITERATION_MAX = 1024;
 // In run(), KJ events run per libuv iteration before libuv polls for I/O again. Bounds how long a
 // burst of KJ work can delay sockets, timers and signals.
 
 class UvEventPort final: public kj::EventPort {
-  // Owns the `kj::EventLoop` (get it with getKjLoop() to build a `kj::WaitScope`), a `kj::TimerImpl`
-  // and four libuv handles: an async (cross-thread wake), a timer, and an idle and a prepare that
-  // are active only in run(). The
-  // `uv_loop_t` is borrowed and must outlive the port and the port's closed handles (see UvLoop).
+  // Owns the `kj::EventLoop` (get it with getKjLoop() to build a `kj::WaitScope`), a
+  // `kj::TimerImpl` and four libuv handles: an async (cross-thread wake), a timer, and an idle and
+  // a prepare that are active only in run(). The `uv_loop_t` is borrowed and must outlive the port
+  // and the port's closed handles (see UvLoop).
 
 public:
   explicit UvEventPort(uv_loop_t& loop);
@@ -168,10 +174,11 @@ public:
   UvLoop& getLoop() { return loop; }
 
   void shutdown();
-  // Every promise, stream and listener made on this context must be gone by now (KJ's rule for its
-  // EventLoop; a timer promise outliving the port corrupts memory). Runs KJ's remaining events, destroys the WaitScope and the port, then closes the loop. Throws
-  // FAILED naming the libuv handles still open if an owner outlived the context; the loop is then
-  // kept (getUvLoop() still works) and shutdown() may be called again. Idempotent.
+  // Every promise, stream and listener made on this context must be gone by now (KJ's rule for
+  // its EventLoop; a timer promise outliving the port corrupts memory). Runs KJ's remaining
+  // events, destroys the WaitScope and the port, then closes the loop. Throws FAILED naming the
+  // libuv handles still open if an owner outlived the context; the loop is then kept (getUvLoop()
+  // still works) and shutdown() may be called again. Idempotent.
 
 private:
   UvLoop loop;

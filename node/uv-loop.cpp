@@ -28,7 +28,8 @@ bool isUvDisconnect(int code) {
 
 kj::Exception uvException(int code, kj::StringPtr what) {
   KJ_ASSERT(code < 0, "uvException() needs a libuv error code", code);
-  auto type = isUvDisconnect(code) ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
+  auto type =
+      isUvDisconnect(code) ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
   return kj::Exception(type, __FILE__, __LINE__, kj::str(what, ": ", uv_strerror(code)));
 }
 

@@ -12,8 +12,8 @@
 // - `uv_close` completes on a later loop iteration, so a handle's memory outlives its owner: an
 //   owner must never be reached from a libuv callback after its destructor ran. `UvHandle` clears
 //   `handle->data` when it closes, and callbacks treat a null `data` as "owner gone".
-// - `UvLoop::close()` must run after every handle owner was destroyed; it fails (and keeps the loop)
-//   if a handle was leaked, naming the handle types still open.
+// - `UvLoop::close()` must run after every handle owner was destroyed; it fails (and keeps the
+//   loop) if a handle was leaked, naming the handle types still open.
 // - `UvLoop::close()` waits for requests still in flight (a DNS look-up in libuv's thread pool
 //   cannot be interrupted), so a shutdown during a look-up lasts as long as that look-up.
 
@@ -69,14 +69,14 @@ public:
 
   template <typename Init, typename... Params>
   static UvHandle make(uv_loop_t& loop, kj::StringPtr what, Init init, Params&&... params) {
-    // Allocates a handle and runs `init(&loop, handle, params...)` (uv_tcp_init, uv_timer_init, ...).
+    // Allocates a handle and runs `init(&loop, handle, params...)` (uv_tcp_init, uv_timer_init).
     // Throws uvException(rc, what) if the init fails; the handle is then freed at once, since libuv
     // never saw it.
     Handle* raw = new Handle();
     int rc = init(&loop, raw, kj::fwd<Params>(params)...);
     if (rc < 0) {
       delete raw;
-      uvCheck(rc, what);
+      kj::throwFatalException(uvException(rc, what));
     }
     UvHandle result;
     result.handle = raw;

@@ -145,7 +145,12 @@ kj::Promise<size_t> UvStream::tryRead(void* buffer, size_t minBytes, size_t maxB
     if (count >= minBytes || readEof) return count;
     return kj::cp(KJ_ASSERT_NONNULL(readError));
   }
-  return kj::newAdaptedPromise<size_t, PendingRead>(*this, out, minBytes, maxBytes);
+  auto promise = kj::newAdaptedPromise<size_t, PendingRead>(*this, out, minBytes, maxBytes);
+  // Reading may be paused with a full backlog that is still short of minBytes: hand it over now, or
+  // no callback would ever come to do it.
+  satisfyPendingRead();
+  updateReading();
+  return promise;
 }
 
 void UvStream::satisfyPendingRead() {
@@ -352,7 +357,12 @@ void UvStream::onWriteDone(uv_write_t* req, int status) {
   auto* self = static_cast<UvStream*>(req->handle->data);  // Null once the stream is destroyed.
   if (self == nullptr) {
     if (waiter != nullptr) {
-      waiter->fulfiller.reject(KJ_EXCEPTION(DISCONNECTED, "stream destroyed during a write"));
+      // The writer broke KJ's rule (a stream outlives its promises); fail it rather than hang.
+      KJ_IF_MAYBE(exception, kj::runCatchingExceptions([waiter]() {
+        waiter->fulfiller.reject(KJ_EXCEPTION(DISCONNECTED, "stream destroyed during a write"));
+      })) {
+        KJ_LOG(ERROR, "cannot fail a write after its stream was destroyed", *exception);
+      }
     }
     return;
   }
