@@ -201,16 +201,24 @@ private:
       auto req = sink_.pushRequest();
       fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
       // Optimistically count the batch as delivered, so that the next push goes on from there.
+      // `offered` is this batch's last seq per author: with pushes in flight, sent_ already counts
+      // the later batches, so an answer is judged against its own batch only.
+      VersionVector offered;
       for (const Bytes& p : batch) {
         Entry e = protocol::unpackEntry(p);
         uint64_t& seq = sent_[e.author];
         seq = std::max(seq, e.seq);
+        uint64_t& last = offered[e.author];
+        last = std::max(last, e.seq);
       }
       ++inFlight_;
-      tasks_.add(req.send().then([this](capnp::Response<rpc::EntrySink::PushResults>&& response) {
+      tasks_.add(req.send().then([this, offered = kj::mv(offered)](
+                                     capnp::Response<rpc::EntrySink::PushResults>&& response) {
         --inFlight_;
         bool behind = false;
         for (const auto& [author, seq] : readHeads(response.getHeads())) {
+          auto mine = offered.find(author);
+          if (mine == offered.end() || seq >= mine->second) continue;
           auto it = sent_.find(author);
           if (it != sent_.end() && seq < it->second) {
             // The subscriber refused part of the batch: go back to what it holds, and try again

@@ -84,6 +84,7 @@ public:
 private:
   size_t takePending(kj::byte* out, size_t maxBytes) {
     size_t n = std::min(maxBytes, pending_.size() - pendingPos_);
+    if (n == 0) return 0;  // memcpy from an empty vector's null data() is undefined (UBSan aborts)
     std::memcpy(out, pending_.data() + pendingPos_, n);
     pendingPos_ += n;
     if (pendingPos_ == pending_.size()) {
