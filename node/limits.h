@@ -27,7 +27,9 @@ constexpr unsigned HANDSHAKE_TIMEOUT_MS = 10000;
 // How often `kith serve` looks for entries written by other processes (`kith post`).
 constexpr unsigned STORE_POLL_MS = 100;
 // How often a session asks its peer again which journals they share.
-constexpr unsigned JOURNALS_RESCAN_MS = 5000;
+// Cheap (one small call); short so that a journal granted or followed while connected, and a new
+// member's first entries, start flowing within about a second.
+constexpr unsigned JOURNALS_RESCAN_MS = 1000;
 // Dial backoff: first retry, cap, and jitter (a fraction of the delay, both ways).
 constexpr unsigned DIAL_BACKOFF_INITIAL_MS = 500;
 constexpr unsigned DIAL_BACKOFF_MAX_MS = 60000;

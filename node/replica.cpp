@@ -48,7 +48,8 @@ void fillEntries(capnp::List<schema::SignedEntry>::Builder out, const std::vecto
   }
 }
 
-std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have) {
+std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have,
+                                 VersionVector& lastSeqs) {
   std::vector<Bytes> out;
   auto info = store.journal(journal);
   if (!info) return out;
@@ -56,7 +57,11 @@ std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& jou
   for (const auto& want : protocol::missing(have, store.versionVector(journal), info->owner)) {
     if (out.size() >= BATCH_ENTRIES_MAX || bytes >= BATCH_BYTES_MAX) break;
     size_t bytesLeft = BATCH_BYTES_MAX - bytes;
-    for (Bytes& p : store.rangePacked(journal, want.author, want.fromSeq, BATCH_ENTRIES_MAX - out.size(), bytesLeft)) {
+    auto range = store.rangePacked(journal, want.author, want.fromSeq, BATCH_ENTRIES_MAX - out.size(), bytesLeft);
+    // A stored chain has no gaps, so the range holds seqs fromSeq, fromSeq + 1, ...: no need to
+    // decode (and verify) the entries just to learn their seqs.
+    if (!range.empty()) lastSeqs[want.author] = want.fromSeq + range.size() - 1;
+    for (Bytes& p : range) {
       bytes += p.size();
       out.push_back(std::move(p));
     }
@@ -193,7 +198,10 @@ private:
         failed_ = true;
         break;
       }
-      std::vector<Bytes> batch = entriesBeyond(replica_.store(), journal_, sent_);
+      // `offered` is this batch's last seq per author: with pushes in flight, sent_ already counts
+      // the later batches, so an answer is judged against its own batch only.
+      VersionVector offered;
+      std::vector<Bytes> batch = entriesBeyond(replica_.store(), journal_, sent_, offered);
       if (batch.empty()) {
         dirty_ = false;
         break;
@@ -201,15 +209,9 @@ private:
       auto req = sink_.pushRequest();
       fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
       // Optimistically count the batch as delivered, so that the next push goes on from there.
-      // `offered` is this batch's last seq per author: with pushes in flight, sent_ already counts
-      // the later batches, so an answer is judged against its own batch only.
-      VersionVector offered;
-      for (const Bytes& p : batch) {
-        Entry e = protocol::unpackEntry(p);
-        uint64_t& seq = sent_[e.author];
-        seq = std::max(seq, e.seq);
-        uint64_t& last = offered[e.author];
-        last = std::max(last, e.seq);
+      for (const auto& [author, last] : offered) {
+        uint64_t& seq = sent_[author];
+        seq = std::max(seq, last);
       }
       ++inFlight_;
       tasks_.add(req.send().then([this, offered = kj::mv(offered)](

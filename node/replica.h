@@ -91,7 +91,8 @@ void fillEntries(capnp::List<schema::SignedEntry>::Builder out, const std::vecto
 VersionVector readHeads(capnp::List<rpc::Head>::Reader heads);
 void fillHeads(capnp::List<rpc::Head>::Builder out, const VersionVector& vv);
 // The entries of `journal` beyond `have` (owner's chain first), at most BATCH_ENTRIES_MAX entries
-// and about BATCH_BYTES_MAX bytes.
-std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have);
+// and about BATCH_BYTES_MAX bytes. `lastSeqs` gets the last seq of each author in the batch.
+std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& journal, const VersionVector& have,
+                                 VersionVector& lastSeqs);
 
 }  // namespace kith::node

@@ -208,15 +208,11 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
 
 kj::Promise<void> PeerSession::pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                                        VersionVector remote, std::function<void(const SyncProgress&)> onProgress) {
-  std::vector<Bytes> batch = entriesBeyond(replica_.store(), progress->journal, remote);
+  VersionVector offered = remote;
+  std::vector<Bytes> batch = entriesBeyond(replica_.store(), progress->journal, remote, offered);
   if (batch.empty()) return kj::READY_NOW;
   auto req = journal.pushRequest();
   fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
-  VersionVector offered = remote;
-  for (const Bytes& p : batch) {
-    protocol::Entry e = protocol::unpackEntry(p);
-    offered[e.author] = std::max(offered[e.author], e.seq);
-  }
   return req.send().then([this, journal, progress, remote, offered, onProgress](
                              capnp::Response<rpc::EntrySink::PushResults>&& response) mutable {
     VersionVector heads = readHeads(response.getHeads());
