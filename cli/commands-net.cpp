@@ -391,6 +391,7 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
   auto& ws = rt.io.getWaitScope();
   auto& port = rt.io.getPort();
   std::vector<std::string> failures;
+  std::optional<std::string> wrongNode;  // an address where another node (or no kith node) answered
   for (const auto& a : code.addresses) {
     std::string where = node::formatHostPort(a.host, a.port);
     kj::Own<node::PeerSession> session;
@@ -403,10 +404,14 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
       session = kj::heap<node::PeerSession>(*rt.replica, kj::mv(conn), true, port.getTimer());
     } catch (const kj::Exception& e) {
       std::string why = peerMessage(e);
-      if (why.find("message 2") != std::string::npos) {
-        throw Error(ErrorKind::AUTH,
-                    "the node at " + where + " is not the one this invite is for (a forged or outdated invite)",
-                    "ask the journal's owner for a new invite");
+      // A node without the invite's key cannot read our first handshake message and hangs up
+      // (Noise XK authenticates it to the responder's key); one that answers with the wrong key
+      // fails at message 2. Either way it is not the inviting node; another address may be.
+      if (why.find("message 2") != std::string::npos ||
+          why.find("closed the connection during the handshake") != std::string::npos) {
+        wrongNode = where;
+        failures.push_back(where + ": " + why);
+        continue;
       }
       if (why.find("refused the connection") != std::string::npos) {
         throw Error(ErrorKind::AUTH,
@@ -443,6 +448,11 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
                   std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
                   ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) + "'; keep 'kith serve' running for updates.");
     return;
+  }
+  if (wrongNode) {
+    throw Error(ErrorKind::AUTH,
+                "the node at " + *wrongNode + " is not the one this invite is for (a forged or outdated invite)",
+                "ask the journal's owner for a new invite");
   }
   std::string all;
   for (const auto& f : failures) all += (all.empty() ? "" : "; ") + f;

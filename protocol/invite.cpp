@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <cstring>
 
 #include "crypto/error.h"
@@ -32,9 +33,17 @@ int symbolValue(char c) {
   return -1;
 }
 
+// CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xffff, most significant bit first), appended
+// big-endian. Unlike a truncated hash, it catches every error within 16 consecutive bits of the
+// code: every single mistyped letter (5 bits) and every swap of two neighbouring letters.
 Bytes checksum(ByteView body) {
-  Key32 h = crypto::hash("kith/invite-check/v1", {body});
-  return Bytes(h.begin(), h.begin() + CHECKSUM_BYTES);
+  uint16_t crc = 0xffff;
+  for (uint8_t byte : body) {
+    crc = static_cast<uint16_t>(crc ^ (byte << 8));
+    for (int i = 0; i < 8; ++i) crc = static_cast<uint16_t>(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+  }
+  static_assert(CHECKSUM_BYTES == 2);
+  return Bytes{static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)};
 }
 
 }  // namespace
@@ -92,7 +101,14 @@ InviteCode decodeInvite(std::string_view text) {
     if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
     symbols.push_back(c);
   }
-  if (symbols.size() < 4 || (symbols.compare(0, 4, "kith") != 0 && symbols.compare(0, 4, "KITH") != 0)) {
+  auto isPrefix = [&] {
+    if (symbols.size() < 4) return false;
+    for (size_t i = 0; i < 4; ++i) {
+      if (std::tolower(static_cast<unsigned char>(symbols[i])) != "kith"[i]) return false;
+    }
+    return true;
+  };
+  if (!isPrefix()) {
     throw Error(ErrorKind::INPUT, "that is not a kith invite code", "an invite code starts with 'kith-'");
   }
   symbols.erase(0, 4);
@@ -110,6 +126,10 @@ InviteCode decodeInvite(std::string_view text) {
     }
   }
   if (b.size() < 1 + 32 + INVITE_SECRET_BYTES + 1 + CHECKSUM_BYTES) throw mistyped("too short");
+  // The encoder pads the last symbol with fewer than five zero bits. A whole symbol more, or a
+  // padding bit set, is a typo that would otherwise decode to the same bytes.
+  if (bits >= 5) throw mistyped("too long");
+  if ((buffer & ((1u << bits) - 1)) != 0) throw mistyped("checksum");
   ByteView body(b.data(), b.size() - CHECKSUM_BYTES);
   Bytes expected = checksum(body);
   if (std::memcmp(expected.data(), b.data() + body.size(), CHECKSUM_BYTES) != 0) throw mistyped("checksum");
