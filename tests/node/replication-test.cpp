@@ -68,7 +68,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("replication: a granted follower gets the journal and live posts; a stranger is refused",
+TEST_CASE("replication: a granted follower gets the journal and live posts - a stranger is refused",
           "[node][replication]") {
   UvIoContext io;
   TestNode a(io, "a");

@@ -257,7 +257,7 @@ TEST_CASE("every secret round-trips", "[protocol][invite]") {
   requireSame(decodeInvite(encodeInvite(ones)), ones);
 }
 
-TEST_CASE("an invite code reads kith- and groups of five base32 symbols; one IPv4 address fits 110 characters",
+TEST_CASE("an invite code reads kith- and groups of five base32 symbols - one IPv4 address fits 110 characters",
           "[protocol][invite]") {
   std::string text = encodeInvite(oneIpv4());
   std::cout << "invite code for one IPv4 address: " << text.size() << " characters: " << text << "\n";

@@ -173,7 +173,7 @@ struct Circle {
 
 // ---- Invitations ----------------------------------------------------------------------------------
 
-TEST_CASE("invites: an unknown id is UNKNOWN; a stored one is OPEN until it expires, then EXPIRED", "[store][invite]") {
+TEST_CASE("invites: an unknown id is UNKNOWN - a stored one is OPEN until it expires, then EXPIRED", "[store][invite]") {
   Household home;
   JournalId j{};
   j.fill(0x33);

@@ -264,7 +264,7 @@ std::string mistype(const std::string& code) {
 
 }  // namespace
 
-TEST_CASE("circles: friends join with invite codes, comment and heart; a revoked friend gets nothing new",
+TEST_CASE("circles: friends join with invite codes, comment and heart - a revoked friend gets nothing new",
           "[system][circle]") {
   using namespace kith;
   uint32_t seed = testSeed();
