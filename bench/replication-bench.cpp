@@ -1,0 +1,693 @@
+// Replication between real `kith serve` processes: catch-up throughput of a large journal and the
+// latency from `kith post` on the owner to readable on subscribed nodes, printed beside the
+// Ed25519 verify rate measured in the same run (a receiver verifies every entry once, so
+// entries/s ÷ verify/s says how close replication comes to its cryptographic floor).
+//
+//   replication-bench [N] [FOLLOWERS] [POSTS] [--kith PATH]
+//     N          entries in the owner's journal (default 100000, 256-byte texts)
+//     FOLLOWERS  subscribed nodes for the second latency figure (default 20)
+//     POSTS      posts measured for each latency figure (default 10)
+//     --kith     the `kith` binary (default $KITH_BIN, else ../cli/kith beside this binary)
+//   KITH_BENCH_KEEP=1 keeps the temporary homes and the children's logs.
+//
+// Phases:
+// - prepare: node A's home is written with the library (the journal, N entries signed and
+//   appended in batches of 1000, the members granted); no process involved, not timed as
+//   replication;
+// - sync: `kith follow` on B1 while A serves: the sequential ranged fetch, until it exits;
+// - live: `kith serve` on B2 (which already follows the journal): A pushes through the
+//   subscription, until B2's store holds every entry;
+// - latency: a small second journal; `kith post` on A, timed from the post's start until each
+//   follower's store holds the entry, with 1 and then FOLLOWERS nodes serving.
+// The bench reads the followers' stores directly (LMDB readers beside the writing process).
+// Every child is killed when the bench exits, fails, or is interrupted.
+//
+// Figures: entries/s and MB/s (signed, encrypted entries as stored) for each path, the ratio to
+// the verify rate (the best path's), and the receiver's entries per CPU-second over the verify
+// rate (receiver_cpu_ratio: the ratio it would reach with a core to itself; on a shared machine
+// the wall-clock ratio also counts the time others had the CPU). The last line is machine-readable:
+//   entries_per_s=N verify_per_s=N ratio=X.XX mb_per_s=X ... latency_20_max_ms=X
+#include <fmt/core.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/key-file.h"
+#include "crypto/keys.h"
+#include "crypto/sodium.h"
+#include "store/home.h"
+#include "store/journal.h"
+
+using namespace kith;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t ENTRIES_DEFAULT = 100000;
+constexpr size_t FOLLOWERS_DEFAULT = 20;
+constexpr size_t POSTS_DEFAULT = 10;
+constexpr size_t TEXT_BYTES = 256;
+constexpr size_t PREPARE_BATCH = 1000;
+// Children the bench may have running at once (A, the followers, one command).
+constexpr size_t CHILDREN_MAX = 64;
+constexpr int READY_TIMEOUT_MS = 30000;
+constexpr int COMMAND_TIMEOUT_MS = 600000;
+constexpr int ARRIVAL_TIMEOUT_MS = 20000;
+constexpr int CATCH_UP_TIMEOUT_MS = 1800000;
+// Posts are spaced by a random pause up to this long: posting right after the previous arrival
+// would lock the posts to the owner node's store-poll phase and measure the same delay each time.
+constexpr int POST_SPACING_MAX_MS = 250;
+
+double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double millis(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+struct VerifyRate {
+  double perSecond = 0;     // wall clock: what the transfers' wall-clock rates compare with
+  double perCpuSecond = 0;  // this thread's CPU time: what the receiver's CPU time compares with
+};
+
+// Ed25519 verify of 256-byte messages on this one thread, for at least 0.5 s.
+VerifyRate verifyRate() {
+  crypto::Identity id = crypto::Identity::generate();
+  Bytes msg(256, 0x5a);
+  crypto::Signature sig = id.sign(msg);
+  auto start = Clock::now();
+  double cpuStart = threadCpuSeconds();
+  size_t n = 0;
+  while (seconds(start) < 0.5) {
+    for (int i = 0; i < 100; ++i) {
+      if (!crypto::verify(id.publicKey(), msg, sig)) std::abort();
+    }
+    n += 100;
+  }
+  return {static_cast<double>(n) / seconds(start), static_cast<double>(n) / (threadCpuSeconds() - cpuStart)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children: every pid is registered so that a signal or a failure kills them all; each child also
+// dies with the bench (PR_SET_PDEATHSIG) if the bench is killed outright.
+
+volatile sig_atomic_t childPids[CHILDREN_MAX];
+// The workspace, named when an interrupt leaves it behind.
+char workspacePath[PATH_MAX];
+
+void registerChild(pid_t pid) {
+  for (auto& slot : childPids) {
+    if (slot == 0) {
+      slot = pid;
+      return;
+    }
+  }
+  kill(pid, SIGKILL);
+  throw std::runtime_error("too many children");
+}
+
+void unregisterChild(pid_t pid) {
+  for (auto& slot : childPids) {
+    if (slot == pid) slot = 0;
+  }
+}
+
+void killAllChildren() {
+  for (auto& slot : childPids) {
+    if (slot != 0) kill(static_cast<pid_t>(slot), SIGKILL);
+  }
+}
+
+extern "C" void onSignal(int sig) {
+  killAllChildren();
+  if (workspacePath[0] != '\0') {
+    static const char message[] = "replication-bench: interrupted; the workspace is left in ";
+    (void)!write(2, message, sizeof message - 1);
+    (void)!write(2, workspacePath, strlen(workspacePath));
+    (void)!write(2, "\n", 1);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& outPath, const std::string& errPath) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = errPath == outPath ? out : open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0) _exit(127);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  registerChild(pid);
+  return pid;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string lastLines(const std::string& text, size_t lines) {
+  size_t at = text.size();
+  for (size_t i = 0; i <= lines && at != std::string::npos && at > 0; ++i) at = text.rfind('\n', at - 1);
+  return at == std::string::npos ? text : text.substr(at + 1);
+}
+
+// A child process; killed (SIGKILL) and reaped by the destructor if still running.
+class Child {
+public:
+  Child(const std::vector<std::string>& argv, std::string outPath, std::string errPath)
+      : outPath_(std::move(outPath)), errPath_(std::move(errPath)), pid_(spawn(argv, outPath_, errPath_)) {}
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      unregisterChild(pid_);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // The exit code once the child has exited (-1 for a signal), nullopt while it runs.
+  std::optional<int> poll() {
+    if (pid_ <= 0) return code_;
+    int status = 0;
+    rusage usage{};
+    if (wait4(pid_, &status, WNOHANG, &usage) != pid_) return std::nullopt;
+    cpuSeconds_ = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    unregisterChild(pid_);
+    pid_ = -1;
+    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return code_;
+  }
+
+  int wait(int timeoutMs) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+      if (auto code = poll()) return *code;
+      if (Clock::now() >= deadline) throw std::runtime_error("a kith command ran past its deadline:\n" + err());
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+
+  int stop(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+    return wait(READY_TIMEOUT_MS);
+  }
+
+  void waitForLog(const std::string& needle) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(READY_TIMEOUT_MS);
+    while (err().find(needle) == std::string::npos) {
+      if (poll() || Clock::now() >= deadline) {
+        throw std::runtime_error("no '" + needle + "' in the log of a kith process:\n" + lastLines(err(), 20));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  // While the child runs: the seconds it has spent on a CPU and runnable but waiting for one
+  // (/proc/PID/schedstat), nullopt once it has exited.
+  std::optional<std::pair<double, double>> schedStat() const {
+    if (pid_ <= 0) return std::nullopt;
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/schedstat");
+    double onCpuNs = 0, waitingNs = 0;
+    if (!(in >> onCpuNs >> waitingNs)) return std::nullopt;
+    return std::make_pair(onCpuNs / 1e9, waitingNs / 1e9);
+  }
+
+  // User + system CPU time the child used, once it has exited.
+  double cpuSeconds() const { return cpuSeconds_; }
+  std::string out() const { return readFile(outPath_); }
+  std::string err() const { return readFile(errPath_); }
+
+private:
+  std::string outPath_;
+  std::string errPath_;
+  pid_t pid_;
+  std::optional<int> code_;
+  double cpuSeconds_ = 0;
+};
+
+struct Workspace {
+  std::string root;
+  std::string kith;
+  unsigned serial = 0;
+
+  std::string logPath(const std::string& name) { return root + "/logs/" + name + "." + std::to_string(++serial); }
+
+  // Runs `kith --home HOME ARGS...` to completion; throws unless it exits with `expected`.
+  std::string run(const std::string& home, const std::vector<std::string>& args, int expected = 0) {
+    std::vector<std::string> argv{kith, "--home", home};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child c(argv, logPath("cmd-out"), logPath("cmd-err"));
+    int code = c.wait(COMMAND_TIMEOUT_MS);
+    if (code != expected) {
+      throw std::runtime_error(fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.err()));
+    }
+    return c.out();
+  }
+
+  std::unique_ptr<Child> serve(const std::string& name, const std::string& home, uint16_t port) {
+    auto c = std::make_unique<Child>(
+        std::vector<std::string>{kith, "--home", home, "serve", "--listen", "127.0.0.1:" + std::to_string(port)},
+        logPath(name + "-out"), logPath(name));
+    c->waitForLog("listening on 127.0.0.1:" + std::to_string(port));
+    return c;
+  }
+};
+
+// A loopback port free at the time of asking (`kith serve --listen 127.0.0.1:0` would do, but the
+// followers need A's address before A starts).
+uint16_t freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A home written with the library, as `kith init --no-passphrase` would.
+struct NodeHome {
+  std::string path;
+  crypto::Identity identity;
+  crypto::SecretBuffer storageKey;
+
+  store::Keyring keyring() const { return {identity, storageKey.view()}; }
+  std::string id() const { return toHex(identity.publicKey()); }
+};
+
+NodeHome makeHome(const std::string& path, const std::string& name) {
+  crypto::Identity identity = crypto::Identity::generate();
+  crypto::SecretBuffer storageKey = identity.deriveKey("kithstor", 1);
+  store::Home home(path);
+  home.create();
+  home.writeKeyFile(crypto::writeKeyFile(identity, name, std::nullopt));
+  home.openStore();  // the store exists before anyone reads it
+  return {path, std::move(identity), std::move(storageKey)};
+}
+
+// Appends `n` signed updates of TEXT_BYTES to the owner's journal; returns their packed bytes.
+uint64_t appendUpdates(store::Store& s, const NodeHome& owner, const store::JournalId& journal, size_t n) {
+  store::Keyring keyring = owner.keyring();
+  auto epochKey = s.epochKey(journal, 0, keyring.storageKey);
+  auto head = s.head(journal, owner.identity.publicKey());
+  if (!epochKey || !head) throw std::runtime_error("the new journal has no epoch key or head");
+  std::string text(TEXT_BYTES, 'x');
+  uint64_t bytes = 0;
+  std::vector<protocol::Entry> batch;
+  for (size_t i = 0; i < n; ++i) {
+    std::string number = std::to_string(i);
+    std::copy(number.begin(), number.end(), text.begin());
+    protocol::EntryDraft d;
+    d.journal = journal;
+    d.seq = head->seq + 1;
+    d.prev = head->id;
+    d.timestampMs = store::nowMs();
+    d.body = protocol::Body{protocol::Kind::UPDATE, text, {}};
+    batch.push_back(protocol::signEntry(owner.identity, d, epochKey->view()));
+    bytes += crypto::SIGNATURE_BYTES + batch.back().bytes.size();
+    head = store::Head{d.seq, batch.back().id};
+    if (batch.size() == PREPARE_BATCH || i + 1 == n) {
+      for (const auto& outcome : s.appendBatch(batch, &keyring)) {
+        if (outcome.status != store::AppendStatus::ADDED) throw std::runtime_error("append failed: " + outcome.message);
+      }
+      batch.clear();
+    }
+  }
+  return bytes;
+}
+
+uint64_t entryCount(const store::Store& s, const store::JournalId& journal) {
+  auto info = s.journal(journal);
+  return info ? info->entryCount : 0;
+}
+
+uint64_t headSeq(const store::Store& s, const store::JournalId& journal, const crypto::PublicKey& author) {
+  auto head = s.head(journal, author);
+  return head ? head->seq : 0;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+struct Follower {
+  NodeHome home;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Child> node;
+};
+
+// Posts to the latency journal `posts` times; for each, the time from the start of `kith post` to
+// the moment each of `followers` holds the entry. Returns every sample (ms).
+std::vector<double> measureLatency(Workspace& ws, const NodeHome& owner, const std::string& journalHex,
+                                   const store::JournalId& journal, std::vector<Follower*> followers,
+                                   size_t posts, uint64_t& seq, std::vector<double>* postMs) {
+  static std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pause(0, POST_SPACING_MAX_MS);
+  std::vector<double> samples;
+  for (size_t p = 0; p < posts; ++p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng)));
+    uint64_t want = ++seq;
+    std::vector<bool> arrived(followers.size(), false);
+    size_t pending = followers.size();
+    auto start = Clock::now();
+    Child post({ws.kith, "--home", owner.path, "post", "--journal", journalHex, fmt::format("latency probe {}", want)},
+               ws.logPath("post-out"), ws.logPath("post-err"));
+    bool posted = false;
+    while (pending > 0 || !posted) {
+      if (!posted) {
+        if (auto code = post.poll()) {
+          if (*code != 0) throw std::runtime_error("kith post failed:\n" + post.err());
+          posted = true;
+          if (postMs) postMs->push_back(millis(start, Clock::now()));
+        }
+      }
+      for (size_t i = 0; i < followers.size(); ++i) {
+        if (arrived[i] || headSeq(*followers[i]->store, journal, owner.identity.publicKey()) < want) continue;
+        arrived[i] = true;
+        --pending;
+        samples.push_back(millis(start, Clock::now()));
+      }
+      if (millis(start, Clock::now()) > ARRIVAL_TIMEOUT_MS) {
+        throw std::runtime_error(fmt::format("post {} reached only {} of {} followers in {} ms", want,
+                                             followers.size() - pending, followers.size(), ARRIVAL_TIMEOUT_MS));
+      }
+      if (pending > 0 || !posted) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+  return samples;
+}
+
+struct Transfer {
+  double seconds = 0;
+  double receiverCpuSeconds = 0;  // the receiving process's whole life, user + system
+  double receiverRunnableSeconds = 0;  // ... and the time it was runnable but had no CPU
+  std::vector<double> decileSeconds;  // when 10%, 20%, ... 100% of the entries were held
+};
+
+// Times `node` (a `kith follow` that exits when done, or a `kith serve` that is stopped once done)
+// until the store at `home` holds `expected` entries of `journal`, noting each tenth on the way.
+Transfer transfer(const std::string& home, const store::JournalId& journal, uint64_t expected,
+                  std::unique_ptr<Child> node, bool exits) {
+  auto s = store::Home(home).openStore();
+  auto start = Clock::now();
+  Transfer t;
+  uint64_t got = 0;
+  for (;;) {
+    if (auto stat = node->schedStat()) t.receiverRunnableSeconds = stat->second;
+    got = entryCount(*s, journal);
+    while (t.decileSeconds.size() < 10 && got * 10 >= expected * (t.decileSeconds.size() + 1)) {
+      t.decileSeconds.push_back(seconds(start));
+    }
+    if (got >= expected) break;
+    std::optional<int> code = node->poll();
+    if ((code && (*code != 0 || entryCount(*s, journal) < expected)) || seconds(start) * 1000 > CATCH_UP_TIMEOUT_MS) {
+      throw std::runtime_error(fmt::format("{} holds {} of {} entries; its log:\n{}", home, entryCount(*s, journal),
+                                           expected, lastLines(node->err(), 20)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  t.seconds = seconds(start);
+  if (exits) {
+    if (node->wait(COMMAND_TIMEOUT_MS) != 0) throw std::runtime_error("kith follow failed:\n" + node->err());
+  } else if (node->stop(SIGTERM) != 0) {
+    throw std::runtime_error("a node did not stop cleanly:\n" + lastLines(node->err(), 20));
+  }
+  t.receiverCpuSeconds = node->cpuSeconds();
+  return t;
+}
+
+void report(const char* what, const Transfer& t, uint64_t entries, uint64_t bytes, double verifyPerS,
+            double verifyPerCpuS) {
+  double rate = static_cast<double>(entries) / t.seconds;
+  fmt::print("{} {} entries in {:.2f} s = {:8.0f} entries/s, {:6.1f} MB/s = {:.2f} x verify\n", what, entries,
+             t.seconds, rate, static_cast<double>(bytes) / 1e6 / t.seconds, rate / verifyPerS);
+  // Per CPU-second of the receiver: what the ratio would be with a core to itself (on a shared
+  // machine the wall-clock rate also counts the time other processes had the CPU).
+  double perCpu = static_cast<double>(entries) / std::max(t.receiverCpuSeconds, 1e-6);
+  fmt::print("    receiver CPU {:.2f} s ({:.0f}% of the wall time): {:.0f} entries per CPU-second = {:.2f} x verify "
+             "per CPU-second\n",
+             t.receiverCpuSeconds, 100 * t.receiverCpuSeconds / t.seconds, perCpu, perCpu / verifyPerCpuS);
+  double idle = std::max(0.0, t.seconds - t.receiverCpuSeconds - t.receiverRunnableSeconds);
+  fmt::print("    receiver's wall time: {:.0f}% on a CPU, {:.0f}% runnable but waiting for a CPU (other processes), "
+             "{:.0f}% waiting for data\n",
+             100 * t.receiverCpuSeconds / t.seconds, 100 * t.receiverRunnableSeconds / t.seconds,
+             100 * idle / t.seconds);
+  // Entries/s in each tenth: a rate that falls as the store grows shows here.
+  std::string tenths;
+  double before = 0;
+  for (double at : t.decileSeconds) {
+    tenths += fmt::format(" {:.0f}", static_cast<double>(entries) / 10 / std::max(at - before, 1e-6));
+    before = at;
+  }
+  fmt::print("    entries/s by tenth:{}\n", tenths);
+}
+
+std::string defaultKith() {
+  if (const char* env = std::getenv("KITH_BIN"); env != nullptr && *env != '\0') return env;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "kith";
+  self[n] = '\0';
+  return (std::filesystem::path(self).parent_path() / ".." / "cli" / "kith").lexically_normal().string();
+}
+
+int runBench(int argc, char** argv) {
+  std::vector<size_t> numbers;
+  std::string kithPath = defaultKith();
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--kith" && i + 1 < argc) {
+      kithPath = argv[++i];
+    } else if (!arg.empty() && arg.find_first_not_of("0123456789") == std::string::npos) {
+      numbers.push_back(std::strtoul(arg.c_str(), nullptr, 10));
+    } else {
+      fmt::print(stderr, "usage: replication-bench [N] [FOLLOWERS] [POSTS] [--kith PATH]\n");
+      return 2;
+    }
+  }
+  size_t n = numbers.size() > 0 ? numbers[0] : ENTRIES_DEFAULT;
+  size_t followerCount = std::max<size_t>(1, numbers.size() > 1 ? numbers[1] : FOLLOWERS_DEFAULT);
+  size_t posts = std::max<size_t>(1, numbers.size() > 2 ? numbers[2] : POSTS_DEFAULT);
+  if (access(kithPath.c_str(), X_OK) != 0) {
+    fmt::print(stderr, "cannot run {}: give the kith binary with --kith PATH or KITH_BIN\n", kithPath);
+    return 2;
+  }
+  if (followerCount + 4 > CHILDREN_MAX) {
+    fmt::print(stderr, "at most {} followers\n", CHILDREN_MAX - 4);
+    return 2;
+  }
+  unsetenv("KITH_HOME");
+  unsetenv("KITH_PASSPHRASE");
+
+  // The reference is measured before and after the transfers; their mean is used, and both are
+  // printed, so that a change in the machine's load during the run shows.
+  VerifyRate verifyBefore = verifyRate();
+
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp != nullptr ? tmp : "/tmp") + "/kith-replication-bench-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  // KITH_BENCH_KEEP=1 keeps the homes and the children's logs (in logs/) for a look afterwards.
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      const char* keep = std::getenv("KITH_BENCH_KEEP");
+      if (keep != nullptr && *keep != '\0' && *keep != '0') {
+        fmt::print(stderr, "replication-bench: the workspace is kept in {}\n", path);
+        return;
+      }
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{tmpl};
+  Workspace ws{tmpl, kithPath};
+  std::snprintf(workspacePath, sizeof workspacePath, "%s", tmpl.c_str());
+  std::filesystem::create_directories(ws.root + "/logs");
+
+  // --- prepare: A's journal with N entries, B1 and B2 granted; a small journal for latency.
+  auto start = Clock::now();
+  NodeHome a = makeHome(ws.root + "/a", "A");
+  NodeHome b1 = makeHome(ws.root + "/b-sync", "B1");
+  NodeHome b2 = makeHome(ws.root + "/b-live", "B2");
+  std::vector<Follower> followers;
+  for (size_t i = 0; i < followerCount; ++i) {
+    followers.push_back({makeHome(fmt::format("{}/f{:02}", ws.root, i), fmt::format("F{}", i)), nullptr, nullptr});
+  }
+  store::JournalId journal{};
+  store::JournalId latencyJournal{};
+  uint64_t payloadBytes = 0;
+  uint64_t expected = 0;
+  {
+    auto s = store::Home(a.path).openStore();
+    store::Keyring keyring = a.keyring();
+    journal = store::createJournal(*s, keyring, "replication bench");
+    for (const NodeHome* b : {&b1, &b2}) {
+      store::addMember(*s, keyring, journal, b->identity.publicKey(), protocol::Role::SUBSCRIBER);
+    }
+    payloadBytes = appendUpdates(*s, a, journal, n);
+    for (const auto& e : s->rangePacked(journal, a.identity.publicKey(), 1, 3, SIZE_MAX)) payloadBytes += e.size();
+    expected = entryCount(*s, journal);
+    latencyJournal = store::createJournal(*s, keyring, "latency");
+    for (const auto& f : followers) {
+      store::addMember(*s, keyring, latencyJournal, f.home.identity.publicKey(), protocol::Role::SUBSCRIBER);
+    }
+  }
+  std::string journalHex = toHex(journal);
+  std::string latencyHex = toHex(latencyJournal);
+  fmt::print("prepared {} entries ({:.1f} MB signed and encrypted) in {:.1f} s\n", expected,
+             static_cast<double>(payloadBytes) / 1e6, seconds(start));
+
+  uint16_t aPort = freePort();
+  std::string aAddress = "127.0.0.1:" + std::to_string(aPort);
+  // B2 follows before A is up: the first sync fails (exit 1), and the follow stays configured
+  // for `kith serve`, which then replicates through the live subscription.
+  ws.run(b2.path, {"follow", journalHex, "--peer", aAddress, "--key", a.id()}, 1);
+
+  auto aNode = ws.serve("a", a.path, aPort);
+
+  // --- sync: `kith follow` fetches everything in sequential ranged batches.
+  Transfer sync = transfer(b1.path, journal, expected,
+                           std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b1.path, "follow",
+                                                                            journalHex, "--peer", aAddress, "--key",
+                                                                            a.id()},
+                                                   ws.logPath("follow-out"), ws.logPath("follow")),
+                           true);
+
+  // --- live: B2's node subscribes; A pushes with PUSHES_IN_FLIGHT_MAX in flight.
+  Transfer live = transfer(b2.path, journal, expected,
+                           std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve",
+                                                                            "--listen", "127.0.0.1:0"},
+                                                   ws.logPath("b-live-out"), ws.logPath("b-live")),
+                           false);
+  VerifyRate verifyAfter = verifyRate();
+  double verifyPerS = (verifyBefore.perSecond + verifyAfter.perSecond) / 2;
+  double verifyPerCpuS = (verifyBefore.perCpuSecond + verifyAfter.perCpuSecond) / 2;
+  fmt::print("reference: ed25519 verify {:.0f}/s (256-byte messages, one thread; {:.0f} before the transfers, "
+             "{:.0f} after), {:.0f} per CPU-second\n",
+             verifyPerS, verifyBefore.perSecond, verifyAfter.perSecond, verifyPerCpuS);
+  report("sync (kith follow, ranged fetch): ", sync, expected, payloadBytes, verifyPerS, verifyPerCpuS);
+  report("live (kith serve, subscription):  ", live, expected, payloadBytes, verifyPerS, verifyPerCpuS);
+  double syncSeconds = sync.seconds;
+  double liveSeconds = live.seconds;
+  double syncRate = static_cast<double>(expected) / syncSeconds;
+  double liveRate = static_cast<double>(expected) / liveSeconds;
+
+  double bestSeconds = std::min(syncSeconds, liveSeconds);
+  double entriesPerS = static_cast<double>(expected) / bestSeconds;
+  double mbPerS = static_cast<double>(payloadBytes) / 1e6 / bestSeconds;
+  double ratio = entriesPerS / verifyPerS;
+  double cpuRatio = std::max(static_cast<double>(expected) / std::max(sync.receiverCpuSeconds, 1e-6),
+                             static_cast<double>(expected) / std::max(live.receiverCpuSeconds, 1e-6)) /
+                    verifyPerCpuS;
+
+  // --- latency: every follower follows the small journal (a quick first sync), then serves.
+  for (auto& f : followers) {
+    ws.run(f.home.path, {"follow", latencyHex, "--peer", aAddress, "--key", a.id()});
+    f.store = store::Home(f.home.path).openStore();
+  }
+  uint64_t seq = 1 + followers.size();  // the genesis and one grant per follower
+  auto startFollowers = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      followers[i].node = ws.serve(fmt::format("f{:02}", i), followers[i].home.path, freePort());
+    }
+    for (size_t i = from; i < to; ++i) followers[i].node->waitForLog("journal " + latencyHex.substr(0, 8) + ": replicating");
+  };
+  std::vector<Follower*> serving;
+  startFollowers(0, 1);
+  serving.push_back(&followers[0]);
+  measureLatency(ws, a, latencyHex, latencyJournal, serving, 1, seq, nullptr);  // warm-up
+  std::vector<double> postMs;
+  std::vector<double> latency1 = measureLatency(ws, a, latencyHex, latencyJournal, serving, posts, seq, &postMs);
+  startFollowers(1, followers.size());
+  for (size_t i = 1; i < followers.size(); ++i) serving.push_back(&followers[i]);
+  measureLatency(ws, a, latencyHex, latencyJournal, serving, 1, seq, nullptr);  // warm-up
+  std::vector<double> latencyN = measureLatency(ws, a, latencyHex, latencyJournal, serving, posts, seq, &postMs);
+
+  fmt::print("latency post -> readable, 1 node:    median {:.1f} ms, max {:.1f} ms ({} posts)\n",
+             percentile(latency1, 0.5), percentile(latency1, 1), posts);
+  fmt::print("latency post -> readable, {} nodes: median {:.1f} ms, max {:.1f} ms ({} posts x {} nodes)\n",
+             followers.size(), percentile(latencyN, 0.5), percentile(latencyN, 1), posts, followers.size());
+  fmt::print("  (the 'kith post' process itself: median {:.1f} ms; the owner's node notices a post within its "
+             "store poll interval)\n",
+             percentile(postMs, 0.5));
+
+  for (auto& f : followers) {
+    if (f.node->stop(SIGTERM) != 0) throw std::runtime_error("a follower's node did not stop cleanly");
+  }
+  if (aNode->stop(SIGTERM) != 0) throw std::runtime_error("A's node did not stop cleanly");
+
+  fmt::print("entries_per_s={:.0f} verify_per_s={:.0f} ratio={:.2f} mb_per_s={:.1f} sync_entries_per_s={:.0f} "
+             "live_entries_per_s={:.0f} receiver_cpu_ratio={:.2f} latency_1_ms={:.1f} latency_{}_median_ms={:.1f} "
+             "latency_{}_max_ms={:.1f}\n",
+             entriesPerS, verifyPerS, ratio, mbPerS, syncRate, liveRate, cpuRatio, percentile(latency1, 0.5),
+             followers.size(), percentile(latencyN, 0.5), followers.size(), percentile(latencyN, 1));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  crypto::init();
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, onSignal);
+  try {
+    return runBench(argc, argv);
+  } catch (const std::exception& e) {
+    killAllChildren();
+    fmt::print(stderr, "replication-bench: {}\n", e.what());
+    return 1;
+  }
+}
