@@ -88,9 +88,12 @@ size_t Env::mapSizeBytes() const {
 void Env::setMapSize(size_t bytes) { check(mdb_env_set_mapsize(env_, bytes), "growing the store's map"); }
 
 size_t Env::lastTxnId() const {
-  MDB_envinfo info;
-  check(mdb_env_info(env_, &info), "reading the store's state");
-  return info.me_last_txnid;
+  // The snapshot a reader begun now gets, not mdb_env_info's newest meta page: a writer in another
+  // process writes its meta page before it publishes the transaction to readers, so for a moment
+  // mdb_env_info reports a transaction that a new reader cannot see yet. A node that woke its
+  // subscriptions on that id would find nothing new and then miss the post until the next one.
+  ReadTxn txn(*this);
+  return mdb_txn_id(txn.raw());
 }
 
 Txn::Txn(const Env& env, unsigned flags) {
