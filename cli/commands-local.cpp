@@ -100,9 +100,12 @@ void cmdInit(Context& ctx, const std::string& name, bool noPassphrase) {
   }
   crypto::Identity id = crypto::Identity::generate();
   Bytes file = crypto::writeKeyFile(id, name, passphrase ? std::optional<ByteView>(passphrase->view()) : std::nullopt);
-  home.create();
-  home.writeKeyFile(file);
-  home.openStore();  // creates the store now, so that a broken disk shows at init
+  // The home is made in a temporary folder and renamed into place: a full disk or a crash at any
+  // point leaves no half-made home, and the next 'kith init' starts clean.
+  store::buildHomeAtomically(home.path(), [&](const store::Home& staging) {
+    staging.writeKeyFile(file);
+    staging.createStore();
+  });
   std::string fp = crypto::fingerprint(id.publicKey());
   std::ostringstream text;
   text << "Created your kith identity in " << home.path() << "\n"

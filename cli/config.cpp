@@ -101,8 +101,10 @@ Config Config::load(const store::Home& home) {
         c.follows.push_back({*journal, *owner});
       }
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw corrupt(home, e.what());
+  } catch (const nlohmann::json::exception&) {
+    // The library's own text names its internals, not the file: say what the file must hold.
+    throw corrupt(home, "a setting is missing or of the wrong type ('listen', and each peer's 'address' and 'key' "
+                        "and each followed journal's 'journal' and 'owner', are text)");
   }
   return c;
 }

@@ -31,6 +31,13 @@ private:
   std::string hint_;
 };
 
+// What to do about a damaged home: every "restore from a backup" hint names the commands that do it.
+inline constexpr const char* HINT_RESTORE_STORE =
+    "run 'kith check' for details; restore the home with 'kith restore FILE' from a backup made by "
+    "'kith backup FILE', or re-sync it from your peers";
+inline constexpr const char* HINT_RESTORE_KEY =
+    "restore the home with 'kith restore FILE' from a backup made by 'kith backup FILE'";
+
 [[noreturn]] inline void assertFailed(const char* expr, const char* file, int line) {
   std::fprintf(stderr, "kith: internal error: assertion failed: %s (%s:%d)\n", expr, file, line);
   std::abort();

@@ -72,12 +72,12 @@ Bytes writeKeyFile(const Identity& identity, const std::string& name,
 KeyFileInfo readKeyFileInfo(ByteView file) {
   if (file.size() < HEADER_BYTES || std::memcmp(file.data(), MAGIC, 8) != 0) {
     throw Error(ErrorKind::CORRUPT, "the key file is not a kith key file",
-                "restore identity.key from a backup, or run 'kith init' in a new home");
+                std::string(HINT_RESTORE_KEY) + ", or run 'kith init' in a new home");
   }
   uint8_t mode = file[8];
   if (mode != MODE_PLAIN && mode != MODE_SEALED) {
     throw Error(ErrorKind::CORRUPT, "the key file uses an unknown format",
-                "upgrade kith, or restore identity.key from a backup");
+                std::string("upgrade kith, or ") + HINT_RESTORE_KEY);
   }
   KeyFileInfo info;
   std::memcpy(info.publicKey.data(), file.data() + HEADER_BYTES - 4 - PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES);
@@ -88,7 +88,7 @@ KeyFileInfo readKeyFileInfo(ByteView file) {
 UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   if (file.size() > KEY_FILE_BYTES_MAX) {
     throw Error(ErrorKind::CORRUPT, "the key file is too large to be a kith key file",
-                "restore identity.key from a backup");
+                HINT_RESTORE_KEY);
   }
   KeyFileInfo info = readKeyFileInfo(file);
   const uint8_t* p = file.data() + 9;
@@ -98,7 +98,7 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   uint32_t payloadLen = getU32(file.data() + HEADER_BYTES - 4);
   if (payloadLen != file.size() - HEADER_BYTES) {
     throw Error(ErrorKind::CORRUPT, "the key file is truncated or damaged",
-                "restore identity.key from a backup");
+                HINT_RESTORE_KEY);
   }
   ByteView header = file.first(HEADER_BYTES);
   ByteView body = file.subspan(HEADER_BYTES);
@@ -117,7 +117,7 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
     if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
         mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE) {
       throw Error(ErrorKind::CORRUPT, "the key file has implausible passphrase parameters",
-                  "restore identity.key from a backup");
+                  HINT_RESTORE_KEY);
     }
     SecretBuffer key = passphraseKey(*passphrase, salt, ops, mem);
     payload = aeadOpenSecret({key.data(), key.size()}, body, header);
@@ -127,17 +127,17 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
     }
   }
   if (payload->size() < SEED_BYTES + 2) {
-    throw Error(ErrorKind::CORRUPT, "the key file is damaged", "restore identity.key from a backup");
+    throw Error(ErrorKind::CORRUPT, "the key file is damaged", HINT_RESTORE_KEY);
   }
   size_t nameLen = static_cast<size_t>(payload->data()[SEED_BYTES]) << 8 | payload->data()[SEED_BYTES + 1];
   if (nameLen != payload->size() - SEED_BYTES - 2) {
-    throw Error(ErrorKind::CORRUPT, "the key file is damaged", "restore identity.key from a backup");
+    throw Error(ErrorKind::CORRUPT, "the key file is damaged", HINT_RESTORE_KEY);
   }
   UnlockedKeyFile out{Identity::fromSeed({payload->data(), SEED_BYTES}),
                       std::string(reinterpret_cast<const char*>(payload->data()) + SEED_BYTES + 2, nameLen)};
   if (sodium_memcmp(out.identity.publicKey().data(), info.publicKey.data(), PUBLIC_KEY_BYTES) != 0) {
     throw Error(ErrorKind::CORRUPT, "the key file's public key does not match its secret key",
-                "restore identity.key from a backup");
+                HINT_RESTORE_KEY);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -66,6 +67,110 @@ void Home::create() const {
   makeDir(storeDir());
 }
 
+std::optional<Bytes> readSmallFile(const std::string& what, const std::string& path, size_t bytesMax,
+                                   const std::string& hint) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EACCES) throw Error(ErrorKind::IO, "cannot read " + path + ": permission denied", "check the file's permissions");
+    ioError("cannot read", path);
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) ioError("cannot read", path);
+  std::string named = what + " " + path;
+  if (S_ISDIR(st.st_mode)) throw Error(ErrorKind::CORRUPT, named + " is a folder, not a file", hint);
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::CORRUPT, named + " is not a regular file", hint);
+  if (static_cast<uint64_t>(st.st_size) > bytesMax) {
+    throw Error(ErrorKind::CORRUPT,
+                named + " is too large (" + std::to_string(st.st_size) + " bytes, the most is " +
+                    std::to_string(bytesMax) + ")",
+                hint);
+  }
+  // Read at most one byte past the limit, in case the file grew since fstat.
+  Bytes out(bytesMax + 1);
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ioError("cannot read", path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done > bytesMax) throw Error(ErrorKind::CORRUPT, named + " is too large", hint);
+  out.resize(done);
+  return out;
+}
+
+void buildHomeAtomically(const std::string& path, const std::function<void(const Home& staging)>& fill) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path target = fs::absolute(fs::path(path), ec).lexically_normal();
+  if (ec) throw Error(ErrorKind::IO, "cannot use the home " + path + ": " + ec.message());
+  if (target.has_filename() == false) target = target.parent_path();  // "dir/" names "dir"
+  Home existing(target.string());
+  if (existing.hasIdentity()) {
+    throw Error(ErrorKind::CONFLICT, "this home already has an identity (" + existing.keyFilePath() + ")",
+                "use it as it is, or choose another folder with --home DIR");
+  }
+  if (fs::exists(target, ec) && !(fs::is_directory(target, ec) && fs::is_empty(target, ec))) {
+    throw Error(ErrorKind::CONFLICT, target.string() + " exists and is not an empty folder",
+                "choose a new or empty folder with --home DIR, or move this one aside");
+  }
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) throw Error(ErrorKind::IO, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  // The staging folder sits beside the home, on the same file system, so the rename is atomic.
+  std::string pattern = (target.parent_path() / ("." + target.filename().string() + ".new-XXXXXX")).string();
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) ioError("cannot create a folder beside", target.string());
+  std::string staging(buf.data());
+  try {
+    ::chmod(staging.c_str(), 0700);
+    makeDir(staging + "/store");
+    fill(Home(staging));
+    // Everything inside is on disk before the rename makes it visible.
+    for (const auto& dir : {staging + "/store", staging}) {
+      for (const auto& item : fs::directory_iterator(dir)) {
+        if (!item.is_regular_file()) continue;
+        int fd = ::open(item.path().c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || ::fsync(fd) != 0) {
+          if (fd >= 0) ::close(fd);
+          ioError("cannot write", item.path().string());
+        }
+        ::close(fd);
+      }
+      int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || ::fsync(dfd) != 0) {
+        if (dfd >= 0) ::close(dfd);
+        ioError("cannot write", dir);
+      }
+      ::close(dfd);
+    }
+    // rename(2) replaces an empty folder and refuses a non-empty one (someone raced us).
+    if (::rename(staging.c_str(), target.c_str()) != 0) {
+      if (errno == ENOTEMPTY || errno == EEXIST) {
+        throw Error(ErrorKind::CONFLICT, target.string() + " was filled while the home was being made",
+                    "choose a new or empty folder with --home DIR");
+      }
+      ioError("cannot move the new home into", target.string());
+    }
+    int pfd = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd >= 0) {
+      ::fsync(pfd);
+      ::close(pfd);
+    }
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
+}
+
 void writeFileAtomic(const std::string& path, ByteView bytes, unsigned mode) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -98,35 +203,31 @@ void Home::writeKeyFile(ByteView bytes) const { writeFileAtomic(keyFilePath(), b
 
 Bytes Home::readKeyFile() const {
   requireExists();
-  std::ifstream in(keyFilePath(), std::ios::binary);
-  if (!in) {
+  auto file = readSmallFile("the key file", keyFilePath(), crypto::KEY_FILE_BYTES_MAX, HINT_RESTORE_KEY);
+  if (!file) {
     throw Error(ErrorKind::NOT_FOUND, "the home " + path_ + " has no identity yet",
                 "run 'kith init' first");
   }
-  Bytes out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (out.size() > crypto::KEY_FILE_BYTES_MAX) {
-    throw Error(ErrorKind::CORRUPT, "the key file " + keyFilePath() + " is too large to be a kith key file",
-                "restore identity.key from a backup");
-  }
-  return out;
+  return std::move(*file);
 }
 
 std::unique_ptr<Store> Home::openStore(StoreOptions options) const {
   requireExists();
+  options.create = false;
+  return Store::open(storeDir(), options);
+}
+
+std::unique_ptr<Store> Home::createStore(StoreOptions options) const {
+  requireExists();
   makeDir(storeDir());
+  options.create = true;
   return Store::open(storeDir(), options);
 }
 
 nlohmann::json Home::readConfig() const {
-  std::ifstream in(configPath(), std::ios::binary);
-  if (!in) return nlohmann::json::object();
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  if (text.size() > CONFIG_BYTES_MAX) {
-    throw Error(ErrorKind::CORRUPT, configPath() + " is larger than 1 MiB", "fix or remove the file");
-  }
-  auto config = nlohmann::json::parse(text, nullptr, false);
+  auto file = readSmallFile("the configuration", configPath(), CONFIG_BYTES_MAX, "fix or remove the file");
+  if (!file) return nlohmann::json::object();
+  auto config = nlohmann::json::parse(file->begin(), file->end(), nullptr, false);
   if (config.is_discarded() || !config.is_object()) {
     throw Error(ErrorKind::CORRUPT, configPath() + " is not a JSON object", "fix or remove the file");
   }

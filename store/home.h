@@ -8,7 +8,9 @@
 // ~/.local/share/kith.
 // Caveats: errors are kith::Error with a hint for the user (NOT_FOUND: "run 'kith init'").
 #pragma once
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -31,12 +33,17 @@ public:
 
   bool hasIdentity() const;
   // Creates the folder (0700) and store/ if needed. Throws Error(CONFLICT) when an identity exists.
+  // Not atomic: `kith init` and `kith restore` use buildHomeAtomically instead.
   void create() const;
   // Writes the key file atomically (temporary file, fsync, rename) with mode 0600.
   void writeKeyFile(ByteView bytes) const;
   // Throws Error(NOT_FOUND) with a hint to run 'kith init' when the home has no identity.
   Bytes readKeyFile() const;
+  // Opens the existing store; Error(CORRUPT) when it is missing or damaged. Only a home being
+  // built (buildHomeAtomically) creates one: pass options.create.
   std::unique_ptr<Store> openStore(StoreOptions options = {}) const;
+  // Creates the home's empty store (the first open); for a home being built.
+  std::unique_ptr<Store> createStore(StoreOptions options = {}) const;
 
   nlohmann::json readConfig() const;          // {} when there is none
   void writeConfig(const nlohmann::json& config) const;  // atomically
@@ -45,6 +52,23 @@ private:
   void requireExists() const;
   std::string path_;
 };
+
+// Builds a new home in a temporary folder beside `path`, calls `fill` with a Home on that folder
+// (its store/ folder exists, empty), then fsyncs it and renames it into place, so that a failure at
+// any point (a full disk, a crash, a damaged backup) leaves no half-made home and the next attempt
+// starts clean. Throws Error(CONFLICT) when `path` holds an identity or is a folder that is not
+// empty; on failure the temporary folder is removed and the error rethrown.
+void buildHomeAtomically(const std::string& path, const std::function<void(const Home& staging)>& fill);
+
+// Reads a whole small file, checking its type and size before reading: Error(CORRUPT) naming the
+// file (`what`, e.g. "the key file", and its path) for a folder, a device or anything but a
+// regular file, or more than `bytesMax` bytes, with `hint` as what to do; Error(IO) when it cannot
+// be read. nullopt when the file does not exist.
+std::optional<Bytes> readSmallFile(const std::string& what, const std::string& path, size_t bytesMax,
+                                   const std::string& hint);
+inline std::optional<Bytes> readSmallFile(const std::string& path, size_t bytesMax, const std::string& hint) {
+  return readSmallFile("the file", path, bytesMax, hint);
+}
 
 // Writes `bytes` to `path` atomically with the given mode: a temporary file, fsync, rename, fsync
 // of the folder. Throws Error(IO).

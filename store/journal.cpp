@@ -167,11 +167,31 @@ Entry removeMember(Store& store, const Keyring& keyring, const JournalId& journa
       &keyring);
 }
 
-std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal) {
+std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal,
+                                   std::vector<DamagedEntry>* skipped) {
   if (!store.journal(journal)) throw notFound(journal);
+  TimelineReport report;
+  std::vector<Entry> timeline = store.timeline(journal, &report);
+  // Rows and count come from one transaction, so a concurrent writer cannot make them differ.
+  if (report.rows != report.expected) {
+    throw Error(ErrorKind::CORRUPT,
+                "journal " + toHex(journal).substr(0, 16) + " is damaged: its timeline index lists " +
+                    std::to_string(report.rows) + " entries but the journal holds " + std::to_string(report.expected) +
+                    ", so its timeline cannot be shown whole",
+                HINT_RESTORE_STORE);
+  }
+  if (skipped != nullptr) {
+    *skipped = std::move(report.skipped);
+  } else if (!report.skipped.empty()) {
+    const DamagedEntry& d = report.skipped.front();
+    throw Error(ErrorKind::CORRUPT,
+                "entry " + (d.id ? toHex(*d.id).substr(0, 12) : std::string("?")) + " of journal " +
+                    toHex(journal).substr(0, 16) + " is damaged (" + d.reason + ")",
+                HINT_RESTORE_STORE);
+  }
   std::vector<ReadEntry> out;
   std::map<uint32_t, std::optional<crypto::SecretBuffer>> keys;
-  for (Entry& e : store.timeline(journal)) {
+  for (Entry& e : timeline) {
     std::optional<Body> body;
     if (!e.body.empty()) {
       auto it = keys.find(e.epoch);
@@ -193,7 +213,12 @@ std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, c
 std::optional<std::string> journalTitle(const Store& store, const Keyring& keyring, const JournalId& journal) {
   auto info = store.journal(journal);
   if (!info) return std::nullopt;
-  auto genesis = store.entry(journal, info->owner, 1);
+  std::optional<Entry> genesis;
+  try {
+    genesis = store.entry(journal, info->owner, 1);
+  } catch (const protocol::EntryError&) {
+    return std::nullopt;  // damaged: 'kith check' names it, and the title shows as unreadable
+  }
   if (!genesis) return std::nullopt;
   auto key = store.epochKey(journal, genesis->epoch, keyring.storageKey);
   if (!key) return std::nullopt;

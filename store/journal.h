@@ -42,9 +42,14 @@ struct ReadEntry {
 };
 
 // Every entry of the journal in timeline order, with its body decrypted where a key is held.
-std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal);
+// Throws Error(CORRUPT) rather than return a partial timeline when the timeline index holds
+// another number of rows than the journal record counts entries. An entry whose stored bytes fail
+// to decode or verify is skipped and named in `skipped`; without `skipped` it throws Error(CORRUPT).
+std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, const JournalId& journal,
+                                   std::vector<DamagedEntry>* skipped = nullptr);
 
-// The journal's title (from its first JOURNAL_INFO entry), when readable here.
+// The journal's title (from its first JOURNAL_INFO entry), when readable here (not when that
+// entry is damaged).
 std::optional<std::string> journalTitle(const Store& store, const Keyring& keyring, const JournalId& journal);
 
 }  // namespace kith::store

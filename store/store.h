@@ -38,6 +38,9 @@ using protocol::Role;
 struct StoreOptions {
   size_t mapBytesInitial = MAP_BYTES_INITIAL;
   size_t mapBytesMax = MAP_BYTES_MAX;
+  // Create the store when the folder has none. Without it a missing or empty data file is damage
+  // (Error(CORRUPT)), never silently a new empty store.
+  bool create = true;
 };
 
 // What this node needs to take in epoch keys wrapped to it: its identity and the at-rest key.
@@ -92,6 +95,51 @@ struct Invite {
 enum class InviteStatus { OPEN, UNKNOWN, USED, EXPIRED };
 const char* inviteStatusText(InviteStatus status);
 
+// An entry the store holds but cannot return: its stored bytes fail to decode or verify, its index
+// row points at nothing, or the row itself is damaged (then `id` is nullopt).
+struct DamagedEntry {
+  std::optional<EntryId> id;
+  std::string reason;
+};
+
+// What a timeline read found besides the entries it returned (see Store::timeline).
+struct TimelineReport {
+  uint64_t rows = 0;       // timeline rows read: the entries returned plus those skipped
+  uint64_t expected = 0;   // the journal record's entry count, read in the same transaction
+  std::vector<DamagedEntry> skipped;
+};
+
+// What Store::checkIntegrity finds wrong: one value per problem, never an exception.
+enum class ProblemKind {
+  STORE_UNREADABLE,  // LMDB itself reports damage while walking a table
+  RECORD_DAMAGED,    // a journal, member, head, epoch-key, fork or invite record does not decode
+  ENTRY_DAMAGED,     // an entry's stored bytes fail to decode or verify, or sit at the wrong key
+  CHAIN_BROKEN,      // an author's seqs are not 1..n, or a prev is not the previous entry's id
+  INDEX_MISMATCH,    // the ids or timeline index disagrees with the entries
+  HEAD_MISMATCH,     // a head is not its author's last entry
+  COUNT_MISMATCH,    // the journal record's entry count or last time disagrees with its entries
+};
+const char* problemKindName(ProblemKind kind);  // "entry-damaged", ...
+
+struct StoreProblem {
+  ProblemKind kind = ProblemKind::STORE_UNREADABLE;
+  std::optional<JournalId> journal;
+  std::optional<EntryId> entry;
+  std::string text;  // what is wrong, one line
+  std::string hint;  // what to do about it
+};
+
+struct CheckOptions {
+  std::optional<JournalId> journal;      // only this journal's rows (and the tables' shapes)
+  std::optional<ByteView> storageKey;    // when given, every epoch key must open under it
+};
+
+struct CheckReport {
+  uint64_t journals = 0;  // journal records walked
+  uint64_t entries = 0;   // entries walked
+  std::vector<StoreProblem> problems;
+};
+
 class Store {
 public:
   // Opens or creates the store in directory `dir` (which must exist). Throws Error(CORRUPT) for a
@@ -132,8 +180,11 @@ public:
   // Packed entries (signature || bytes) likewise, for serving peers without decoding.
   std::vector<Bytes> rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
                                  size_t limit, size_t bytesMax) const;
-  // Every entry of the journal by (timestamp, id).
-  std::vector<Entry> timeline(const JournalId& journal) const;
+  // Every entry of the journal by (timestamp, id), read in one transaction. With `report`, an
+  // entry that fails to decode or verify (or that its row points past) is skipped and named there,
+  // and the row count and the journal record's entry count are filled in for the caller to
+  // compare; without it, such an entry throws Error(CORRUPT) naming it.
+  std::vector<Entry> timeline(const JournalId& journal, TimelineReport* report = nullptr) const;
 
   std::vector<Member> members(const JournalId& journal) const;
   std::optional<Member> member(const JournalId& journal, const PublicKey& key) const;
@@ -155,9 +206,26 @@ public:
   void markInviteUsed(const Key32& id, const PublicKey& by);
   bool hasOpenInvites(int64_t nowMs) const;
 
+  // Walks every table in one read transaction: each entry decodes and verifies, each author's
+  // chain runs 1..n with prev = the previous id, the ids, heads and timeline indexes match the
+  // entries exactly, each journal record's counts match its entries, and the members, epoch keys,
+  // forks and invites decode. Returns the problems found; LMDB's own errors become problems too.
+  // Caveat: a page damaged so that LMDB itself faults still crashes the process (the CLI runs
+  // this in a child process for that reason).
+  CheckReport checkIntegrity(const CheckOptions& options = {}) const;
+
   // The last committed write transaction's id (any process): changes whenever anything is written.
   size_t changeCounter() const;
+  // Frees the reader slots of processes that died mid-read (Env::reclaimStaleReaders); returns how
+  // many. Opening the store does it too; `kith serve` calls it periodically.
+  int reclaimStaleReaders() const;
   size_t mapBytes() const;
+
+  // Writes a compacted copy of the whole store (an LMDB data file) to `fd` at its current offset,
+  // from one read transaction: consistent while other processes (`kith serve`) write. Large
+  // stores are streamed, never held in memory. Throws Error(IO) when the write fails (a full
+  // disk), Error(CORRUPT) when the store is damaged (LMDB refuses to compact a page leak).
+  void copyCompactTo(int fd) const;
 
 private:
   struct Impl;

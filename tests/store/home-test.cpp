@@ -99,12 +99,15 @@ TEST_CASE("create() makes a private home with a store folder", "[store]") {
   home.create();
   CHECK(isDir(home.storeDir()));
 
-  // The store opens in store/.
+  // The store is created once in store/ (by init or restore); before that, opening it is damage,
+  // never silently a new empty store.
+  CHECK(std::string(kindName(errorOf([&] { home.openStore(); }).kind())) == "CORRUPT");
+  { auto created = home.createStore(); }
+  CHECK(std::filesystem::exists(home.storeDir() + "/data.mdb"));
   {
     auto store = home.openStore();
     CHECK(store->journals().empty());
   }
-  CHECK(std::filesystem::exists(home.storeDir() + "/data.mdb"));
 
   SECTION("an existing folder with loose permissions is made private") {
     Home loose(dir / "loose");
@@ -226,3 +229,63 @@ TEST_CASE("defaultPath honours KITH_HOME then XDG_DATA_HOME then HOME", "[store]
 }
 
 }  // namespace
+
+TEST_CASE("buildHomeAtomically leaves either a whole home or nothing", "[store]") {
+  TempDir dir;
+  std::string path = dir / "home";
+
+  SECTION("a failure part way leaves no home and no staging folder, and the next attempt works") {
+    Error err = errorOf([&] {
+      buildHomeAtomically(path, [](const Home& staging) {
+        staging.writeKeyFile(asBytes(std::string("half a home")));
+        throw Error(ErrorKind::IO, "the disk is full");
+      });
+    });
+    CHECK(std::string(err.what()) == "the disk is full");
+    CHECK_FALSE(std::filesystem::exists(path));
+    CHECK(std::filesystem::is_empty(dir.path()));  // no staging folder left beside it
+    buildHomeAtomically(path, [](const Home& staging) {
+      staging.writeKeyFile(asBytes(std::string("key")));
+      staging.createStore();
+    });
+    Home home(path);
+    CHECK(home.readKeyFile() == Bytes{'k', 'e', 'y'});
+    CHECK(home.openStore()->journals().empty());
+    CHECK(modeOf(path) == 0700);
+  }
+  SECTION("an empty folder is filled, a home or a non-empty folder is refused") {
+    REQUIRE(::mkdir(path.c_str(), 0755) == 0);
+    buildHomeAtomically(path, [](const Home& staging) { staging.writeKeyFile(asBytes(std::string("key"))); });
+    CHECK(Home(path).hasIdentity());
+    Error again = errorOf([&] { buildHomeAtomically(path, [](const Home&) {}); });
+    CHECK(std::string(kindName(again.kind())) == "CONFLICT");
+
+    std::string other = dir / "other";
+    REQUIRE(::mkdir(other.c_str(), 0700) == 0);
+    writeText(other + "/notes.txt", "mine");
+    Error full = errorOf([&] { buildHomeAtomically(other, [](const Home&) {}); });
+    CHECK(std::string(kindName(full.kind())) == "CONFLICT");
+    CHECK(kith::test::readFile(other + "/notes.txt") == "mine");
+  }
+}
+
+TEST_CASE("small files are checked for type and size before they are read", "[store]") {
+  TempDir dir;
+  CHECK_FALSE(readSmallFile("the key file", dir / "absent", 100, "hint").has_value());
+
+  REQUIRE(::mkdir((dir / "folder").c_str(), 0700) == 0);
+  Error folder = errorOf([&] { readSmallFile("the key file", dir / "folder", 100, "restore it"); });
+  CHECK(std::string(kindName(folder.kind())) == "CORRUPT");
+  CHECK(std::string(folder.what()) == "the key file " + (dir / "folder") + " is a folder, not a file");
+  CHECK(folder.hint() == "restore it");
+
+  writeText(dir / "big", std::string(101, 'x'));
+  Error big = errorOf([&] { readSmallFile("the configuration", dir / "big", 100, "fix it"); });
+  CHECK(std::string(big.what()) == "the configuration " + (dir / "big") + " is too large (101 bytes, the most is 100)");
+
+  writeText(dir / "fits", std::string(100, 'x'));
+  CHECK(readSmallFile("the configuration", dir / "fits", 100, "fix it")->size() == 100);
+
+  Error device = errorOf([&] { readSmallFile("the key file", "/dev/null", 100, "restore it"); });
+  CHECK(std::string(device.what()) == "the key file /dev/null is not a regular file");
+}

@@ -1,0 +1,304 @@
+// Whole-program tests of what `kith post` promises: once it printed an id and exited 0, the entry
+// is in the store and stays there, whatever other kith processes die and whenever.
+//
+// - The store-opening window: a process parked (by an LD_PRELOAD hook) inside LMDB's
+//   mdb_env_open, after the lock file was reset and before it was set from the data file, is
+//   killed while a `kith post` waits to open the same store. Before the open lock, the post
+//   printed its id, exited 0, and was gone (with the commit before it, for one parity of the
+//   transaction id).
+// - A seeded loop of concurrent `kith post` processes, killed with SIGKILL at random moments with
+//   no `kith serve` holding the store open: every acknowledged post is readable afterwards and
+//   the author's chain has no gap and no fork.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp-dir.h"
+
+namespace {
+
+using kith::test::Process;
+using kith::test::RunOptions;
+using kith::test::RunResult;
+using kith::test::TempDir;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int COMMAND_TIMEOUT_MS = 60000;
+constexpr int PARK_TIMEOUT_MS = 20000;
+// The SIGKILL loop: posters running at once, kills to reach, and a cap on spawns so a broken
+// build cannot loop for ever.
+constexpr size_t KILL_LOOP_POSTERS = 4;
+constexpr size_t KILL_LOOP_KILLS = 300;
+constexpr size_t KILL_LOOP_SPAWNS_MAX = 3000;
+
+RunOptions childOptions() {
+  RunOptions options;
+  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE", "LD_PRELOAD"};
+  options.timeoutMs = COMMAND_TIMEOUT_MS;
+  return options;
+}
+
+std::string describe(const RunResult& r) {
+  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
+         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
+}
+
+RunResult kith(const std::string& home, std::vector<std::string> args, const RunOptions& options = childOptions()) {
+  std::vector<std::string> argv = {KITH_BIN, "--home", home};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return kith::test::run(argv, options);
+}
+
+json kithJson(const std::string& home, std::vector<std::string> args) {
+  args.insert(args.begin(), "--json");
+  RunResult r = kith(home, args);
+  INFO(describe(r));
+  REQUIRE(r.exitCode == 0);
+  return json::parse(r.out);
+}
+
+// A home with an identity (no passphrase) and one journal.
+std::string makeHome(const TempDir& dir) {
+  std::string home = dir / "home";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"init", "--no-passphrase", "--name", "Ann"},
+        std::vector<std::string>{"journal", "create", "Mum's journey"}}) {
+    RunResult r = kith(home, args);
+    INFO(describe(r));
+    REQUIRE(r.exitCode == 0);
+  }
+  return home;
+}
+
+std::string postId(const std::string& home, const std::string& text) {
+  json j = kithJson(home, {"post", text});
+  return j.at("id").get<std::string>();
+}
+
+// The ids `kith read --json` shows, and the author's seqs (to find gaps and forks).
+struct Readback {
+  std::set<std::string> ids;
+  std::vector<uint64_t> seqs;
+};
+
+Readback readBack(const std::string& home) {
+  Readback out;
+  for (const auto& e : kithJson(home, {"read"})) {
+    out.ids.insert(e.at("id").get<std::string>());
+    out.seqs.push_back(e.at("seq").get<uint64_t>());
+  }
+  std::sort(out.seqs.begin(), out.seqs.end());
+  return out;
+}
+
+// True when /proc/locks lists `pid` as waiting for a lock (a line with "->").
+bool waitingForLock(int pid) {
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find("->") == std::string::npos) continue;
+    std::istringstream fields(line.substr(line.find("->") + 2));
+    std::string kind, advisory, mode;
+    int owner = 0;
+    fields >> kind >> advisory >> mode >> owner;
+    if (owner == pid) return true;
+  }
+  return false;
+}
+
+bool waitUntil(const std::function<bool()>& ready, int timeoutMs) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (Clock::now() < deadline) {
+    if (ready()) return true;
+    ::poll(nullptr, 0, 5);
+  }
+  return ready();
+}
+
+// The parked opener's environment: the hook, and a sanitizer runtime told not to insist on
+// being first in the library list (the hook is).
+RunOptions parkedOptions() {
+  RunOptions options = childOptions();
+  options.unsetEnv.erase(std::remove(options.unsetEnv.begin(), options.unsetEnv.end(), "LD_PRELOAD"),
+                         options.unsetEnv.end());
+  options.env["LD_PRELOAD"] = KITH_OPEN_WINDOW_HOOK;
+  options.env["KITH_TEST_PARK_IN_OPEN"] = "1";
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  options.env["ASAN_OPTIONS"] = std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0";
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("a post that waited while another process died inside the store's opening is kept",
+          "[system][crash]") {
+  // Both parities of the last transaction id: with one, LMDB's reset window lost only the
+  // waiting post; with the other, the commit before it too.
+  for (int extraPosts = 0; extraPosts < 2; ++extraPosts) {
+    TempDir dir;
+    std::string home = makeHome(dir);
+    std::vector<std::string> acknowledged;
+    for (int i = 0; i < 3 + extraPosts; ++i) acknowledged.push_back(postId(home, "before " + std::to_string(i)));
+
+    // A process opening the store alone is LMDB's first opener: park it inside the window.
+    std::vector<std::string> argv = {KITH_BIN, "--home", home, "status"};
+    Process parked(argv, parkedOptions());
+    REQUIRE(parked.waitForOutput("open-window-hook: parked", PARK_TIMEOUT_MS));
+
+    // A post arrives while it is there, and waits for it (LMDB's lock before the fix, ours after).
+    Process poster({KITH_BIN, "--home", home, "--json", "post", "the waiting post"}, childOptions());
+    REQUIRE(waitUntil([&] { return waitingForLock(poster.pid()); }, PARK_TIMEOUT_MS));
+
+    // The parked opener dies in the window; the post goes on.
+    parked.stop(SIGKILL);
+    REQUIRE(poster.stop(0, COMMAND_TIMEOUT_MS) == 0);
+    json posted = json::parse(poster.output().substr(poster.output().find('{')));
+    acknowledged.push_back(posted.at("id").get<std::string>());
+
+    // A later post continues the same chain.
+    acknowledged.push_back(postId(home, "after"));
+    Readback back = readBack(home);
+    for (const auto& id : acknowledged) {
+      INFO("extra posts " << extraPosts << ", acknowledged post " << id);
+      CHECK(back.ids.count(id) == 1);
+    }
+    std::vector<uint64_t> expected;
+    for (uint64_t s = 1; s <= back.seqs.size(); ++s) expected.push_back(s);
+    CHECK(back.seqs == expected);  // 1..n: no seq reused, none missing
+  }
+}
+
+namespace {
+
+struct Poster {
+  int pid = -1;
+  int outFd = -1;
+  std::string out;
+  Clock::time_point killAt;
+  bool willKill = false;
+};
+
+// Starts `kith --json post TEXT` with stdout on a pipe (stderr to /dev/null).
+Poster startPoster(const std::string& home, const std::string& text) {
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  int pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 2);
+    ::unsetenv("KITH_HOME");
+    ::unsetenv("KITH_PASSPHRASE");
+    ::execl(KITH_BIN, KITH_BIN, "--home", home.c_str(), "--json", "post", text.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  Poster p;
+  p.pid = pid;
+  p.outFd = out[0];
+  return p;
+}
+
+void drain(Poster& p) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(p.outFd, buf, sizeof buf);
+    if (n <= 0) break;
+    p.out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(p.outFd);
+  p.outFd = -1;
+}
+
+}  // namespace
+
+TEST_CASE("every post acknowledged by concurrent kith post processes survives 300 random SIGKILLs",
+          "[system][crash]") {
+  uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("KITH_TEST_SEED")) seed = std::stoull(s);
+  INFO("seed " << seed << " (set KITH_TEST_SEED to repeat)");
+  std::printf("kill loop seed: %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+
+  TempDir dir;
+  std::string home = makeHome(dir);
+
+  // How long one post takes here (a sanitizer build is several times slower): kills land
+  // anywhere from the process's start to a little past its usual end.
+  auto t0 = Clock::now();
+  std::set<std::string> acknowledged = {postId(home, "first")};
+  auto oneRun = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  std::uniform_int_distribution<int64_t> killDelayUs(0, oneRun * 5 / 4);
+  std::bernoulli_distribution kill(0.75);
+
+  std::map<int, Poster> running;
+  size_t kills = 0, spawns = 0, exitedOk = 0;
+  while ((kills < KILL_LOOP_KILLS || !running.empty()) && spawns < KILL_LOOP_SPAWNS_MAX) {
+    while (kills < KILL_LOOP_KILLS && running.size() < KILL_LOOP_POSTERS) {
+      Poster p = startPoster(home, "post " + std::to_string(spawns++));
+      p.willKill = kill(rng);
+      p.killAt = Clock::now() + std::chrono::microseconds(killDelayUs(rng));
+      running.emplace(p.pid, std::move(p));
+    }
+    for (auto& [pid, p] : running) {
+      if (p.willKill && Clock::now() >= p.killAt) {
+        ::kill(pid, SIGKILL);
+        p.willKill = false;
+      }
+    }
+    int status = 0;
+    int pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      ::poll(nullptr, 0, 1);
+      continue;
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    Poster p = std::move(it->second);
+    running.erase(it);
+    drain(p);
+    if (WIFSIGNALED(status)) {
+      REQUIRE(WTERMSIG(status) == SIGKILL);  // nothing else may end a post
+      ++kills;
+      continue;
+    }
+    REQUIRE(WIFEXITED(status));
+    INFO("post output: " << p.out);
+    REQUIRE(WEXITSTATUS(status) == 0);
+    json j = json::parse(p.out);
+    acknowledged.insert(j.at("id").get<std::string>());
+    ++exitedOk;
+  }
+  std::printf("kill loop: %zu spawns, %zu killed, %zu acknowledged\n", spawns, kills, exitedOk);
+  REQUIRE(kills >= KILL_LOOP_KILLS);
+
+  // The store opens, every acknowledged post is there, and the chain is 1..n.
+  acknowledged.insert(postId(home, "after the loop"));
+  Readback back = readBack(home);
+  size_t lost = 0;
+  for (const auto& id : acknowledged) lost += back.ids.count(id) == 0 ? 1 : 0;
+  CHECK(lost == 0);
+  std::vector<uint64_t> expected;
+  for (uint64_t s = 1; s <= back.seqs.size(); ++s) expected.push_back(s);
+  CHECK(back.seqs == expected);
+}
