@@ -34,6 +34,16 @@ constexpr unsigned JOURNALS_RESCAN_MS = 1000;
 constexpr unsigned DIAL_BACKOFF_INITIAL_MS = 500;
 constexpr unsigned DIAL_BACKOFF_MAX_MS = 60000;
 constexpr double DIAL_BACKOFF_JITTER = 0.25;
+// A long-running loop of `kith serve` (store watch, accept, dial, rescan) whose turn failed logs
+// the failure and goes on after a delay that starts here and doubles per consecutive failure up to
+// the cap; it never stops for good.
+constexpr unsigned LOOP_RETRY_INITIAL_MS = 100;
+constexpr unsigned LOOP_RETRY_MAX_MS = 30000;
+// Consecutive failures of one loop logged in full; after that one line per LOOP_FAILURES_LOG_EVERY.
+constexpr unsigned LOOP_FAILURES_LOGGED = 3;
+constexpr unsigned LOOP_FAILURES_LOG_EVERY = 100;
+// How often `kith serve` frees the reader slots of processes that died mid-read (killed `kith read`).
+constexpr unsigned STALE_READERS_CHECK_MS = 60000;
 // Rejected entries logged per batch (the rest are counted).
 constexpr unsigned REJECTIONS_LOGGED_PER_BATCH = 3;
 

@@ -35,7 +35,8 @@ std::string formatHostPort(const std::string& host, uint16_t port) {
 }
 
 Node::Node(UvEventPort& port, Replica& replica, NodeOptions options)
-    : port_(port), replica_(replica), options_(std::move(options)), tasks_(*this) {}
+    : port_(port), replica_(replica), options_(std::move(options)), nextReaderCheck_(port.getTimer().now()),
+      tasks_(*this) {}
 
 Node::~Node() noexcept(false) {}
 
@@ -52,17 +53,32 @@ void Node::start() {
   if (options_.listen) {
     listener_ = kj::heap<UvListener>(port_, options_.listen->first.c_str(), options_.listen->second);
     replica_.log().info("listening on {}", formatHostPort(options_.listen->first, listenPort()));
-    tasks_.add(acceptLoop());
+    tasks_.add(acceptLoop(0));
   }
   for (size_t i = 0; i < options_.peers.size(); ++i) tasks_.add(dialLoop(i, 0));
-  tasks_.add(pollLoop());
+  tasks_.add(pollLoop(0));
 }
 
-kj::Promise<void> Node::pollLoop() {
-  return port_.getTimer().afterDelay(STORE_POLL_MS * kj::MILLISECONDS).then([this]() {
-    replica_.pollStore();
-    return pollLoop();
-  });
+kj::Promise<void> Node::pollLoop(unsigned failures) {
+  kj::Duration delay = failures == 0 ? STORE_POLL_MS * kj::MILLISECONDS : loopRetryDelay(failures);
+  return port_.getTimer()
+      .afterDelay(delay)
+      .then([this]() {
+        replica_.pollStore();
+        kj::TimePoint now = port_.getTimer().now();
+        if (now >= nextReaderCheck_) {
+          nextReaderCheck_ = now + STALE_READERS_CHECK_MS * kj::MILLISECONDS;
+          if (int freed = replica_.store().reclaimStaleReaders(); freed > 0) {
+            replica_.log().info("freed {} store reader slot{} left by kith commands that were killed", freed,
+                                freed == 1 ? "" : "s");
+          }
+        }
+      })
+      .then([this]() { return pollLoop(0); },
+            [this, failures](kj::Exception&& e) {
+              logLoopFailure(replica_.log(), "watching the store", failures + 1, e);
+              return pollLoop(failures + 1);
+            });
 }
 
 std::string Node::acceptReason(const crypto::PublicKey& peer) const {
@@ -80,20 +96,30 @@ std::string Node::acceptReason(const crypto::PublicKey& peer) const {
   return "you are not a member of any journal on this node";
 }
 
-kj::Promise<void> Node::acceptLoop() {
+kj::Promise<void> Node::acceptLoop(unsigned failures) {
   KJ_IF_MAYBE(l, listener_) {
-    return (*l)->accept().then([this](kj::Own<UvStream> stream) {
-      std::string from = stream->getPeerName().cStr();
-      tasks_.add(secureRespond(kj::mv(stream), replica_.identity(),
-                               [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
-                               port_.getTimer())
-                     .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
-                           [this, from](kj::Exception&& e) {
-                             replica_.log().warn("[{}] inbound connection dropped: {}", from,
-                                                 e.getDescription().cStr());
-                           }));
-      return acceptLoop();
-    });
+    return (*l)
+        ->accept()
+        .then(
+            [this](kj::Own<UvStream> stream) {
+              std::string from = stream->getPeerName().cStr();
+              tasks_.add(secureRespond(kj::mv(stream), replica_.identity(),
+                                       [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
+                                       port_.getTimer())
+                             .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
+                                   [this, from](kj::Exception&& e) {
+                                     replica_.log().warn("[{}] inbound connection dropped: {}", from,
+                                                         e.getDescription().cStr());
+                                   }));
+              return acceptLoop(0);
+            },
+            [this, failures](kj::Exception&& e) {
+              // Out of file descriptors, or the like: the listener stays usable, so wait and go on.
+              logLoopFailure(replica_.log(), "accepting a connection", failures + 1, e);
+              return port_.getTimer().afterDelay(loopRetryDelay(failures + 1)).then([this, failures]() {
+                return acceptLoop(failures + 1);
+              });
+            });
   }
   return kj::READY_NOW;
 }
@@ -138,6 +164,13 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
         auto ms = static_cast<uint64_t>(delay * jitter(rng));
         return port_.getTimer().afterDelay(ms * kj::MILLISECONDS).then([this, index, nextAttempt]() {
           return dialLoop(index, nextAttempt);
+        });
+      },
+      [this, index, attempt](kj::Exception&& e) {
+        // Anything else that failed (adopting the session, the store): log, wait, dial again.
+        logLoopFailure(replica_.log(), "dialling a peer", attempt + 1, e);
+        return port_.getTimer().afterDelay(loopRetryDelay(attempt + 1)).then([this, index, attempt]() {
+          return dialLoop(index, attempt + 1);
         });
       });
 }

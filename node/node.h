@@ -51,9 +51,9 @@ public:
 
 private:
   struct Entry;
-  kj::Promise<void> acceptLoop();
+  kj::Promise<void> acceptLoop(unsigned failures);
   kj::Promise<void> dialLoop(size_t index, unsigned attempt);
-  kj::Promise<void> pollLoop();
+  kj::Promise<void> pollLoop(unsigned failures);
   void adopt(SecureConnection connection, bool initiator);
   std::string acceptReason(const crypto::PublicKey& peer) const;
   void taskFailed(kj::Exception&& exception) override;
@@ -72,6 +72,7 @@ private:
   };
   std::map<crypto::PublicKey, Live> sessions_;
   uint64_t serial_ = 0;
+  kj::TimePoint nextReaderCheck_;
   kj::TaskSet tasks_;
 };
 

@@ -13,6 +13,20 @@ using protocol::Entry;
 
 std::string shortId(ByteView key) { return toHex(key).substr(0, 8); }
 
+kj::Duration loopRetryDelay(unsigned failures) {
+  uint64_t ms = LOOP_RETRY_INITIAL_MS;
+  for (unsigned i = 1; i < failures && ms < LOOP_RETRY_MAX_MS; ++i) ms *= 2;
+  return std::min<uint64_t>(ms, LOOP_RETRY_MAX_MS) * kj::MILLISECONDS;
+}
+
+void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, const kj::Exception& e) {
+  if (failures <= LOOP_FAILURES_LOGGED || failures % LOOP_FAILURES_LOG_EVERY == 0) {
+    log.error("{} failed ({} time{} in a row), retrying in {} ms: {}", loop, failures, failures == 1 ? "" : "s",
+              loopRetryDelay(failures) / kj::MILLISECONDS, e.getDescription().cStr());
+  }
+}
+
+
 namespace {
 
 Key32 key32(capnp::Data::Reader d, const char* what) {
@@ -158,9 +172,17 @@ bool Replica::wants(const JournalId& journal) const {
 bool Replica::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
 
 void Replica::pollStore() {
-  size_t change = store_.changeCounter();
-  if (change != lastChange_) {
+  size_t change = 0;
+  try {
+    change = store_.changeCounter();
+  } catch (...) {
+    storeFailed_ = true;
+    throw;
+  }
+  // After a failure, wake everyone even without a new commit: a push may have failed meanwhile.
+  if (change != lastChange_ || storeFailed_) {
     lastChange_ = change;
+    storeFailed_ = false;
     notifyChanged();
   }
 }
@@ -189,6 +211,24 @@ public:
 
 private:
   void pump() {
+    try {
+      pumpOnce();
+    } catch (const kj::Exception& e) {
+      storeFailed(e.getDescription().cStr());
+    } catch (const std::exception& e) {
+      storeFailed(e.what());
+    }
+  }
+
+  // Reading our own store failed (the subscriber did nothing wrong): stay dirty, and let the
+  // store watch wake us again once the store answers (Replica::pollStore).
+  void storeFailed(const std::string& what) {
+    replica_.storeFailed_ = true;
+    replica_.log().error("[peer {}] journal {}: could not read the store for live updates, will retry: {}",
+                         shortId(peer_), shortId(journal_), what);
+  }
+
+  void pumpOnce() {
     while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX) {
       // Membership is checked before every push, as JournalServer checks it at every call: a
       // member removed while subscribed must get nothing more.

@@ -21,6 +21,7 @@
 #include <string>
 
 #include <kj/async.h>
+#include <kj/time.h>
 
 #include "node/limits.h"
 #include "specs/rpc.capnp.h"
@@ -34,6 +35,13 @@ using protocol::VersionVector;
 
 // A short label for log lines: the first 8 hex digits of a key or id.
 std::string shortId(ByteView key);
+
+// The delay before a failed loop's next turn: LOOP_RETRY_INITIAL_MS doubled per consecutive
+// failure, up to LOOP_RETRY_MAX_MS.
+kj::Duration loopRetryDelay(unsigned failures);
+// Logs the failure of one turn of a long-running loop (the first few, then every so often).
+void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, const kj::Exception& e);
+
 
 class Subscription;
 
@@ -67,7 +75,8 @@ public:
 
   // Wakes every subscription (the store changed).
   void notifyChanged();
-  // Called by the poller: notifies when the store's change counter moved.
+  // Called by the poller: notifies when the store's change counter moved, or when it answers again
+  // after a failure. Throws when the store cannot be read (the poller logs and retries).
   void pollStore();
 
   // The Node capability served to an authenticated `peer`.
@@ -82,6 +91,7 @@ private:
   std::function<bool(const JournalId&)> followed_;
   std::set<Subscription*> subscriptions_;
   size_t lastChange_ = 0;
+  bool storeFailed_ = false;  // a read of the store failed since the last successful poll
   uint64_t ingested_ = 0;
 };
 

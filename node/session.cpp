@@ -102,14 +102,23 @@ void PeerSession::subscribe(const JournalId& journal) {
   }));
 }
 
-kj::Promise<void> PeerSession::rescanLoop() {
-  return scanJournals()
-      .then([this]() { return timer_.afterDelay(JOURNALS_RESCAN_MS * kj::MILLISECONDS); })
-      .then([this]() { return rescanLoop(); });
+kj::Promise<void> PeerSession::rescanLoop(unsigned failures) {
+  // A failed scan (our store, or a call the peer refused) is logged and tried again later; a
+  // dead connection ends the session through onDisconnect() instead.
+  return scanJournals().then(
+      [this]() {
+        return timer_.afterDelay(JOURNALS_RESCAN_MS * kj::MILLISECONDS).then([this]() { return rescanLoop(0); });
+      },
+      [this, failures](kj::Exception&& e) {
+        logLoopFailure(replica_.log(), ("[peer " + shortId(peer_) + "] asking which journals we share").c_str(),
+                       failures + 1, e);
+        return timer_.afterDelay(std::max(loopRetryDelay(failures + 1), JOURNALS_RESCAN_MS * kj::MILLISECONDS))
+            .then([this, failures]() { return rescanLoop(failures + 1); });
+      });
 }
 
 kj::Promise<void> PeerSession::run() {
-  auto scanning = rescanLoop().then([]() -> kj::Promise<void> { return kj::NEVER_DONE; });
+  auto scanning = rescanLoop(0).then([]() -> kj::Promise<void> { return kj::NEVER_DONE; });
   return network_.onDisconnect().exclusiveJoin(kj::mv(scanning)).then([this]() -> kj::Promise<void> {
     // The RPC system swallows the stream's error; the secure stream kept it for the log.
     if (!connection_.failure->empty()) return nodeException(kj::Exception::Type::DISCONNECTED, *connection_.failure);

@@ -46,7 +46,7 @@ public:
 
 private:
   kj::Promise<void> scanJournals();
-  kj::Promise<void> rescanLoop();
+  kj::Promise<void> rescanLoop(unsigned failures);
   void subscribe(const JournalId& journal);
   kj::Promise<void> pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                          std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
