@@ -199,7 +199,16 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
   store::Store& s = ctx.store();
-  auto entries = store::readJournal(s, keyring, journal);
+  // A damaged entry is skipped with a warning; a timeline whose rows disagree with the journal's
+  // count is refused (readJournal throws) rather than shown in part.
+  std::vector<store::DamagedEntry> skipped;
+  auto entries = store::readJournal(s, keyring, journal, &skipped);
+  for (const auto& d : skipped) {
+    std::cerr << "kith: warning: entry " << (d.id ? shortHex(*d.id) + "\u2026" : std::string("(id unreadable)"))
+              << " is damaged and was skipped";
+    if (ctx.options().verbose) std::cerr << " (" << d.reason << ")";
+    std::cerr << "; run 'kith check'\n";
+  }
   auto who = [&](const crypto::PublicKey& author) {
     return author == me.identity.publicKey() ? std::string("you") : shortHex(author, 8);
   };

@@ -17,5 +17,7 @@ void addLocalCommands(CLI::App& app, Action& action);
 void addNetCommands(CLI::App& app, Action& action);
 // comment, heart, revoke
 void addCircleCommands(CLI::App& app, Action& action);
+// check
+void addCheckCommands(CLI::App& app, Action& action);
 
 }  // namespace kith::cli

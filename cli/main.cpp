@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/crash-guard.h"
 #include "crypto/sodium.h"
 
 namespace {
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   cli::addLocalCommands(app, action);
   cli::addNetCommands(app, action);
   cli::addCircleCommands(app, action);
+  cli::addCheckCommands(app, action);
 
   try {
     app.parse(argc, argv);
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
 
   try {
     crypto::init();
+    cli::installCrashGuard();
     cli::Context ctx(options);
     action(ctx);
     return 0;
