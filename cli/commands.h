@@ -19,5 +19,7 @@ void addNetCommands(CLI::App& app, Action& action);
 void addCircleCommands(CLI::App& app, Action& action);
 // check
 void addCheckCommands(CLI::App& app, Action& action);
+// backup, restore
+void addBackupCommands(CLI::App& app, Action& action);
 
 }  // namespace kith::cli

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   cli::addNetCommands(app, action);
   cli::addCircleCommands(app, action);
   cli::addCheckCommands(app, action);
+  cli::addBackupCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -18,4 +18,19 @@ Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts) {
   return out;
 }
 
+StreamHash::StreamHash() {
+  static_assert(sizeof(crypto_generichash_state) <= 384 && alignof(crypto_generichash_state) <= 64);
+  crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_), nullptr, 0, HASH_BYTES);
+}
+
+void StreamHash::update(ByteView bytes) {
+  crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_), bytes.data(), bytes.size());
+}
+
+Key32 StreamHash::final() {
+  Key32 out;
+  crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_), out.data(), out.size());
+  return out;
+}
+
 }  // namespace kith::crypto

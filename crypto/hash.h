@@ -13,4 +13,16 @@ constexpr size_t HASH_BYTES = 32;
 // keeps hashes made for different purposes apart.
 Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts);
 
+// Plain BLAKE2b-256 (unkeyed, no domain) over a stream of bytes, as `b2sum -l 256` computes it: the
+// checksum of files in formats people may check by hand (specs/backup.md).
+class StreamHash {
+public:
+  StreamHash();
+  void update(ByteView bytes);
+  Key32 final();
+
+private:
+  alignas(64) unsigned char state_[384];  // libsodium's crypto_generichash_state (checked in hash.cpp)
+};
+
 }  // namespace kith::crypto
