@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     d.journal = journal;
     d.seq = head->seq + 1;
     d.prev = head->id;
-    d.timestampMs = store::nowMs();
+    d.timestampMs = nowMs();
     d.body = protocol::Body{protocol::Kind::UPDATE, text, {}};
     batch.push_back(protocol::signEntry(id, d, epochKey->view()));
     head = store::Head{d.seq, batch.back().id};

@@ -353,7 +353,7 @@ uint64_t appendUpdates(store::Store& s, const NodeHome& owner, const store::Jour
     d.journal = journal;
     d.seq = head->seq + 1;
     d.prev = head->id;
-    d.timestampMs = store::nowMs();
+    d.timestampMs = nowMs();
     d.body = protocol::Body{protocol::Kind::UPDATE, text, {}};
     batch.push_back(protocol::signEntry(owner.identity, d, epochKey->view()));
     bytes += crypto::SIGNATURE_BYTES + batch.back().bytes.size();

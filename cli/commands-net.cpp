@@ -11,7 +11,7 @@
 #include "cli/config.h"
 #include "crypto/fingerprint.h"
 #include "node/node.h"
-#include "node/uv-event-port.h"
+#include "node/uv/uv-event-port.h"
 #include "protocol/invite.h"
 
 #include <qrencode.h>
@@ -97,19 +97,19 @@ void cmdPeersList(Context& ctx) {
 }
 
 // Everything a networked command needs, built and torn down in the one order that works:
-// the loop first and last, the replica and node in between.
+// the loop first and last, the replicator and node in between.
 struct Runtime {
   node::UvIoContext io;
   std::shared_ptr<spdlog::logger> logger;
   Config config;
-  std::unique_ptr<node::Replica> replica;
+  std::unique_ptr<node::Replicator> replicator;
 
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
   explicit Runtime(Context& ctx) : logger(makeLogger(ctx.options().verbose)), config(Config::load(ctx.home())) {
     const Unlocked& me = ctx.unlock();
-    // The replica asks the live config: `kith accept` adds a follow while the runtime exists.
-    replica = std::make_unique<node::Replica>(ctx.store(), me.identity, me.storageKey.view(), *logger,
+    // The replicator asks the live config: `kith accept` adds a follow while the runtime exists.
+    replicator = std::make_unique<node::Replicator>(ctx.store(), me.identity, me.storageKey.view(), *logger,
                                               [this](const protocol::JournalId& j) { return config.isFollowing(j); });
   }
 };
@@ -142,10 +142,10 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
         auto results =
             node::connect(port, peer.host.c_str(), peer.port)
                 .then([&](kj::Own<node::UvStream> stream) {
-                  return node::secureInitiate(kj::mv(stream), rt.replica->identity(), peer.key, port.getTimer());
+                  return node::secureInitiate(kj::mv(stream), rt.replicator->identity(), peer.key, port.getTimer());
                 })
                 .then([&](node::SecureConnection conn) {
-                  auto session = kj::heap<node::PeerSession>(*rt.replica, kj::mv(conn), true, port.getTimer());
+                  auto session = kj::heap<node::PeerSession>(*rt.replicator, kj::mv(conn), true, port.getTimer());
                   auto promise = session->sync(progress);
                   return promise.attach(kj::mv(session));
                 })
@@ -236,7 +236,7 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
                   crypto::fingerprint(me.identity.publicKey()));
   int signum = 0;
   {
-    node::Node node(rt.io.getPort(), *rt.replica, options);
+    node::Node node(rt.io.getPort(), *rt.replicator, options);
     try {
       node.start();
     } catch (const kj::Exception& e) {
@@ -247,7 +247,7 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
     signum = rt.io.getPort().runUntil(node::onShutdownSignal(rt.io.getPort()), rt.io.getWaitScope());
     rt.logger->info("stopping (signal {})", signum);
   }
-  rt.replica.reset();
+  rt.replicator.reset();
   rt.io.shutdown();
   rt.logger->info("stopped");
 }
@@ -336,7 +336,7 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   invite.id = protocol::inviteId(code.secret);
   invite.journal = journal;
   invite.role = *role;
-  invite.createdMs = store::nowMs();
+  invite.createdMs = nowMs();
   invite.expiresMs = invite.createdMs + validMs;
   ctx.store().putInvite(invite);
   std::string text = protocol::encodeInvite(code);
@@ -358,7 +358,7 @@ void cmdInviteList(Context& ctx) {
   ctx.keyInfo();
   json list = json::array();
   std::ostringstream text;
-  int64_t now = store::nowMs();
+  int64_t now = nowMs();
   for (const auto& i : ctx.store().invites()) {
     std::string status = i.used ? "used by " + toHex(i.usedBy).substr(0, 8) : now >= i.expiresMs ? "expired" : "open";
     list.push_back({{"id", toHex(i.id).substr(0, 8)}, {"journal", toHex(i.journal)}, {"role", protocol::roleName(i.role)},
@@ -401,7 +401,7 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
                         return node::secureInitiate(kj::mv(stream), me.identity, code.node, port.getTimer());
                       })
                       .wait(ws);
-      session = kj::heap<node::PeerSession>(*rt.replica, kj::mv(conn), true, port.getTimer());
+      session = kj::heap<node::PeerSession>(*rt.replicator, kj::mv(conn), true, port.getTimer());
     } catch (const kj::Exception& e) {
       std::string why = peerMessage(e);
       // A node without the invite's key cannot read our first handshake message and hangs up

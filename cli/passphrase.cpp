@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "crypto/error.h"
+#include "base/error.h"
 
 namespace kith::cli {
 namespace {

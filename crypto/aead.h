@@ -7,7 +7,7 @@
 #pragma once
 #include <optional>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/secret.h"
 
 namespace kith::crypto {

@@ -3,7 +3,7 @@
 #include <initializer_list>
 #include <string_view>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 
 namespace kith::crypto {
 

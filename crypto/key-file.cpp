@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "crypto/aead.h"
-#include "crypto/error.h"
+#include "base/error.h"
 
 namespace kith::crypto {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "crypto/error.h"
+#include "base/error.h"
 
 namespace kith::crypto {
 

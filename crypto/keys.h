@@ -11,7 +11,7 @@
 #include <array>
 #include <optional>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/secret.h"
 
 namespace kith::crypto {

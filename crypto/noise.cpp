@@ -7,7 +7,7 @@
 #include <cstring>
 #include <initializer_list>
 
-#include "crypto/error.h"
+#include "base/error.h"
 
 namespace kith::crypto::noise {
 

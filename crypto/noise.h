@@ -33,7 +33,7 @@
 #include <string>
 #include <string_view>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/secret.h"
 
 namespace kith::crypto::noise {

@@ -21,7 +21,7 @@
 #include <new>
 #include <utility>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 
 namespace kith::crypto {
 

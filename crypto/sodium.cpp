@@ -2,7 +2,7 @@
 
 #include <sodium.h>
 
-#include "crypto/error.h"
+#include "base/error.h"
 
 namespace kith::crypto {
 

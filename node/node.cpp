@@ -34,14 +34,14 @@ std::string formatHostPort(const std::string& host, uint16_t port) {
   return host + ":" + std::to_string(port);
 }
 
-Node::Node(UvEventPort& port, Replica& replica, NodeOptions options)
-    : port_(port), replica_(replica), options_(std::move(options)), nextReaderCheck_(port.getTimer().now()),
+Node::Node(UvEventPort& port, Replicator& replicator, NodeOptions options)
+    : port_(port), replicator_(replicator), options_(std::move(options)), nextReaderCheck_(port.getTimer().now()),
       tasks_(*this) {}
 
 Node::~Node() noexcept(false) {}
 
 void Node::taskFailed(kj::Exception&& exception) {
-  replica_.log().error("node: {}", exception.getDescription().cStr());
+  replicator_.log().error("node: {}", exception.getDescription().cStr());
 }
 
 uint16_t Node::listenPort() const {
@@ -52,7 +52,7 @@ uint16_t Node::listenPort() const {
 void Node::start() {
   if (options_.listen) {
     listener_ = kj::heap<UvListener>(port_, options_.listen->first.c_str(), options_.listen->second);
-    replica_.log().info("listening on {}", formatHostPort(options_.listen->first, listenPort()));
+    replicator_.log().info("listening on {}", formatHostPort(options_.listen->first, listenPort()));
     tasks_.add(acceptLoop(0));
   }
   for (size_t i = 0; i < options_.peers.size(); ++i) tasks_.add(dialLoop(i, 0));
@@ -64,19 +64,19 @@ kj::Promise<void> Node::pollLoop(unsigned failures) {
   return port_.getTimer()
       .afterDelay(delay)
       .then([this]() {
-        replica_.pollStore();
+        replicator_.pollStore();
         kj::TimePoint now = port_.getTimer().now();
         if (now >= nextReaderCheck_) {
           nextReaderCheck_ = now + STALE_READERS_CHECK_MS * kj::MILLISECONDS;
-          if (int freed = replica_.store().reclaimStaleReaders(); freed > 0) {
-            replica_.log().info("freed {} store reader slot{} left by kith commands that were killed", freed,
+          if (int freed = replicator_.store().reclaimStaleReaders(); freed > 0) {
+            replicator_.log().info("freed {} store reader slot{} left by kith commands that were killed", freed,
                                 freed == 1 ? "" : "s");
           }
         }
       })
       .then([this]() { return pollLoop(0); },
             [this, failures](kj::Exception&& e) {
-              logLoopFailure(replica_.log(), "watching the store", failures + 1, e);
+              logLoopFailure(replicator_.log(), "watching the store", failures + 1, e);
               return pollLoop(failures + 1);
             });
 }
@@ -89,10 +89,10 @@ std::string Node::acceptReason(const crypto::PublicKey& peer) const {
   for (const auto& t : options_.trusted) {
     if (t == peer) return "";
   }
-  if (replica_.knows(peer)) return "";
+  if (replicator_.knows(peer)) return "";
   // While an invite is open, strangers may connect to redeem it; they get nothing else (the
   // journal capability checks membership).
-  if (replica_.store().hasOpenInvites(store::nowMs())) return "";
+  if (replicator_.store().hasOpenInvites(nowMs())) return "";
   return "you are not a member of any journal on this node";
 }
 
@@ -103,19 +103,19 @@ kj::Promise<void> Node::acceptLoop(unsigned failures) {
         .then(
             [this](kj::Own<UvStream> stream) {
               std::string from = stream->getPeerName().cStr();
-              tasks_.add(secureRespond(kj::mv(stream), replica_.identity(),
+              tasks_.add(secureRespond(kj::mv(stream), replicator_.identity(),
                                        [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
                                        port_.getTimer())
                              .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
                                    [this, from](kj::Exception&& e) {
-                                     replica_.log().warn("[{}] inbound connection dropped: {}", from,
+                                     replicator_.log().warn("[{}] inbound connection dropped: {}", from,
                                                          e.getDescription().cStr());
                                    }));
               return acceptLoop(0);
             },
             [this, failures](kj::Exception&& e) {
               // Out of file descriptors, or the like: the listener stays usable, so wait and go on.
-              logLoopFailure(replica_.log(), "accepting a connection", failures + 1, e);
+              logLoopFailure(replicator_.log(), "accepting a connection", failures + 1, e);
               return port_.getTimer().afterDelay(loopRetryDelay(failures + 1)).then([this, failures]() {
                 return acceptLoop(failures + 1);
               });
@@ -135,7 +135,7 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
         const PeerAddress& peer = options_.peers[index];
         return connect(port_, peer.host.c_str(), peer.port).then([this, index](kj::Own<UvStream> stream) {
           const PeerAddress& peer = options_.peers[index];
-          return secureInitiate(kj::mv(stream), replica_.identity(), peer.key, port_.getTimer());
+          return secureInitiate(kj::mv(stream), replicator_.identity(), peer.key, port_.getTimer());
         });
       })
       .then(
@@ -149,7 +149,7 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
           [this, index, attempt, label](kj::Exception&& e) -> kj::Promise<unsigned> {
             const PeerAddress& peer = options_.peers[index];
             if (attempt == 0 || attempt % 10 == 0) {
-              replica_.log().warn("[peer {}] cannot connect to {}: {}", label, formatHostPort(peer.host, peer.port),
+              replicator_.log().warn("[peer {}] cannot connect to {}: {}", label, formatHostPort(peer.host, peer.port),
                                   e.getDescription().cStr());
             }
             return attempt + 1;
@@ -168,7 +168,7 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
       },
       [this, index, attempt](kj::Exception&& e) {
         // Anything else that failed (adopting the session, the store): log, wait, dial again.
-        logLoopFailure(replica_.log(), "dialling a peer", attempt + 1, e);
+        logLoopFailure(replicator_.log(), "dialling a peer", attempt + 1, e);
         return port_.getTimer().afterDelay(loopRetryDelay(attempt + 1)).then([this, index, attempt]() {
           return dialLoop(index, attempt + 1);
         });
@@ -181,24 +181,24 @@ void Node::adopt(SecureConnection connection, bool initiator) {
   auto it = sessions_.find(peer);
   if (it != sessions_.end()) {
     // Keep the connection whose initiator has the smaller key; with the same initiator, the newer.
-    const crypto::PublicKey& me = replica_.identity().publicKey();
+    const crypto::PublicKey& me = replicator_.identity().publicKey();
     const crypto::PublicKey& oldInitiator = it->second.session->initiator() ? me : peer;
     const crypto::PublicKey& newInitiator = initiator ? me : peer;
     if (oldInitiator != newInitiator && oldInitiator < newInitiator) {
-      replica_.log().info("[peer {}] already connected; dropping the second connection", label);
+      replicator_.log().info("[peer {}] already connected; dropping the second connection", label);
       return;  // the new connection is dropped with `connection`
     }
-    replica_.log().info("[peer {}] replacing the existing connection", label);
+    replicator_.log().info("[peer {}] replacing the existing connection", label);
     sessions_.erase(it);
   }
-  auto session = kj::heap<PeerSession>(replica_, kj::mv(connection), initiator, port_.getTimer());
+  auto session = kj::heap<PeerSession>(replicator_, kj::mv(connection), initiator, port_.getTimer());
   auto canceler = kj::heap<kj::Canceler>();
   uint64_t serial = ++serial_;
-  replica_.log().info("[peer {}] connected ({})", label, initiator ? "outbound" : "inbound");
+  replicator_.log().info("[peer {}] connected ({})", label, initiator ? "outbound" : "inbound");
   auto ended = canceler->wrap(session->run())
                    .then([]() -> kj::Promise<void> { return kj::READY_NOW; },
                          [this, label](kj::Exception&& e) {
-                           replica_.log().info("[peer {}] disconnected: {}", label, e.getDescription().cStr());
+                           replicator_.log().info("[peer {}] disconnected: {}", label, e.getDescription().cStr());
                          })
                    .then([this, peer, serial]() {
                      // Drop the session later, not from inside its own promise chain.

@@ -8,7 +8,7 @@
 //   journal held here, or the owner of a followed journal; anyone else is refused with a reason.
 // - Two connections with the same peer (both dialled at once) are resolved the same way on both
 //   sides: the one whose initiator has the smaller key stays.
-// - Destroy the Node before the Replica and the event port.
+// - Destroy the Node before the Replicator and the event port.
 #pragma once
 #include <map>
 #include <memory>
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "node/session.h"
-#include "node/uv-stream.h"
+#include "node/uv/uv-stream.h"
 
 namespace kith::node {
 
@@ -39,7 +39,7 @@ struct NodeOptions {
 
 class Node final : private kj::TaskSet::ErrorHandler {
 public:
-  Node(UvEventPort& port, Replica& replica, NodeOptions options);
+  Node(UvEventPort& port, Replicator& replicator, NodeOptions options);
   ~Node() noexcept(false);
   KJ_DISALLOW_COPY(Node);
 
@@ -59,7 +59,7 @@ private:
   void taskFailed(kj::Exception&& exception) override;
 
   UvEventPort& port_;
-  Replica& replica_;
+  Replicator& replicator_;
   NodeOptions options_;
   kj::Maybe<kj::Own<UvListener>> listener_;
   // Members are destroyed in reverse order: the canceler first (it cancels the session's run()

@@ -6,7 +6,7 @@
 
 #include <kj/debug.h>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/noise.h"
 #include "node/limits.h"
 

@@ -32,25 +32,25 @@ Key32 key32(capnp::Data::Reader d) {
 // The sink this node gives a peer when subscribing: the peer pushes entries into it.
 class Sink final : public rpc::EntrySink::Server {
 public:
-  Sink(Replica& replica, const JournalId& journal, const crypto::PublicKey& peer)
-      : replica_(replica), journal_(journal), peer_(peer) {}
+  Sink(Replicator& replicator, const JournalId& journal, const crypto::PublicKey& peer)
+      : replicator_(replicator), journal_(journal), peer_(peer) {}
 
   kj::Promise<void> push(PushContext context) override {
-    VersionVector heads = replica_.ingest(journal_, context.getParams().getEntries(), peer_);
+    VersionVector heads = replicator_.ingest(journal_, context.getParams().getEntries(), peer_);
     fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
     return kj::READY_NOW;
   }
 
 private:
-  Replica& replica_;
+  Replicator& replicator_;
   JournalId journal_;
   crypto::PublicKey peer_;
 };
 
 }  // namespace
 
-PeerSession::PeerSession(Replica& replica, SecureConnection connection, bool initiator, kj::Timer& timer)
-    : replica_(replica),
+PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer)
+    : replicator_(replicator),
       connection_(kj::mv(connection)),
       peer_(connection_.remote),
       initiator_(initiator),
@@ -58,7 +58,7 @@ PeerSession::PeerSession(Replica& replica, SecureConnection connection, bool ini
       network_(*connection_.stream,
                initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
                rpcReaderOptions()),
-      rpc_(capnp::makeRpcServer(network_, replica.nodeFor(peer_))),
+      rpc_(capnp::makeRpcServer(network_, replicator.nodeFor(peer_))),
       remote_(bootstrapOf(rpc_, initiator)),
       tasks_(*this) {
   rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
@@ -68,7 +68,7 @@ PeerSession::~PeerSession() noexcept(false) {}
 
 void PeerSession::taskFailed(kj::Exception&& exception) {
   // A failed subscription or scan is logged; the connection itself ends through onDisconnect().
-  replica_.log().info("[peer {}] {}", shortId(peer_), exception.getDescription().cStr());
+  replicator_.log().info("[peer {}] {}", shortId(peer_), exception.getDescription().cStr());
 }
 
 kj::Promise<void> PeerSession::scanJournals() {
@@ -77,7 +77,7 @@ kj::Promise<void> PeerSession::scanJournals() {
     KJ_REQUIRE(ids.size() <= protocol::MEMBERS_MAX * 64, "the peer listed too many journals");
     for (auto id : ids) {
       JournalId journal = key32(id);
-      if (subscriptions_.count(journal) == 0 && replica_.wants(journal)) subscribe(journal);
+      if (subscriptions_.count(journal) == 0 && replicator_.wants(journal)) subscribe(journal);
     }
   });
 }
@@ -87,17 +87,17 @@ void PeerSession::subscribe(const JournalId& journal) {
   req.setId(kj::arrayPtr(journal.data(), journal.size()));
   auto journalCap = req.send().getJournal();
   auto sub = journalCap.subscribeRequest();
-  VersionVector have = replica_.store().versionVector(journal);
+  VersionVector have = replicator_.store().versionVector(journal);
   fillHeads(sub.initHave(static_cast<unsigned>(have.size())), have);
-  sub.setSink(kj::heap<Sink>(replica_, journal, peer_));
+  sub.setSink(kj::heap<Sink>(replicator_, journal, peer_));
   auto subscription = sub.send().getSubscription();
   subscriptions_.emplace(journal, subscription);
-  replica_.log().info("[peer {}] journal {}: replicating (we hold {} authors' chains)", shortId(peer_),
+  replicator_.log().info("[peer {}] journal {}: replicating (we hold {} authors' chains)", shortId(peer_),
                       shortId(journal), have.size());
   // Learn of a refusal (a removed member) from the subscription's answer.
   tasks_.add(kj::mv(subscription).whenResolved().catch_([this, journal](kj::Exception&& e) {
     subscriptions_.erase(journal);
-    replica_.log().warn("[peer {}] journal {}: the peer refused to replicate: {}", shortId(peer_),
+    replicator_.log().warn("[peer {}] journal {}: the peer refused to replicate: {}", shortId(peer_),
                         shortId(journal), e.getDescription().cStr());
   }));
 }
@@ -110,7 +110,7 @@ kj::Promise<void> PeerSession::rescanLoop(unsigned failures) {
         return timer_.afterDelay(JOURNALS_RESCAN_MS * kj::MILLISECONDS).then([this]() { return rescanLoop(0); });
       },
       [this, failures](kj::Exception&& e) {
-        logLoopFailure(replica_.log(), ("[peer " + shortId(peer_) + "] asking which journals we share").c_str(),
+        logLoopFailure(replicator_.log(), ("[peer " + shortId(peer_) + "] asking which journals we share").c_str(),
                        failures + 1, e);
         return timer_.afterDelay(std::max(loopRetryDelay(failures + 1), JOURNALS_RESCAN_MS * kj::MILLISECONDS))
             .then([this, failures]() { return rescanLoop(failures + 1); });
@@ -144,7 +144,7 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
         kj::Promise<void> chain = kj::READY_NOW;
         for (auto id : response.getIds()) {
           JournalId journal = key32(id);
-          if (!replica_.wants(journal)) continue;
+          if (!replicator_.wants(journal)) continue;
           chain = chain.then([this, journal, results, progress]() {
             auto req = remote_.journalRequest();
             req.setId(kj::arrayPtr(journal.data(), journal.size()));
@@ -154,8 +154,8 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
             return cap.headsRequest().send().then(
                 [this, cap, state, results, progress](capnp::Response<rpc::Journal::HeadsResults>&& heads) mutable {
                   VersionVector remote = readHeads(heads.getHeads());
-                  VersionVector local = replica_.store().versionVector(state->journal);
-                  auto info = replica_.store().journal(state->journal);
+                  VersionVector local = replicator_.store().versionVector(state->journal);
+                  auto info = replicator_.store().journal(state->journal);
                   auto wants = std::make_shared<std::vector<protocol::Want>>(
                       protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{}));
                   state->expected = protocol::count(*wants);
@@ -179,7 +179,7 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
                                     bool progressed, std::function<void(const SyncProgress&)> onProgress) {
   if (index == wants->size()) {
     // End of a round: drop the complete wants; go again if something moved and something is left.
-    VersionVector local = replica_.store().versionVector(progress->journal);
+    VersionVector local = replicator_.store().versionVector(progress->journal);
     std::vector<protocol::Want> left;
     for (auto w : *wants) {
       uint64_t have = local.count(w.author) ? local[w.author] : 0;
@@ -190,7 +190,7 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
     return pull(journal, progress, wants, 0, false, onProgress);
   }
   protocol::Want want = (*wants)[index];
-  auto head = replica_.store().head(progress->journal, want.author);
+  auto head = replicator_.store().head(progress->journal, want.author);
   uint64_t from = head ? head->seq + 1 : 1;
   if (from > want.toSeq) return pull(journal, progress, wants, index + 1, progressed, onProgress);
   auto req = journal.fetchRequest();
@@ -201,9 +201,9 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
                              capnp::Response<rpc::Journal::FetchResults>&& response) mutable {
     auto entries = response.getEntries();
     if (entries.size() == 0) return pull(journal, progress, wants, index + 1, progressed, onProgress);
-    uint64_t before = replica_.ingestedCount();
-    VersionVector heads = replica_.ingest(progress->journal, entries, peer_);
-    uint64_t stored = replica_.ingestedCount() - before;
+    uint64_t before = replicator_.ingestedCount();
+    VersionVector heads = replicator_.ingest(progress->journal, entries, peer_);
+    uint64_t stored = replicator_.ingestedCount() - before;
     progress->received += stored;
     if (onProgress) onProgress(*progress);
     uint64_t now = heads.count(want.author) ? heads[want.author] : 0;
@@ -218,7 +218,7 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
 kj::Promise<void> PeerSession::pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                                        VersionVector remote, std::function<void(const SyncProgress&)> onProgress) {
   VersionVector offered = remote;
-  std::vector<Bytes> batch = entriesBeyond(replica_.store(), progress->journal, remote, offered);
+  std::vector<Bytes> batch = entriesBeyond(replicator_.store(), progress->journal, remote, offered);
   if (batch.empty()) return kj::READY_NOW;
   auto req = journal.pushRequest();
   fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);

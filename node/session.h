@@ -1,5 +1,5 @@
 // One authenticated connection to a peer, running Cap'n Proto two-party RPC over the secure
-// transport. Both ends serve their Node (Replica::nodeFor) and use the other's.
+// transport. Both ends serve their Node (Replicator::nodeFor) and use the other's.
 //
 // Live mode (`kith serve`): subscribe to every journal both sides replicate, and ask again every
 // JOURNALS_RESCAN_MS which journals the peer shares (a grant or a follow made while connected).
@@ -7,7 +7,7 @@
 // bounded batches), push what we have and the peer lacks, then finish.
 //
 // Threading: the loop thread only.
-// Caveats: a session must be destroyed before the Replica it uses. A connection failure rejects
+// Caveats: a session must be destroyed before the Replicator it uses. A connection failure rejects
 // run()/sync() with the reason; the caller logs it.
 #pragma once
 #include <capnp/rpc-twoparty.h>
@@ -15,7 +15,7 @@
 #include <functional>
 #include <map>
 
-#include "node/replica.h"
+#include "node/replicator.h"
 #include "node/secure-stream.h"
 
 namespace kith::node {
@@ -29,7 +29,7 @@ struct SyncProgress {
 
 class PeerSession final : private kj::TaskSet::ErrorHandler {
 public:
-  PeerSession(Replica& replica, SecureConnection connection, bool initiator, kj::Timer& timer);
+  PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer);
   ~PeerSession() noexcept(false);
   KJ_DISALLOW_COPY(PeerSession);
 
@@ -55,7 +55,7 @@ private:
                             VersionVector remote, std::function<void(const SyncProgress&)> onProgress);
   void taskFailed(kj::Exception&& exception) override;
 
-  Replica& replica_;
+  Replicator& replicator_;
   SecureConnection connection_;
   crypto::PublicKey peer_;
   bool initiator_;

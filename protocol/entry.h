@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "crypto/aead.h"
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/keys.h"
 #include "protocol/limits.h"
 

@@ -5,7 +5,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/hash.h"
 
 namespace kith::protocol {

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/hash.h"
 
 namespace kith::store {

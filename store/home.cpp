@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/key-file.h"
 
 namespace kith::store {

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "store/store.h"
 
 namespace kith::store {

@@ -9,12 +9,6 @@ using protocol::EntryDraft;
 using protocol::KeyWrap;
 using protocol::Role;
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 namespace {
 
 Error notFound(const JournalId& journal) {

@@ -13,14 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "store/store.h"
 
 namespace kith::store {
 
 using protocol::Body;
 using protocol::Kind;
-
-int64_t nowMs();
 
 // Creates a journal owned by the keyring's identity, with its title in the first (encrypted)
 // entry and a fresh epoch-0 key wrapped to the owner. Returns the journal's id.

@@ -17,8 +17,8 @@
 #include <optional>
 #include <string>
 
-#include "crypto/bytes.h"
-#include "crypto/error.h"
+#include "base/bytes.h"
+#include "base/error.h"
 
 namespace kith::store {
 

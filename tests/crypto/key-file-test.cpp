@@ -14,7 +14,7 @@
 #include <string>
 
 #include "crypto/aead.h"
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/key-file.h"
 
 namespace {

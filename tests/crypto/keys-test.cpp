@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/keys.h"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/noise.h"
 
 using namespace kith;

@@ -28,10 +28,10 @@
 #include <kj/debug.h>
 
 #include "node/node.h"
-#include "node/replica.h"
+#include "node/replicator.h"
 #include "node/secure-stream.h"
 #include "node/session.h"
-#include "node/uv-stream.h"
+#include "node/uv/uv-stream.h"
 #include "store/journal.h"
 #include "store/store.h"
 #include "tests/support/temp-dir.h"
@@ -160,8 +160,8 @@ inline kj::Promise<std::string> settleVoid(kj::Promise<void> promise) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A full node: its own home (TempDir), identity, at-rest key, store, replica and logger, and a
-// Node that start() and stop() make and destroy (the store and replica stay, as across a restart
+// A full node: its own home (TempDir), identity, at-rest key, store, replicator and logger, and a
+// Node that start() and stop() make and destroy (the store and replicator stay, as across a restart
 // of `kith serve` whose home persists). reopen() closes and reopens the store itself.
 
 class TestNode {
@@ -189,13 +189,13 @@ public:
     options.listen = std::make_pair(std::string("127.0.0.1"), port);
     options.peers = peers;
     options.trusted = trusted;
-    node = std::make_unique<Node>(io_.getPort(), *replica, options);
+    node = std::make_unique<Node>(io_.getPort(), *replicator, options);
     node->start();
     port = node->listenPort();
   }
   void stop() { node.reset(); }
 
-  // Closes and reopens the store and replica (the node must be stopped).
+  // Closes and reopens the store and replicator (the node must be stopped).
   void reopen() {
     KJ_REQUIRE(node == nullptr, "stop the node before reopening its store");
     close();
@@ -239,7 +239,7 @@ public:
     draft.epoch = info->epoch;
     std::vector<protocol::Entry> entries;
     for (size_t i = 0; i < count; ++i) {
-      draft.timestampMs = store::nowMs();
+      draft.timestampMs = nowMs();
       draft.body = protocol::Body{kind, prefix + " #" + std::to_string(i) + " " + std::string(180, 'x'), {}};
       entries.push_back(protocol::signEntry(identity, draft, epochKey->view()));
       draft.prev = entries.back().id;
@@ -264,12 +264,12 @@ private:
 
   void open() {
     store = store::Store::open(dir.path());
-    replica = std::make_unique<Replica>(*store, identity, storageKey.view(), *log,
+    replicator = std::make_unique<Replicator>(*store, identity, storageKey.view(), *log,
                                         [this](const JournalId& j) { return follows.count(j) > 0; });
   }
   void close() {
     node.reset();
-    replica.reset();
+    replicator.reset();
     store.reset();
   }
 
@@ -284,7 +284,7 @@ public:
   std::vector<PublicKey> trusted;
   uint16_t port = 0;
   std::unique_ptr<store::Store> store;
-  std::unique_ptr<Replica> replica;
+  std::unique_ptr<Replicator> replicator;
   std::unique_ptr<Node> node;
 };
 
@@ -482,13 +482,13 @@ public:
   rpc::Node::Client remote = nullptr;
 };
 
-// Dials `target` (a running node) as `me`, serving me's replica as bootstrap.
+// Dials `target` (a running node) as `me`, serving me's replicator as bootstrap.
 inline kj::Own<RpcPeer> dialRpc(UvIoContext& io, TestNode& me, uint16_t targetPort, const PublicKey& targetKey) {
   auto& port = io.getPort();
   auto conn = waitWithin(io, connect(port, "127.0.0.1", targetPort).then([&](kj::Own<UvStream> stream) {
     return secureInitiate(kj::mv(stream), me.identity, targetKey, port.getTimer());
   }));
-  return kj::heap<RpcPeer>(kj::mv(conn), me.replica->nodeFor(targetKey), true);
+  return kj::heap<RpcPeer>(kj::mv(conn), me.replicator->nodeFor(targetKey), true);
 }
 
 }  // namespace kith::node::test

@@ -1,5 +1,5 @@
 // Replication between full nodes in one process, on one event loop: each node has its own store,
-// identity, replica and Node listening on 127.0.0.1. Covers following a journal, live updates,
+// identity, replicator and Node listening on 127.0.0.1. Covers following a journal, live updates,
 // refusing strangers and removed members, resuming without resending, any member serving any
 // member's entries, the `kith sync` path, and a subscription's flow control.
 
@@ -122,19 +122,19 @@ TEST_CASE("replication: a follower that reconnects gets only what it missed", "[
   REQUIRE(waitFor(io, [&] { return b.heads(j) == a.heads(j); }));
   uint64_t seqBefore = a.headOf(j, a.key());
   REQUIRE(seqBefore == 302);
-  CHECK(b.replica->ingestedCount() == 302);
+  CHECK(b.replicator->ingestedCount() == 302);
 
   b.stop();
   REQUIRE(waitFor(io, [&] { return a.node->sessionCount() == 0 && proxy.openConnections() == 0; }));
   uint64_t bytesBefore = proxy.bytes(false);
-  uint64_t ingestedBefore = b.replica->ingestedCount();
+  uint64_t ingestedBefore = b.replicator->ingestedCount();
   a.postMany(j, 300, "while B was away");
 
   b.start();
   REQUIRE(waitFor(io, [&] { return b.heads(j) == a.heads(j); }));
   REQUIRE(proxy.connections() == 2);
   // B stored exactly the 300 new entries...
-  CHECK(b.replica->ingestedCount() - ingestedBefore == 300);
+  CHECK(b.replicator->ingestedCount() - ingestedBefore == 300);
   CHECK(contains(readableTexts(b, j, a.key()), "while B was away #299 " + std::string(180, 'x')));
   // ...and A sent them once, not what B had: a resend of the first 300 would double the bytes.
   size_t newBytes = packedBytes(*a.store, j, a.key(), seqBefore + 1, seqBefore + 300);
@@ -288,7 +288,7 @@ TEST_CASE("replication: sync pulls and pushes both ways in bounded batches, with
                                               [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
                        })
                        .then([&](SecureConnection conn) {
-                         server = kj::heap<PeerSession>(*a.replica, kj::mv(conn), false, port.getTimer());
+                         server = kj::heap<PeerSession>(*a.replicator, kj::mv(conn), false, port.getTimer());
                        })
                        .eagerlyEvaluate(nullptr);
     auto results = waitWithin(io, connect(port, "127.0.0.1", listener.getPort())
@@ -296,7 +296,7 @@ TEST_CASE("replication: sync pulls and pushes both ways in bounded batches, with
                                         return secureInitiate(kj::mv(s), b.identity, a.key(), port.getTimer());
                                       })
                                       .then([&](SecureConnection conn) {
-                                        auto session = kj::heap<PeerSession>(*b.replica, kj::mv(conn), true, port.getTimer());
+                                        auto session = kj::heap<PeerSession>(*b.replicator, kj::mv(conn), true, port.getTimer());
                                         auto promise = session->sync([&](const SyncProgress& p) { calls.push_back(p); });
                                         return promise.attach(kj::mv(session));
                                       }));
@@ -365,7 +365,7 @@ TEST_CASE("replication: a subscription keeps at most PUSHES_IN_FLIGHT_MAX pushes
   constexpr size_t PER_ROUND = 100;
   for (size_t round = 0; round < ROUNDS; ++round) {
     a.postMany(j, PER_ROUND, "round " + std::to_string(round));
-    a.replica->notifyChanged();
+    a.replicator->notifyChanged();
     barrier();
   }
   CHECK(state->pushes == PUSHES_IN_FLIGHT_MAX);

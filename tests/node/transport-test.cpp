@@ -516,8 +516,8 @@ TEST_CASE("secure transport: a flipped bit in the first RPC frame ends both sess
         auto conns = waitWithin(io, kj::joinPromises(kj::arr(kj::mv(clientConn), kj::mv(serverConn))));
         auto clientFailure = conns[0].failure;
         auto serverFailure = conns[1].failure;
-        PeerSession clientSession(*b.replica, kj::mv(conns[0]), true, port.getTimer());
-        PeerSession serverSession(*a.replica, kj::mv(conns[1]), false, port.getTimer());
+        PeerSession clientSession(*b.replicator, kj::mv(conns[0]), true, port.getTimer());
+        PeerSession serverSession(*a.replicator, kj::mv(conns[1]), false, port.getTimer());
         auto ended = waitWithin(io, kj::joinPromises(kj::arr(settleVoid(clientSession.run()),
                                                              settleVoid(serverSession.run()))));
         REQUIRE(proxy.flipped());

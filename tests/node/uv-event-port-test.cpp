@@ -12,7 +12,7 @@
 #include <kj/async.h>
 #include <kj/debug.h>
 
-#include "node/uv-event-port.h"
+#include "node/uv/uv-event-port.h"
 
 namespace kith::node {
 namespace {

@@ -15,7 +15,7 @@
 #include <kj/debug.h>
 
 #include "node/test-echo.capnp.h"
-#include "node/uv-stream.h"
+#include "node/uv/uv-stream.h"
 
 namespace kith::node {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "crypto/error.h"
+#include "base/error.h"
 #include "crypto/hash.h"
 #include "protocol/invite.h"
 

@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "store/limits.h"
 #include "store/lmdb.h"
 #include "store/store.h"

@@ -1,6 +1,6 @@
 // TCP streams, dialling and listening on libuv; see uv-stream.h.
 
-#include "node/uv-stream.h"
+#include "node/uv/uv-stream.h"
 
 #include <sys/socket.h>
 

@@ -26,7 +26,7 @@
 
 #include <kj/async-io.h>
 
-#include "node/uv-event-port.h"
+#include "node/uv/uv-event-port.h"
 
 namespace kith::node {
 

@@ -1,6 +1,6 @@
 // KJ's event loop on libuv; see uv-event-port.h.
 
-#include "node/uv-event-port.h"
+#include "node/uv/uv-event-port.h"
 
 #include <csignal>
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 
 namespace {
 using namespace kith;

@@ -1,4 +1,4 @@
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 
 namespace kith {
 

@@ -1,4 +1,4 @@
-#include "node/replica.h"
+#include "node/replicator.h"
 
 #include <capnp/message.h>
 #include <kj/debug.h>
@@ -84,15 +84,15 @@ std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& jou
 }
 
 // ---------------------------------------------------------------------------------------------
-// Replica
+// Replicator
 
-Replica::Replica(store::Store& store, const crypto::Identity& identity, ByteView storageKey,
+Replicator::Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey,
                  spdlog::logger& log, std::function<bool(const JournalId&)> followed)
     : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followed_(std::move(followed)) {
   lastChange_ = store_.changeCounter();
 }
 
-VersionVector Replica::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
+VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
                               const PublicKey& peer) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
   std::vector<Entry> decoded;
@@ -152,12 +152,12 @@ VersionVector Replica::ingest(const JournalId& journal, capnp::List<schema::Sign
   return heads;
 }
 
-bool Replica::mayAccess(const JournalId& journal, const PublicKey& peer) const {
+bool Replicator::mayAccess(const JournalId& journal, const PublicKey& peer) const {
   auto m = store_.member(journal, peer);
   return m && m->active;
 }
 
-std::vector<JournalId> Replica::journalsFor(const PublicKey& peer) const {
+std::vector<JournalId> Replicator::journalsFor(const PublicKey& peer) const {
   std::vector<JournalId> out;
   for (const auto& j : store_.journals()) {
     if (mayAccess(j.id, peer)) out.push_back(j.id);
@@ -165,13 +165,13 @@ std::vector<JournalId> Replica::journalsFor(const PublicKey& peer) const {
   return out;
 }
 
-bool Replica::wants(const JournalId& journal) const {
+bool Replicator::wants(const JournalId& journal) const {
   return store_.journal(journal).has_value() || followed_(journal);
 }
 
-bool Replica::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
+bool Replicator::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
 
-void Replica::pollStore() {
+void Replicator::pollStore() {
   size_t change = 0;
   try {
     change = store_.changeCounter();
@@ -192,15 +192,15 @@ void Replica::pollStore() {
 
 class Subscription final : public rpc::Subscription::Server, private kj::TaskSet::ErrorHandler {
 public:
-  Subscription(Replica& replica, const JournalId& journal, const PublicKey& peer, rpc::EntrySink::Client sink,
+  Subscription(Replicator& replicator, const JournalId& journal, const PublicKey& peer, rpc::EntrySink::Client sink,
                VersionVector have, std::shared_ptr<size_t> perPeer)
-      : replica_(replica), journal_(journal), peer_(peer), sink_(kj::mv(sink)), sent_(kj::mv(have)),
+      : replicator_(replicator), journal_(journal), peer_(peer), sink_(kj::mv(sink)), sent_(kj::mv(have)),
         perPeer_(kj::mv(perPeer)), tasks_(*this) {
-    replica_.subscriptions_.insert(this);
+    replicator_.subscriptions_.insert(this);
     ++*perPeer_;
   }
   ~Subscription() noexcept(false) {
-    replica_.subscriptions_.erase(this);
+    replicator_.subscriptions_.erase(this);
     --*perPeer_;
   }
 
@@ -221,10 +221,10 @@ private:
   }
 
   // Reading our own store failed (the subscriber did nothing wrong): stay dirty, and let the
-  // store watch wake us again once the store answers (Replica::pollStore).
+  // store watch wake us again once the store answers (Replicator::pollStore).
   void storeFailed(const std::string& what) {
-    replica_.storeFailed_ = true;
-    replica_.log().error("[peer {}] journal {}: could not read the store for live updates, will retry: {}",
+    replicator_.storeFailed_ = true;
+    replicator_.log().error("[peer {}] journal {}: could not read the store for live updates, will retry: {}",
                          shortId(peer_), shortId(journal_), what);
   }
 
@@ -232,8 +232,8 @@ private:
     while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX) {
       // Membership is checked before every push, as JournalServer checks it at every call: a
       // member removed while subscribed must get nothing more.
-      if (!replica_.mayAccess(journal_, peer_)) {
-        replica_.log().warn("[peer {}] journal {}: live updates stopped: no longer a member", shortId(peer_),
+      if (!replicator_.mayAccess(journal_, peer_)) {
+        replicator_.log().warn("[peer {}] journal {}: live updates stopped: no longer a member", shortId(peer_),
                             shortId(journal_));
         failed_ = true;
         break;
@@ -241,7 +241,7 @@ private:
       // `offered` is this batch's last seq per author: with pushes in flight, sent_ already counts
       // the later batches, so an answer is judged against its own batch only.
       VersionVector offered;
-      std::vector<Bytes> batch = entriesBeyond(replica_.store(), journal_, sent_, offered);
+      std::vector<Bytes> batch = entriesBeyond(replicator_.store(), journal_, sent_, offered);
       if (batch.empty()) {
         dirty_ = false;
         break;
@@ -277,13 +277,13 @@ private:
 
   void taskFailed(kj::Exception&& exception) override {
     if (!failed_) {
-      replica_.log().info("[peer {}] journal {}: live updates stopped: {}", shortId(peer_), shortId(journal_),
+      replicator_.log().info("[peer {}] journal {}: live updates stopped: {}", shortId(peer_), shortId(journal_),
                           exception.getDescription().cStr());
     }
     failed_ = true;
   }
 
-  Replica& replica_;
+  Replicator& replicator_;
   JournalId journal_;
   PublicKey peer_;
   rpc::EntrySink::Client sink_;
@@ -295,7 +295,7 @@ private:
   kj::TaskSet tasks_;
 };
 
-void Replica::notifyChanged() {
+void Replicator::notifyChanged() {
   // Copy: a kick may end a subscription.
   std::vector<Subscription*> subs(subscriptions_.begin(), subscriptions_.end());
   for (Subscription* s : subs) {
@@ -310,20 +310,20 @@ namespace {
 
 class JournalServer final : public rpc::Journal::Server {
 public:
-  JournalServer(Replica& replica, const JournalId& journal, const PublicKey& peer,
+  JournalServer(Replicator& replicator, const JournalId& journal, const PublicKey& peer,
                 std::shared_ptr<size_t> subscriptions)
-      : replica_(replica), journal_(journal), peer_(peer), subscriptions_(subscriptions) {}
+      : replicator_(replicator), journal_(journal), peer_(peer), subscriptions_(subscriptions) {}
 
   kj::Promise<void> push(PushContext context) override {
     requireAccess();
-    VersionVector heads = replica_.ingest(journal_, context.getParams().getEntries(), peer_);
+    VersionVector heads = replicator_.ingest(journal_, context.getParams().getEntries(), peer_);
     fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> heads(HeadsContext context) override {
     requireAccess();
-    VersionVector vv = replica_.store().versionVector(journal_);
+    VersionVector vv = replicator_.store().versionVector(journal_);
     fillHeads(context.getResults().initHeads(static_cast<unsigned>(vv.size())), vv);
     return kj::READY_NOW;
   }
@@ -335,7 +335,7 @@ public:
     size_t limit = std::min<size_t>(params.getLimit(), BATCH_ENTRIES_MAX);
     std::vector<Bytes> packed;
     if (limit > 0 && params.getFromSeq() > 0) {
-      packed = replica_.store().rangePacked(journal_, author, params.getFromSeq(), limit, BATCH_BYTES_MAX);
+      packed = replicator_.store().rangePacked(journal_, author, params.getFromSeq(), limit, BATCH_BYTES_MAX);
     }
     fillEntries(context.getResults().initEntries(static_cast<unsigned>(packed.size())), packed);
     return kj::READY_NOW;
@@ -345,7 +345,7 @@ public:
     requireAccess();
     KJ_REQUIRE(*subscriptions_ < SUBSCRIPTIONS_PER_PEER_MAX, "too many subscriptions on this connection");
     auto params = context.getParams();
-    auto sub = kj::heap<Subscription>(replica_, journal_, peer_, params.getSink(), readHeads(params.getHave()),
+    auto sub = kj::heap<Subscription>(replicator_, journal_, peer_, params.getSink(), readHeads(params.getHave()),
                                       subscriptions_);
     sub->kick();
     context.getResults().setSubscription(kj::mv(sub));
@@ -356,14 +356,14 @@ private:
   // Membership is checked at every call, not only when the capability was handed out: a member
   // removed while connected loses access at once.
   void requireAccess() {
-    if (!replica_.mayAccess(journal_, peer_)) {
-      replica_.log().warn("[peer {}] journal {}: refused a call: no longer a member", shortId(peer_),
+    if (!replicator_.mayAccess(journal_, peer_)) {
+      replicator_.log().warn("[peer {}] journal {}: refused a call: no longer a member", shortId(peer_),
                           shortId(journal_));
       KJ_FAIL_REQUIRE("not a member of this journal");
     }
   }
 
-  Replica& replica_;
+  Replicator& replicator_;
   JournalId journal_;
   PublicKey peer_;
   std::shared_ptr<size_t> subscriptions_;
@@ -371,15 +371,15 @@ private:
 
 class NodeServer final : public rpc::Node::Server {
 public:
-  NodeServer(Replica& replica, const PublicKey& peer) : replica_(replica), peer_(peer) {}
+  NodeServer(Replicator& replicator, const PublicKey& peer) : replicator_(replicator), peer_(peer) {}
 
   kj::Promise<void> journal(JournalContext context) override {
     JournalId id = key32(context.getParams().getId(), "journal id");
-    if (!replica_.mayAccess(id, peer_)) {
-      replica_.log().warn("[peer {}] refused journal {}: not a member", shortId(peer_), shortId(id));
+    if (!replicator_.mayAccess(id, peer_)) {
+      replicator_.log().warn("[peer {}] refused journal {}: not a member", shortId(peer_), shortId(id));
       KJ_FAIL_REQUIRE("not a member of this journal");
     }
-    context.getResults().setJournal(kj::heap<JournalServer>(replica_, id, peer_, subscriptions_));
+    context.getResults().setJournal(kj::heap<JournalServer>(replicator_, id, peer_, subscriptions_));
     return kj::READY_NOW;
   }
 
@@ -387,21 +387,21 @@ public:
     auto secret = context.getParams().getSecret();
     KJ_REQUIRE(secret.size() == protocol::INVITE_SECRET_BYTES, "malformed invite secret");
     Key32 id = protocol::inviteId({secret.begin(), secret.size()});
-    auto [status, invite] = replica_.store().checkInvite(id, store::nowMs());
+    auto [status, invite] = replicator_.store().checkInvite(id, nowMs());
     std::string who = shortId(peer_);
     if (status != store::InviteStatus::OPEN) {
-      replica_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(status));
+      replicator_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(status));
       kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(status)));
     }
-    auto existing = replica_.store().member(invite->journal, peer_);
+    auto existing = replicator_.store().member(invite->journal, peer_);
     if (!existing || !existing->active) {
-      store::Keyring keyring{replica_.identity(), replica_.storageKey()};
-      store::addMember(replica_.store(), keyring, invite->journal, peer_, invite->role);
+      store::Keyring keyring{replicator_.identity(), replicator_.storageKey()};
+      store::addMember(replicator_.store(), keyring, invite->journal, peer_, invite->role);
     }
-    replica_.store().markInviteUsed(id, peer_);
-    replica_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
+    replicator_.store().markInviteUsed(id, peer_);
+    replicator_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
                         protocol::roleName(invite->role));
-    replica_.notifyChanged();
+    replicator_.notifyChanged();
     auto results = context.getResults();
     results.setJournal(kj::arrayPtr(invite->journal.data(), invite->journal.size()));
     results.setRole(static_cast<schema::Role>(invite->role));
@@ -409,20 +409,20 @@ public:
   }
 
   kj::Promise<void> journals(JournalsContext context) override {
-    auto ids = replica_.journalsFor(peer_);
+    auto ids = replicator_.journalsFor(peer_);
     auto list = context.getResults().initIds(static_cast<unsigned>(ids.size()));
     for (unsigned i = 0; i < ids.size(); ++i) list.set(i, kj::arrayPtr(ids[i].data(), ids[i].size()));
     return kj::READY_NOW;
   }
 
 private:
-  Replica& replica_;
+  Replicator& replicator_;
   PublicKey peer_;
   std::shared_ptr<size_t> subscriptions_ = std::make_shared<size_t>(0);
 };
 
 }  // namespace
 
-rpc::Node::Client Replica::nodeFor(const PublicKey& peer) { return kj::heap<NodeServer>(*this, peer); }
+rpc::Node::Client Replicator::nodeFor(const PublicKey& peer) { return kj::heap<NodeServer>(*this, peer); }
 
 }  // namespace kith::node

@@ -1,7 +1,7 @@
 // Replication between trusted nodes: the RPC services of specs/rpc.capnp (Node, Journal,
 // EntrySink, Subscription) over this node's store, and the shared state they use.
 //
-// A Replica is the node's one view of its store for replication: it verifies and ingests entries
+// A Replicator is the node's one view of its store for replication: it verifies and ingests entries
 // that peers offer, decides which peer may see which journal, and wakes every live subscription
 // when the store changes (after an ingest here, or when `kith post` in another process commits).
 //
@@ -45,12 +45,12 @@ void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, co
 
 class Subscription;
 
-class Replica {
+class Replicator {
 public:
   // `followed` says whether this node wants a journal it does not hold yet (config "follows").
-  Replica(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
+  Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
           std::function<bool(const JournalId&)> followed);
-  KJ_DISALLOW_COPY(Replica);
+  KJ_DISALLOW_COPY(Replicator);
 
   store::Store& store() { return store_; }
   const crypto::Identity& identity() const { return identity_; }
@@ -61,7 +61,7 @@ public:
   // authors of the batch afterwards. Entries of another journal are refused.
   VersionVector ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
                        const PublicKey& peer);
-  // The number of entries stored by ingest() since the replica was made.
+  // The number of entries stored by ingest() since the replicator was made.
   uint64_t ingestedCount() const { return ingested_; }
 
   // True when `peer` may have the journal capability: an active member (any role) of it here.

@@ -1,6 +1,6 @@
 // libuv error mapping and loop ownership; see uv-loop.h.
 
-#include "node/uv-loop.h"
+#include "node/uv/uv-loop.h"
 
 #include <kj/debug.h>
 #include <kj/vector.h>

@@ -47,7 +47,7 @@
 #include <kj/debug.h>
 #include <kj/timer.h>
 
-#include "node/uv-loop.h"
+#include "node/uv/uv-loop.h"
 
 namespace kith::node {
 
