@@ -30,13 +30,9 @@
 #include <fmt/core.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,8 +56,9 @@
 #include "crypto/key-file.h"
 #include "crypto/keys.h"
 #include "crypto/sodium.h"
-#include "store/home.h"
+#include "cli/home.h"
 #include "store/journal.h"
+#include "tests/support/subprocess.h"
 
 using namespace kith;
 using Clock = std::chrono::steady_clock;
@@ -73,7 +70,7 @@ constexpr size_t FOLLOWERS_DEFAULT = 20;
 constexpr size_t POSTS_DEFAULT = 10;
 constexpr size_t TEXT_BYTES = 256;
 constexpr size_t PREPARE_BATCH = 1000;
-// Children the bench may have running at once (A, the followers, one command).
+// Children the bench may have running at once (A, the followers, one command): a bound on FOLLOWERS.
 constexpr size_t CHILDREN_MAX = 64;
 constexpr int READY_TIMEOUT_MS = 30000;
 constexpr int COMMAND_TIMEOUT_MS = 600000;
@@ -117,38 +114,14 @@ VerifyRate verifyRate() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Children: every pid is registered so that a signal or a failure kills them all; each child also
-// dies with the bench (PR_SET_PDEATHSIG) if the bench is killed outright.
+// Children run with the tests' process harness (tests/support/subprocess.h), each with its output
+// in a log file of the workspace. A child dies with the bench (PR_SET_PDEATHSIG), whether the bench
+// fails, is interrupted or is killed outright, and a Child that goes away kills its process.
 
-volatile sig_atomic_t childPids[CHILDREN_MAX];
 // The workspace, named when an interrupt leaves it behind.
 char workspacePath[PATH_MAX];
 
-void registerChild(pid_t pid) {
-  for (auto& slot : childPids) {
-    if (slot == 0) {
-      slot = pid;
-      return;
-    }
-  }
-  kill(pid, SIGKILL);
-  throw std::runtime_error("too many children");
-}
-
-void unregisterChild(pid_t pid) {
-  for (auto& slot : childPids) {
-    if (slot == pid) slot = 0;
-  }
-}
-
-void killAllChildren() {
-  for (auto& slot : childPids) {
-    if (slot != 0) kill(static_cast<pid_t>(slot), SIGKILL);
-  }
-}
-
 extern "C" void onSignal(int sig) {
-  killAllChildren();
   if (workspacePath[0] != '\0') {
     static const char message[] = "replication-bench: interrupted; the workspace is left in ";
     (void)!write(2, message, sizeof message - 1);
@@ -159,118 +132,61 @@ extern "C" void onSignal(int sig) {
   raise(sig);
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::string& outPath, const std::string& errPath) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = errPath == outPath ? out : open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0) _exit(127);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    for (int fd = 3; fd < 1024; ++fd) close(fd);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  registerChild(pid);
-  return pid;
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string lastLines(const std::string& text, size_t lines) {
   size_t at = text.size();
   for (size_t i = 0; i <= lines && at != std::string::npos && at > 0; ++i) at = text.rfind('\n', at - 1);
   return at == std::string::npos ? text : text.substr(at + 1);
 }
 
-// A child process; killed (SIGKILL) and reaped by the destructor if still running.
+test::RunOptions childOptions(const std::string& logPath) {
+  test::RunOptions options;
+  options.outputPath = logPath;
+  options.dieWithParent = true;
+  return options;
+}
+
+// A `kith` process whose stdout and stderr go to `logPath`.
 class Child {
 public:
-  Child(const std::vector<std::string>& argv, std::string outPath, std::string errPath)
-      : outPath_(std::move(outPath)), errPath_(std::move(errPath)), pid_(spawn(argv, outPath_, errPath_)) {}
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      unregisterChild(pid_);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
+  Child(const std::vector<std::string>& argv, const std::string& logPath) : process_(argv, childOptions(logPath)) {}
 
   // The exit code once the child has exited (-1 for a signal), nullopt while it runs.
-  std::optional<int> poll() {
-    if (pid_ <= 0) return code_;
-    int status = 0;
-    rusage usage{};
-    if (wait4(pid_, &status, WNOHANG, &usage) != pid_) return std::nullopt;
-    cpuSeconds_ = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                  static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-    unregisterChild(pid_);
-    pid_ = -1;
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return code_;
-  }
+  std::optional<int> poll() { return process_.tryWait(); }
 
   int wait(int timeoutMs) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     for (;;) {
       if (auto code = poll()) return *code;
-      if (Clock::now() >= deadline) throw std::runtime_error("a kith command ran past its deadline:\n" + err());
+      if (Clock::now() >= deadline) throw std::runtime_error("a kith command ran past its deadline:\n" + log());
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   }
 
-  int stop(int sig) {
-    if (pid_ > 0) kill(pid_, sig);
-    return wait(READY_TIMEOUT_MS);
-  }
+  // Sends `sig`; the exit code, or -1 when it did not exit within READY_TIMEOUT_MS (then killed).
+  int stop(int sig) { return process_.stop(sig, READY_TIMEOUT_MS); }
 
   void waitForLog(const std::string& needle) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(READY_TIMEOUT_MS);
-    while (err().find(needle) == std::string::npos) {
-      if (poll() || Clock::now() >= deadline) {
-        throw std::runtime_error("no '" + needle + "' in the log of a kith process:\n" + lastLines(err(), 20));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (!process_.waitForOutput(needle, READY_TIMEOUT_MS)) {
+      throw std::runtime_error("no '" + needle + "' in the log of a kith process:\n" + lastLines(log(), 20));
     }
   }
 
   // While the child runs: the seconds it has spent on a CPU and runnable but waiting for one
   // (/proc/PID/schedstat), nullopt once it has exited.
-  std::optional<std::pair<double, double>> schedStat() const {
-    if (pid_ <= 0) return std::nullopt;
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/schedstat");
+  std::optional<std::pair<double, double>> schedStat() {
+    if (poll()) return std::nullopt;
+    std::ifstream in("/proc/" + std::to_string(process_.pid()) + "/schedstat");
     double onCpuNs = 0, waitingNs = 0;
     if (!(in >> onCpuNs >> waitingNs)) return std::nullopt;
     return std::make_pair(onCpuNs / 1e9, waitingNs / 1e9);
   }
 
   // User + system CPU time the child used, once it has exited.
-  double cpuSeconds() const { return cpuSeconds_; }
-  std::string out() const { return readFile(outPath_); }
-  std::string err() const { return readFile(errPath_); }
+  double cpuSeconds() const { return process_.cpuSeconds(); }
+  std::string log() { return process_.output(); }
 
 private:
-  std::string outPath_;
-  std::string errPath_;
-  pid_t pid_;
-  std::optional<int> code_;
-  double cpuSeconds_ = 0;
+  test::Process process_;
 };
 
 struct Workspace {
@@ -284,18 +200,18 @@ struct Workspace {
   std::string run(const std::string& home, const std::vector<std::string>& args, int expected = 0) {
     std::vector<std::string> argv{kith, "--home", home};
     argv.insert(argv.end(), args.begin(), args.end());
-    Child c(argv, logPath("cmd-out"), logPath("cmd-err"));
+    Child c(argv, logPath("cmd"));
     int code = c.wait(COMMAND_TIMEOUT_MS);
     if (code != expected) {
-      throw std::runtime_error(fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.err()));
+      throw std::runtime_error(fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.log()));
     }
-    return c.out();
+    return c.log();
   }
 
   std::unique_ptr<Child> serve(const std::string& name, const std::string& home, uint16_t port) {
     auto c = std::make_unique<Child>(
         std::vector<std::string>{kith, "--home", home, "serve", "--listen", "127.0.0.1:" + std::to_string(port)},
-        logPath(name + "-out"), logPath(name));
+        logPath(name));
     c->waitForLog("listening on 127.0.0.1:" + std::to_string(port));
     return c;
   }
@@ -330,10 +246,10 @@ struct NodeHome {
 NodeHome makeHome(const std::string& path, const std::string& name) {
   crypto::Identity identity = crypto::Identity::generate();
   crypto::SecretBuffer storageKey = identity.deriveKey("kithstor", 1);
-  store::Home home(path);
+  cli::Home home(path);
   home.create();
   home.writeKeyFile(crypto::writeKeyFile(identity, name, std::nullopt));
-  home.openStore();  // the store exists before anyone reads it
+  home.createStore();  // the store exists before anyone reads it
   return {path, std::move(identity), std::move(storageKey)};
 }
 
@@ -406,12 +322,12 @@ std::vector<double> measureLatency(Workspace& ws, const NodeHome& owner, const s
     size_t pending = followers.size();
     auto start = Clock::now();
     Child post({ws.kith, "--home", owner.path, "post", "--journal", journalHex, fmt::format("latency probe {}", want)},
-               ws.logPath("post-out"), ws.logPath("post-err"));
+               ws.logPath("post"));
     bool posted = false;
     while (pending > 0 || !posted) {
       if (!posted) {
         if (auto code = post.poll()) {
-          if (*code != 0) throw std::runtime_error("kith post failed:\n" + post.err());
+          if (*code != 0) throw std::runtime_error("kith post failed:\n" + post.log());
           posted = true;
           if (postMs) postMs->push_back(millis(start, Clock::now()));
         }
@@ -443,7 +359,7 @@ struct Transfer {
 // until the store at `home` holds `expected` entries of `journal`, noting each tenth on the way.
 Transfer transfer(const std::string& home, const store::JournalId& journal, uint64_t expected,
                   std::unique_ptr<Child> node, bool exits) {
-  auto s = store::Home(home).openStore();
+  auto s = cli::Home(home).openStore();
   auto start = Clock::now();
   Transfer t;
   uint64_t got = 0;
@@ -457,15 +373,15 @@ Transfer transfer(const std::string& home, const store::JournalId& journal, uint
     std::optional<int> code = node->poll();
     if ((code && (*code != 0 || entryCount(*s, journal) < expected)) || seconds(start) * 1000 > CATCH_UP_TIMEOUT_MS) {
       throw std::runtime_error(fmt::format("{} holds {} of {} entries; its log:\n{}", home, entryCount(*s, journal),
-                                           expected, lastLines(node->err(), 20)));
+                                           expected, lastLines(node->log(), 20)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   t.seconds = seconds(start);
   if (exits) {
-    if (node->wait(COMMAND_TIMEOUT_MS) != 0) throw std::runtime_error("kith follow failed:\n" + node->err());
+    if (node->wait(COMMAND_TIMEOUT_MS) != 0) throw std::runtime_error("kith follow failed:\n" + node->log());
   } else if (node->stop(SIGTERM) != 0) {
-    throw std::runtime_error("a node did not stop cleanly:\n" + lastLines(node->err(), 20));
+    throw std::runtime_error("a node did not stop cleanly:\n" + lastLines(node->log(), 20));
   }
   t.receiverCpuSeconds = node->cpuSeconds();
   return t;
@@ -572,7 +488,7 @@ int runBench(int argc, char** argv) {
   uint64_t payloadBytes = 0;
   uint64_t expected = 0;
   {
-    auto s = store::Home(a.path).openStore();
+    auto s = cli::Home(a.path).openStore();
     store::Keyring keyring = a.keyring();
     journal = store::createJournal(*s, keyring, "replication bench");
     for (const NodeHome* b : {&b1, &b2}) {
@@ -604,14 +520,14 @@ int runBench(int argc, char** argv) {
                            std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b1.path, "follow",
                                                                             journalHex, "--peer", aAddress, "--key",
                                                                             a.id()},
-                                                   ws.logPath("follow-out"), ws.logPath("follow")),
+                                                   ws.logPath("follow")),
                            true);
 
   // --- live: B2's node subscribes; A pushes with PUSHES_IN_FLIGHT_MAX in flight.
   Transfer live = transfer(b2.path, journal, expected,
                            std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve",
                                                                             "--listen", "127.0.0.1:0"},
-                                                   ws.logPath("b-live-out"), ws.logPath("b-live")),
+                                                   ws.logPath("b-live")),
                            false);
   VerifyRate verifyAfter = verifyRate();
   double verifyPerS = (verifyBefore.perSecond + verifyAfter.perSecond) / 2;
@@ -637,7 +553,7 @@ int runBench(int argc, char** argv) {
   // --- latency: every follower follows the small journal (a quick first sync), then serves.
   for (auto& f : followers) {
     ws.run(f.home.path, {"follow", latencyHex, "--peer", aAddress, "--key", a.id()});
-    f.store = store::Home(f.home.path).openStore();
+    f.store = cli::Home(f.home.path).openStore();
   }
   uint64_t seq = 1 + followers.size();  // the genesis and one grant per follower
   auto startFollowers = [&](size_t from, size_t to) {
@@ -686,7 +602,6 @@ int main(int argc, char** argv) {
   try {
     return runBench(argc, argv);
   } catch (const std::exception& e) {
-    killAllChildren();
     fmt::print(stderr, "replication-bench: {}\n", e.what());
     return 1;
   }

@@ -8,10 +8,10 @@ namespace kith::cli {
 
 namespace {
 constexpr size_t LOCK_BYTES_MAX = 256;
-std::string lockPath(const store::Home& home) { return home.path() + "/serve.lock"; }
+std::string lockPath(const Home& home) { return home.path() + "/serve.lock"; }
 }  // namespace
 
-ServeLock::ServeLock(const store::Home& home) {
+ServeLock::ServeLock(const Home& home) {
   fd_ = ::open(lockPath(home).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw Error(ErrorKind::IO, "cannot open " + lockPath(home), "check the home folder's permissions");
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -35,7 +35,7 @@ ServeLock::~ServeLock() {
   }
 }
 
-std::optional<std::string> servingAddress(const store::Home& home) {
+std::optional<std::string> servingAddress(const Home& home) {
   int fd = ::open(lockPath(home).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   std::optional<std::string> out;
@@ -49,7 +49,7 @@ std::optional<std::string> servingAddress(const store::Home& home) {
 }
 
 namespace {
-Error corrupt(const store::Home& home, const std::string& what) {
+Error corrupt(const Home& home, const std::string& what) {
   return Error(ErrorKind::CORRUPT, home.configPath() + ": " + what, "fix or remove the entry in the file");
 }
 }  // namespace
@@ -75,7 +75,7 @@ std::pair<std::string, uint16_t> parseAddress(const std::string& text, bool allo
   return *hp;
 }
 
-Config Config::load(const store::Home& home) {
+Config Config::load(const Home& home) {
   nlohmann::json j = home.readConfig();
   Config c;
   try {
@@ -109,7 +109,7 @@ Config Config::load(const store::Home& home) {
   return c;
 }
 
-void Config::save(const store::Home& home) const {
+void Config::save(const Home& home) const {
   nlohmann::json j = home.readConfig();
   j["listen"] = listen;
   nlohmann::json peersJson = nlohmann::json::array();

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "node/node.h"
-#include "store/home.h"
+#include "cli/home.h"
 
 namespace kith::cli {
 
@@ -23,8 +23,8 @@ struct Config {
   std::vector<node::PeerAddress> peers;
   std::vector<Follow> follows;
 
-  static Config load(const store::Home& home);  // throws Error(CORRUPT) with the file's name
-  void save(const store::Home& home) const;
+  static Config load(const Home& home);  // throws Error(CORRUPT) with the file's name
+  void save(const Home& home) const;
   // Adds or updates the peer with this key; returns true when something changed.
   bool addPeer(const node::PeerAddress& peer);
   bool addFollow(const Follow& follow);
@@ -36,7 +36,7 @@ struct Config {
 class ServeLock {
 public:
   // Throws Error(CONFLICT) when another serve holds the lock.
-  explicit ServeLock(const store::Home& home);
+  explicit ServeLock(const Home& home);
   ~ServeLock();
   ServeLock(const ServeLock&) = delete;
   ServeLock& operator=(const ServeLock&) = delete;
@@ -46,7 +46,7 @@ private:
   int fd_ = -1;
 };
 // The address a running `kith serve` of this home listens on; nullopt when none runs.
-std::optional<std::string> servingAddress(const store::Home& home);
+std::optional<std::string> servingAddress(const Home& home);
 
 // Parses a 64-hex-digit public key given on the command line; throws Error(USAGE) saying what.
 crypto::PublicKey parseKey(const std::string& text, const char* what);

@@ -9,7 +9,7 @@ namespace kith::cli {
 
 Context::Context(Options options)
     : options_(std::move(options)),
-      home_(options_.home.empty() ? store::Home::defaultPath() : options_.home) {}
+      home_(options_.home.empty() ? Home::defaultPath() : options_.home) {}
 
 crypto::KeyFileInfo Context::keyInfo() const { return crypto::readKeyFileInfo(home_.readKeyFile()); }
 
@@ -115,6 +115,19 @@ void requireText(const std::string& text, const char* what) {
     }
     i += len;
   }
+}
+
+void requireSize(const std::string& text, size_t max, const char* what, const char* hint) {
+  if (text.size() > max) {
+    throw Error(ErrorKind::INPUT,
+                std::string("the ") + what + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                    std::to_string(max),
+                hint);
+  }
+}
+
+std::string countOf(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 }  // namespace kith::cli

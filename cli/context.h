@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/key-file.h"
-#include "store/home.h"
+#include "cli/home.h"
 #include "store/journal.h"
 
 namespace kith::cli {
@@ -32,7 +32,7 @@ public:
   explicit Context(Options options);
 
   const Options& options() const { return options_; }
-  const store::Home& home() const { return home_; }
+  const Home& home() const { return home_; }
   // The identity's public key, without unlocking.
   crypto::KeyFileInfo keyInfo() const;
   // Unlocks the key file (asking for the passphrase when sealed). Cached for the command.
@@ -48,7 +48,7 @@ public:
 
 private:
   Options options_;
-  store::Home home_;
+  Home home_;
   std::optional<Unlocked> unlocked_;
   std::unique_ptr<store::Store> store_;
 };
@@ -59,5 +59,9 @@ std::string localTime(int64_t ms);
 std::string isoTime(int64_t ms);
 // Throws Error(INPUT) unless `text` is valid UTF-8 without NUL bytes.
 void requireText(const std::string& text, const char* what);
+// Throws Error(INPUT) when `text` is over `max` bytes: "the <what> is N bytes, over the limit of M".
+void requireSize(const std::string& text, size_t max, const char* what, const char* hint);
+// "1 entry", "3 entries".
+std::string countOf(uint64_t n, const char* one, const char* many);
 
 }  // namespace kith::cli

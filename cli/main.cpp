@@ -77,11 +77,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", options.json, "Print machine-readable JSON");
   app.add_flag("-v,--verbose", options.verbose, "Say more about what happens and about errors");
   cli::Action action;
-  cli::addLocalCommands(app, action);
-  cli::addNetCommands(app, action);
-  cli::addCircleCommands(app, action);
-  cli::addCheckCommands(app, action);
-  cli::addBackupCommands(app, action);
+  cli::addCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -44,6 +44,15 @@ constexpr unsigned LOOP_FAILURES_LOGGED = 3;
 constexpr unsigned LOOP_FAILURES_LOG_EVERY = 100;
 // How often `kith serve` frees the reader slots of processes that died mid-read (killed `kith read`).
 constexpr unsigned STALE_READERS_CHECK_MS = 60000;
+// Journals a peer may list in one answer to `journals` (64 × protocol::MEMBERS_MAX).
+constexpr size_t JOURNALS_LISTED_MAX = 16384;
+// Heads (authors) of one journal in a version vector a peer sends: four times the members a
+// journal may have at once (protocol::MEMBERS_MAX), for members removed and added over time.
+constexpr size_t HEADS_MAX = 1024;
+// The Cap'n Proto nesting depth we read from a peer (our schemas nest a few levels).
+constexpr int RPC_NESTING_MAX = 32;
+// Failed dials to one peer logged in full: the first, then every DIAL_FAILURES_LOG_EVERY-th.
+constexpr unsigned DIAL_FAILURES_LOG_EVERY = 10;
 // Rejected entries logged per batch (the rest are counted).
 constexpr unsigned REJECTIONS_LOGGED_PER_BATCH = 3;
 

@@ -139,7 +139,7 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
         });
       })
       .then(
-          [this, index](SecureConnection conn) -> kj::Promise<unsigned> {
+          [this](SecureConnection conn) -> kj::Promise<unsigned> {
             const crypto::PublicKey key = conn.remote;
             adopt(kj::mv(conn), true);
             auto it = sessions_.find(key);
@@ -148,7 +148,7 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
           },
           [this, index, attempt, label](kj::Exception&& e) -> kj::Promise<unsigned> {
             const PeerAddress& peer = options_.peers[index];
-            if (attempt == 0 || attempt % 10 == 0) {
+            if (attempt == 0 || attempt % DIAL_FAILURES_LOG_EVERY == 0) {
               replicator_.log().warn("[peer {}] cannot connect to {}: {}", label, formatHostPort(peer.host, peer.port),
                                   e.getDescription().cStr());
             }

@@ -39,7 +39,7 @@ Key32 key32(capnp::Data::Reader d, const char* what) {
 }  // namespace
 
 VersionVector readHeads(capnp::List<rpc::Head>::Reader heads) {
-  KJ_REQUIRE(heads.size() <= protocol::MEMBERS_MAX * 4, "too many heads");
+  KJ_REQUIRE(heads.size() <= HEADS_MAX, "too many heads");
   VersionVector vv;
   for (auto h : heads) vv[key32(h.getAuthor(), "head author")] = h.getSeq();
   return vv;
@@ -98,7 +98,6 @@ VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::S
   std::vector<Entry> decoded;
   decoded.reserve(entries.size());
   std::set<PublicKey> authors;
-  std::set<PublicKey> stopped;  // authors whose chain broke in this batch
   unsigned rejected = 0;
   auto refuse = [&](const std::string& what) {
     if (rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
@@ -118,7 +117,6 @@ VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::S
         continue;
       }
       authors.insert(e.author);
-      if (stopped.count(e.author)) continue;
       decoded.push_back(std::move(e));
     } catch (const protocol::EntryError& e) {
       refuse(std::string(protocol::rejectionName(e.reason())) + ": " + e.what());
@@ -387,18 +385,15 @@ public:
     auto secret = context.getParams().getSecret();
     KJ_REQUIRE(secret.size() == protocol::INVITE_SECRET_BYTES, "malformed invite secret");
     Key32 id = protocol::inviteId({secret.begin(), secret.size()});
-    auto [status, invite] = replicator_.store().checkInvite(id, nowMs());
+    // One write transaction: the invite is open, the member is added, the invite is used.
+    store::Keyring keyring{replicator_.identity(), replicator_.storageKey()};
+    store::Redemption redeemed = replicator_.store().redeemInvite(id, peer_, nowMs(), keyring);
     std::string who = shortId(peer_);
-    if (status != store::InviteStatus::OPEN) {
-      replicator_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(status));
-      kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(status)));
+    if (redeemed.status != store::InviteStatus::OPEN) {
+      replicator_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(redeemed.status));
+      kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(redeemed.status)));
     }
-    auto existing = replicator_.store().member(invite->journal, peer_);
-    if (!existing || !existing->active) {
-      store::Keyring keyring{replicator_.identity(), replicator_.storageKey()};
-      store::addMember(replicator_.store(), keyring, invite->journal, peer_, invite->role);
-    }
-    replicator_.store().markInviteUsed(id, peer_);
+    const store::Invite* invite = &*redeemed.invite;
     replicator_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
                         protocol::roleName(invite->role));
     replicator_.notifyChanged();

@@ -16,6 +16,15 @@ namespace noise = crypto::noise;
 
 namespace {
 
+constexpr bool tableInOrder() {
+  for (size_t i = 0; i < std::size(TRANSPORT_FAILURES); ++i) {
+    if (static_cast<size_t>(TRANSPORT_FAILURES[i].failure) != i) return false;
+  }
+  return true;
+}
+static_assert(tableInOrder(), "TRANSPORT_FAILURES has one row per TransportFailure, in order");
+static_assert(std::size(TRANSPORT_FAILURES) == static_cast<size_t>(TransportFailure::CLOSED) + 1);
+
 // Handshake messages are 48, 48 and 96 bytes; the status frame after them is at most 1 + 200 + 16.
 constexpr size_t HANDSHAKE_MESSAGE_BYTES_MAX = 256;
 constexpr size_t READ_CHUNK_BYTES = 64 * 1024;
@@ -25,14 +34,19 @@ constexpr size_t REFUSAL_REASON_BYTES_MAX = 200;
 
 ByteView prologue() { return asBytes(noise::KITH_TRANSPORT_PROLOGUE); }
 
-// Runs `fn`, turning kith::Error (a peer's bad bytes) into a kj exception that says so.
+// Notes `failure` in `failed` (when the caller gave a slot) and makes the exception that says it.
+kj::Exception fail(std::optional<TransportFailure>* failed, TransportFailure failure, const std::string& detail = "") {
+  if (failed != nullptr) *failed = failure;
+  return transportException(failure, detail);
+}
+
+// Runs `fn`, turning kith::Error (a peer's bad bytes) into the transport exception `failure`.
 template <typename F>
-auto guarded(const char* stage, F&& fn) -> decltype(fn()) {
+auto guarded(std::optional<TransportFailure>* failed, TransportFailure failure, F&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const Error& e) {
-    kj::throwFatalException(
-        nodeException(kj::Exception::Type::FAILED, std::string("secure transport failed at ") + stage + ": " + e.what()));
+    kj::throwFatalException(fail(failed, failure, e.what()));
   }
 }
 
@@ -54,7 +68,8 @@ public:
 
   kj::Promise<void> write(const void* buffer, size_t size) override {
     if (size == 0) return kj::READY_NOW;
-    Bytes frames = guarded("encrypting", [&] { return encoder_.encrypt({static_cast<const uint8_t*>(buffer), size}); });
+    Bytes frames = guarded(nullptr, TransportFailure::ENCRYPT_FAILED,
+                           [&] { return encoder_.encrypt({static_cast<const uint8_t*>(buffer), size}); });
     auto owned = kj::heap<Bytes>(std::move(frames));
     auto promise = inner_->write(owned->data(), owned->size());
     return promise.attach(kj::mv(owned));
@@ -67,7 +82,7 @@ public:
     Bytes plain;
     plain.reserve(total);
     for (auto p : pieces) plain.insert(plain.end(), p.begin(), p.end());
-    Bytes frames = guarded("encrypting", [&] { return encoder_.encrypt(plain); });
+    Bytes frames = guarded(nullptr, TransportFailure::ENCRYPT_FAILED, [&] { return encoder_.encrypt(plain); });
     auto owned = kj::heap<Bytes>(std::move(frames));
     auto promise = inner_->write(owned->data(), owned->size());
     return promise.attach(kj::mv(owned));
@@ -97,7 +112,7 @@ private:
   kj::Promise<size_t> readLoop(kj::byte* out, size_t minBytes, size_t maxBytes, size_t done) {
     done += takePending(out + done, maxBytes - done);
     while (done < maxBytes) {
-      auto plain = guarded("decrypting", [&] { return decoder_.tryNext(); });
+      auto plain = guarded(nullptr, TransportFailure::DECRYPT_FAILED, [&] { return decoder_.tryNext(); });
       if (!plain) break;
       pending_ = std::move(*plain);
       pendingPos_ = 0;
@@ -108,7 +123,7 @@ private:
         .then([this, out, minBytes, maxBytes, done](size_t n) -> kj::Promise<size_t> {
           if (n == 0) {
             // End of stream: fewer than minBytes, as the contract says. Half a frame is a cut.
-            if (failure_->empty()) *failure_ = "the peer closed the connection";
+            if (failure_->empty()) *failure_ = transportFailureText(TransportFailure::CLOSED);
             return done;
           }
           decoder_.feed({chunk_.data(), n});
@@ -126,16 +141,16 @@ private:
 };
 
 // Reads one handshake frame from `stream`, with `reader` keeping any bytes that arrived beyond it.
-kj::Promise<Bytes> readFrame(kj::AsyncIoStream& stream, noise::FrameReader& reader, Bytes& chunk) {
-  auto frame = guarded("reading a handshake message", [&] { return reader.tryNext(); });
+kj::Promise<Bytes> readFrame(kj::AsyncIoStream& stream, noise::FrameReader& reader, Bytes& chunk,
+                             std::optional<TransportFailure>* failed) {
+  auto frame = guarded(failed, TransportFailure::BAD_HANDSHAKE_FRAME, [&] { return reader.tryNext(); });
   if (frame) return kj::mv(*frame);
-  return stream.tryRead(chunk.data(), 1, chunk.size()).then([&stream, &reader, &chunk](size_t n) -> kj::Promise<Bytes> {
-    if (n == 0) {
-      return KJ_EXCEPTION(DISCONNECTED, "the peer closed the connection during the handshake");
-    }
-    reader.feed({chunk.data(), n});
-    return readFrame(stream, reader, chunk);
-  });
+  return stream.tryRead(chunk.data(), 1, chunk.size())
+      .then([&stream, &reader, &chunk, failed](size_t n) -> kj::Promise<Bytes> {
+        if (n == 0) return fail(failed, TransportFailure::CLOSED_DURING_HANDSHAKE);
+        reader.feed({chunk.data(), n});
+        return readFrame(stream, reader, chunk, failed);
+      });
 }
 
 kj::Promise<void> writeFrame(kj::AsyncIoStream& stream, Bytes message) {
@@ -151,57 +166,68 @@ struct Handshake {
   noise::FrameReader reader{HANDSHAKE_MESSAGE_BYTES_MAX};
   Bytes chunk = Bytes(READ_CHUNK_BYTES);
   crypto::PublicKey remote{};
+  std::optional<TransportFailure>* failed;  // the caller's slot for why the handshake failed
 
-  Handshake(kj::Own<kj::AsyncIoStream> raw, noise::HandshakeState state)
-      : raw(kj::mv(raw)), state(std::move(state)) {}
+  Handshake(kj::Own<kj::AsyncIoStream> raw, noise::HandshakeState state, std::optional<TransportFailure>* failed)
+      : raw(kj::mv(raw)), state(std::move(state)), failed(failed) {}
+
+  kj::Promise<Bytes> readFrame() { return node::readFrame(*raw, reader, chunk, failed); }
 };
 
-kj::Promise<SecureConnection> withTimeout(kj::Timer& timer, kj::Promise<SecureConnection> promise) {
+kj::Promise<SecureConnection> withTimeout(kj::Timer& timer, kj::Promise<SecureConnection> promise,
+                                          std::optional<TransportFailure>* failed) {
   return timer.timeoutAfter(HANDSHAKE_TIMEOUT_MS * kj::MILLISECONDS, kj::mv(promise))
-      .catch_([](kj::Exception&& e) -> kj::Promise<SecureConnection> {
-        if (e.getType() == kj::Exception::Type::OVERLOADED) {
-          return KJ_EXCEPTION(DISCONNECTED, "the handshake did not finish in time");
-        }
+      .catch_([failed](kj::Exception&& e) -> kj::Promise<SecureConnection> {
+        if (e.getType() == kj::Exception::Type::OVERLOADED) return fail(failed, TransportFailure::TIMED_OUT);
         return kj::mv(e);
       });
 }
 
 }  // namespace
 
+std::string transportFailureText(TransportFailure failure, const std::string& detail) {
+  std::string text = TRANSPORT_FAILURES[static_cast<size_t>(failure)].text;
+  if (auto at = text.find("{}"); at != std::string::npos) text.replace(at, 2, detail);
+  return text;
+}
+
+kj::Exception transportException(TransportFailure failure, const std::string& detail) {
+  return nodeException(TRANSPORT_FAILURES[static_cast<size_t>(failure)].type, transportFailureText(failure, detail));
+}
+
 kj::Promise<SecureConnection> secureInitiate(kj::Own<kj::AsyncIoStream> raw, const crypto::Identity& me,
-                                             const crypto::PublicKey& expected, kj::Timer& timer) {
+                                             const crypto::PublicKey& expected, kj::Timer& timer,
+                                             std::optional<TransportFailure>* failed) {
   auto remoteStatic = noise::ed25519PublicToX25519(expected);
-  if (!remoteStatic) return KJ_EXCEPTION(FAILED, "the peer's key is not a valid Ed25519 public key");
+  if (!remoteStatic) return fail(failed, TransportFailure::INVALID_PEER_KEY);
   noise::X25519KeyPair statics = noise::ed25519SecretToX25519(me.signingSecret());
-  auto hs = kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::initiator(prologue(), statics, *remoteStatic));
+  auto hs = kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::initiator(prologue(), statics, *remoteStatic),
+                                failed);
   hs->remote = expected;
   Handshake& h = *hs;
   Bytes myKey(me.publicKey().begin(), me.publicKey().end());
   auto promise =
       writeFrame(*h.raw, h.state.writeMessage({}))
-          .then([&h] { return readFrame(*h.raw, h.reader, h.chunk); })
+          .then([&h] { return h.readFrame(); })
           .then([&h, myKey](Bytes msg2) {
-            Bytes payload = guarded("message 2 (wrong peer key, or not a kith node?)",
-                                    [&] { return h.state.readMessage(msg2); });
-            if (!payload.empty()) {
-              kj::throwFatalException(nodeException(kj::Exception::Type::FAILED,
-                                                    "secure transport failed: unexpected handshake payload in message 2"));
-            }
+            Bytes payload =
+                guarded(h.failed, TransportFailure::NOT_THIS_NODE, [&] { return h.state.readMessage(msg2); });
+            if (!payload.empty()) kj::throwFatalException(fail(h.failed, TransportFailure::PAYLOAD_IN_MESSAGE_2));
             return writeFrame(*h.raw, h.state.writeMessage(myKey));
           })
           .then([&h]() -> kj::Promise<Bytes> {
             // The responder's status frame is the first transport message.
-            return readFrame(*h.raw, h.reader, h.chunk);
+            return h.readFrame();
           })
           .then([&h](Bytes statusFrame) -> kj::Promise<SecureConnection> {
             noise::SessionCiphers ciphers = h.state.split();
-            Bytes status = guarded("the peer's status", [&] { return ciphers.receive.decryptWithAd({}, statusFrame); });
-            if (status.empty()) return KJ_EXCEPTION(FAILED, "the peer sent an empty status");
+            Bytes status = guarded(h.failed, TransportFailure::BAD_STATUS,
+                                   [&] { return ciphers.receive.decryptWithAd({}, statusFrame); });
+            if (status.empty()) return fail(h.failed, TransportFailure::EMPTY_STATUS);
             if (status[0] == STATUS_REFUSED) {
-              std::string reason(status.begin() + 1, status.end());
-              return nodeException(kj::Exception::Type::FAILED, "the peer refused the connection: " + reason);
+              return fail(h.failed, TransportFailure::REFUSED, std::string(status.begin() + 1, status.end()));
             }
-            if (status[0] != STATUS_ACCEPTED) return KJ_EXCEPTION(FAILED, "the peer sent an unknown status");
+            if (status[0] != STATUS_ACCEPTED) return fail(h.failed, TransportFailure::UNKNOWN_STATUS);
             noise::FrameReader rest = std::move(h.reader);
             rest.setFrameBytesMax(noise::NOISE_MESSAGE_BYTES_MAX);
             SecureConnection conn;
@@ -209,36 +235,32 @@ kj::Promise<SecureConnection> secureInitiate(kj::Own<kj::AsyncIoStream> raw, con
             conn.stream = kj::heap<SecureStream>(kj::mv(h.raw), std::move(ciphers), std::move(rest), conn.failure);
             return kj::mv(conn);
           });
-  return withTimeout(timer, promise.attach(kj::mv(hs)));
+  return withTimeout(timer, promise.attach(kj::mv(hs)), failed);
 }
 
 kj::Promise<SecureConnection> secureRespond(kj::Own<kj::AsyncIoStream> raw, const crypto::Identity& me,
                                             AcceptPeer accept, kj::Timer& timer) {
   noise::X25519KeyPair statics = noise::ed25519SecretToX25519(me.signingSecret());
-  auto hs = kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::responder(prologue(), statics));
+  auto hs = kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::responder(prologue(), statics), nullptr);
   Handshake& h = *hs;
   auto promise =
-      readFrame(*h.raw, h.reader, h.chunk)
+      h.readFrame()
           .then([&h](Bytes msg1) {
-            Bytes payload = guarded("message 1 (the peer dialled another key, or is not a kith node)",
-                                    [&] { return h.state.readMessage(msg1); });
-            if (!payload.empty()) {
-              kj::throwFatalException(nodeException(kj::Exception::Type::FAILED,
-                                                    "secure transport failed: unexpected handshake payload in message 1"));
-            }
+            Bytes payload =
+                guarded(h.failed, TransportFailure::NOT_FOR_THIS_NODE, [&] { return h.state.readMessage(msg1); });
+            if (!payload.empty()) kj::throwFatalException(fail(h.failed, TransportFailure::PAYLOAD_IN_MESSAGE_1));
             return writeFrame(*h.raw, h.state.writeMessage({}));
           })
-          .then([&h] { return readFrame(*h.raw, h.reader, h.chunk); })
+          .then([&h] { return h.readFrame(); })
           .then([&h, accept = kj::mv(accept)](Bytes msg3) -> kj::Promise<SecureConnection> {
-            Bytes payload = guarded("message 3", [&] { return h.state.readMessage(msg3); });
-            if (payload.size() != crypto::PUBLIC_KEY_BYTES) {
-              return KJ_EXCEPTION(FAILED, "secure transport failed: message 3 does not carry an identity key");
-            }
+            Bytes payload =
+                guarded(h.failed, TransportFailure::BAD_MESSAGE_3, [&] { return h.state.readMessage(msg3); });
+            if (payload.size() != crypto::PUBLIC_KEY_BYTES) return fail(h.failed, TransportFailure::NO_IDENTITY_KEY);
             std::memcpy(h.remote.data(), payload.data(), crypto::PUBLIC_KEY_BYTES);
             auto derived = noise::ed25519PublicToX25519(h.remote);
             Key32 authenticated = h.state.remoteStatic();
             if (!derived || sodium_memcmp(derived->data(), authenticated.data(), authenticated.size()) != 0) {
-              return KJ_EXCEPTION(FAILED, "secure transport failed: the identity key does not match the handshake");
+              return fail(h.failed, TransportFailure::IDENTITY_KEY_MISMATCH);
             }
             noise::SessionCiphers ciphers = h.state.split();
             std::string refusal = accept(h.remote);
@@ -250,7 +272,7 @@ kj::Promise<SecureConnection> secureRespond(kj::Own<kj::AsyncIoStream> raw, cons
             if (!refusal.empty()) {
               std::string who = toHex(h.remote).substr(0, 8);
               return written.then([refusal, who]() -> kj::Promise<SecureConnection> {
-                return nodeException(kj::Exception::Type::FAILED, "refused peer " + who + ": " + refusal);
+                return transportException(TransportFailure::REFUSED_PEER, who + ": " + refusal);
               });
             }
             return written.then([&h, ciphers = std::move(ciphers)]() mutable {
@@ -262,7 +284,7 @@ kj::Promise<SecureConnection> secureRespond(kj::Own<kj::AsyncIoStream> raw, cons
               return conn;
             });
           });
-  return withTimeout(timer, promise.attach(kj::mv(hs)));
+  return withTimeout(timer, promise.attach(kj::mv(hs)), nullptr);
 }
 
 }  // namespace kith::node

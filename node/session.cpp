@@ -5,13 +5,15 @@
 
 #include <cstring>
 
+#include "protocol/roles.h"
+
 namespace kith::node {
 namespace {
 
 capnp::ReaderOptions rpcReaderOptions() {
   capnp::ReaderOptions options;
   options.traversalLimitInWords = RPC_MESSAGE_WORDS_MAX;
-  options.nestingLimit = 32;
+  options.nestingLimit = RPC_NESTING_MAX;
   return options;
 }
 
@@ -74,7 +76,7 @@ void PeerSession::taskFailed(kj::Exception&& exception) {
 kj::Promise<void> PeerSession::scanJournals() {
   return remote_.journalsRequest().send().then([this](capnp::Response<rpc::Node::JournalsResults>&& response) {
     auto ids = response.getIds();
-    KJ_REQUIRE(ids.size() <= protocol::MEMBERS_MAX * 64, "the peer listed too many journals");
+    KJ_REQUIRE(ids.size() <= JOURNALS_LISTED_MAX, "the peer listed too many journals");
     for (auto id : ids) {
       JournalId journal = key32(id);
       if (subscriptions_.count(journal) == 0 && replicator_.wants(journal)) subscribe(journal);
@@ -132,7 +134,7 @@ kj::Promise<std::pair<JournalId, protocol::Role>> PeerSession::redeem(const Byte
   return req.send().then([](capnp::Response<rpc::Node::RedeemInviteResults>&& response) {
     JournalId journal = key32(response.getJournal());
     auto role = static_cast<protocol::Role>(response.getRole());
-    KJ_REQUIRE(role == protocol::Role::SUBSCRIBER || role == protocol::Role::COAUTHOR, "the peer granted an unknown role");
+    KJ_REQUIRE(protocol::isInvitable(role), "the peer granted an unknown role");
     return std::make_pair(journal, role);
   });
 }

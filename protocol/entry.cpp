@@ -381,9 +381,16 @@ Bytes packEntry(const Entry& entry) {
   return out;
 }
 
-Entry unpackEntry(ByteView packed) {
+Entry decodePackedEntry(ByteView packed) {
   if (packed.size() < crypto::SIGNATURE_BYTES) throw EntryError(Rejection::MALFORMED, "a stored entry is truncated");
   return decodeEntry(packed.subspan(crypto::SIGNATURE_BYTES), packed.first(crypto::SIGNATURE_BYTES));
+}
+
+Entry unpackEntry(ByteView packed) {
+  if (packed.size() < crypto::SIGNATURE_BYTES) throw EntryError(Rejection::MALFORMED, "a stored entry is truncated");
+  Entry out = parseEntry(packed.subspan(crypto::SIGNATURE_BYTES), packed.first(crypto::SIGNATURE_BYTES));
+  checkValues(out);
+  return out;
 }
 
 }  // namespace kith::protocol

@@ -7,7 +7,7 @@
 //
 // Threading: pure functions over values; safe from any thread.
 // Caveats:
-// - decodeEntry checks what one entry can show on its own (encoding, sizes, signature, a
+// - decodeEntry (untrusted bytes) checks what one entry can show on its own (encoding, sizes, signature, a
 //   genesis's journal id). The chain (seq, prev) and the author's role need the journal's state:
 //   the store checks those on append.
 // - openBody returns nullopt for a body that does not decrypt under the key given; it throws
@@ -120,8 +120,9 @@ JournalId journalIdFor(const PublicKey& owner, ByteView salt);
 Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
                 std::optional<ByteView> epochKey);
 
-// Parses and checks an entry received or read back: `entryBytes` is SignedEntry.entry.
-// Throws EntryError for anything that fails.
+// Parses and checks untrusted bytes (from the network, or stored bytes that must prove they are
+// undamaged): the encoding, the limits, the signature and the values. `entryBytes` is
+// SignedEntry.entry. Throws EntryError for anything that fails.
 Entry decodeEntry(ByteView entryBytes, ByteView signature);
 
 // Decrypts and decodes the body. nullopt when it does not decrypt under `epochKey`.
@@ -133,6 +134,14 @@ Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint
 
 // A serialised SignedEntry (signature || entry bytes), as the store keeps it.
 Bytes packEntry(const Entry& entry);
+// decodeEntry of a packed entry: every check, the signature included. The store reads with it
+// where damage at rest must show as a refusal (the timeline `kith read` shows, the integrity
+// check).
+Entry decodePackedEntry(ByteView packed);
+// Unpacks what this node stored itself after decodeEntry (or signEntry) accepted it: the encoding,
+// the limits and the values are checked, the signature is not (it was verified on the way in).
+// Callers compare the entry with the key it was stored under, which the id and position cover.
+// Throws EntryError(MALFORMED) for bytes that do not parse. specs/entry.md, "What is checked where".
 Entry unpackEntry(ByteView packed);
 
 }  // namespace kith::protocol

@@ -27,19 +27,4 @@ uint64_t count(const std::vector<Want>& wants) {
   return n;
 }
 
-bool covers(const VersionVector& a, const VersionVector& b) {
-  for (const auto& [author, seq] : b) {
-    auto it = a.find(author);
-    if (it == a.end() ? seq > 0 : it->second < seq) return false;
-  }
-  return true;
-}
-
-void merge(VersionVector& into, const VersionVector& from) {
-  for (const auto& [author, seq] : from) {
-    uint64_t& mine = into[author];
-    if (seq > mine) mine = seq;
-  }
-}
-
 }  // namespace kith::protocol

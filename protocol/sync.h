@@ -24,10 +24,4 @@ std::vector<Want> missing(const VersionVector& local, const VersionVector& remot
 // The number of entries in `wants`.
 uint64_t count(const std::vector<Want>& wants);
 
-// True when `a` holds at least everything `b` holds.
-bool covers(const VersionVector& a, const VersionVector& b);
-
-// Raises each author's seq in `into` to at least the one in `from`.
-void merge(VersionVector& into, const VersionVector& from);
-
 }  // namespace kith::protocol

@@ -2,6 +2,9 @@
 
 #include <chrono>
 
+#include "protocol/roles.h"
+#include "store/store-impl.h"
+
 namespace kith::store {
 
 using protocol::Control;
@@ -26,14 +29,14 @@ EntryDraft nextDraft(const JournalId& journal, const std::optional<Head>& head, 
   return d;
 }
 
-crypto::SecretBuffer requireEpochKey(const Store& store, const Keyring& keyring, const JournalId& journal,
-                                     uint32_t epoch) {
-  auto key = store.epochKey(journal, epoch, keyring.storageKey);
-  if (!key) {
+// The key of the journal's current epoch, which an author needs to post.
+const crypto::SecretBuffer& requireEpochKey(AppendView& view, uint32_t epoch) {
+  const crypto::SecretBuffer* key = view.epochKey(epoch);
+  if (key == nullptr) {
     throw Error(ErrorKind::NOT_FOUND, "this node holds no key for the journal's current epoch",
                 "ask the journal's owner to add you again");
   }
-  return std::move(*key);
+  return *key;
 }
 
 KeyWrap wrapTo(const PublicKey& member, uint32_t epoch, ByteView key) {
@@ -42,19 +45,49 @@ KeyWrap wrapTo(const PublicKey& member, uint32_t epoch, ByteView key) {
   return KeyWrap{member, epoch, crypto::sealTo(*boxKey, key)};
 }
 
-void requireRole(const Store& store, const JournalId& journal, const PublicKey& who,
-                 std::initializer_list<Role> allowed, const char* action) {
-  auto m = store.member(journal, who);
-  if (m && m->active) {
-    for (Role r : allowed) {
-      if (m->role == r) return;
-    }
-  }
+// The journal's state, read in the transaction that appends: NOT_FOUND before its genesis.
+const JournalInfo& requireJournal(const AppendView& view, const JournalId& journal) {
+  if (!view.journal()) throw notFound(journal);
+  return *view.journal();
+}
+
+// AUTH unless `who` is an active member whose role passes `allowed` (a rule of protocol/roles.h).
+void requireRole(const AppendView& view, const PublicKey& who, bool (*allowed)(Role), const char* action) {
+  auto m = view.member(who);
+  if (m && m->active && allowed(m->role)) return;
   throw Error(ErrorKind::AUTH, std::string("your role in this journal does not allow you to ") + action,
               "ask the journal's owner");
 }
 
+bool mayAddMembers(Role role) { return protocol::mayIssue(role, Control::Type::ADD_MEMBER); }
+bool mayRemoveMembers(Role role) { return protocol::mayIssue(role, Control::Type::REMOVE_MEMBER); }
+
 }  // namespace
+
+namespace internal {
+
+MadeEntry addMemberEntry(AppendView& view, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
+                         Role role) {
+  const JournalInfo& j = requireJournal(view, journal);
+  requireRole(view, keyring.identity.publicKey(), mayAddMembers, "add members");
+  if (auto m = view.member(member); m && m->active) {
+    throw Error(ErrorKind::CONFLICT, "that key is already a member (" + std::string(protocol::roleName(m->role)) + ")",
+                "see 'kith members'");
+  }
+  EntryDraft d = nextDraft(journal, view.head(), j.epoch);
+  d.control.type = Control::Type::ADD_MEMBER;
+  d.control.member = member;
+  d.control.role = role;
+  if (protocol::receivesKeys(role)) {
+    for (uint32_t e = 0; e <= j.epoch; ++e) {
+      // Epochs whose key this owner never held (none, in practice) are skipped.
+      if (const crypto::SecretBuffer* key = view.epochKey(e)) d.control.wraps.push_back(wrapTo(member, e, key->view()));
+    }
+  }
+  return {protocol::signEntry(keyring.identity, d, std::nullopt), nullptr};
+}
+
+}  // namespace internal
 
 JournalId createJournal(Store& store, const Keyring& keyring, const std::string& title) {
   const auto& me = keyring.identity;
@@ -63,15 +96,16 @@ JournalId createJournal(Store& store, const Keyring& keyring, const std::string&
   JournalId journal = protocol::journalIdFor(me.publicKey(), salt);
   crypto::SecretBuffer epochKey(crypto::AEAD_KEY_BYTES);
   crypto::randomBytes({epochKey.data(), epochKey.size()});
+  const Body info{Kind::JOURNAL_INFO, title, {}};
   store.appendNext(
       journal, me.publicKey(),
-      [&](const std::optional<Head>&, const std::optional<JournalInfo>&) {
+      [&](AppendView&) {
         EntryDraft d = nextDraft(journal, std::nullopt, 0);
         d.control.type = Control::Type::CREATE;
         d.control.salt = salt;
         d.control.wraps.push_back(wrapTo(me.publicKey(), 0, epochKey.view()));
-        d.body = Body{Kind::JOURNAL_INFO, title, {}};
-        return protocol::signEntry(me, d, epochKey.view());
+        d.body = info;
+        return MadeEntry{protocol::signEntry(me, d, epochKey.view()), &info};
       },
       &keyring);
   if (!store.epochKey(journal, 0, keyring.storageKey)) {
@@ -82,81 +116,59 @@ JournalId createJournal(Store& store, const Keyring& keyring, const std::string&
 
 Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const Body& body) {
   const auto& me = keyring.identity;
-  auto info = store.journal(journal);
-  if (!info) throw notFound(journal);
-  if (body.kind == Kind::UPDATE) {
-    requireRole(store, journal, me.publicKey(), {Role::OWNER, Role::COAUTHOR}, "post updates");
-  } else {
-    requireRole(store, journal, me.publicKey(), {Role::OWNER, Role::COAUTHOR, Role::SUBSCRIBER}, "comment");
-  }
   return store.appendNext(
       journal, me.publicKey(),
-      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
-        if (!j) throw notFound(journal);
-        crypto::SecretBuffer key = requireEpochKey(store, keyring, journal, j->epoch);
-        EntryDraft d = nextDraft(journal, head, j->epoch);
+      [&](AppendView& view) {
+        const JournalInfo& j = requireJournal(view, journal);
+        auto mine = view.member(me.publicKey());
+        if (!mine || !mine->active || !protocol::mayAuthorKind(mine->role, body.kind)) {
+          throw Error(ErrorKind::AUTH,
+                      std::string("your role in this journal does not allow you to ") +
+                          (body.kind == Kind::UPDATE         ? "post updates"
+                           : body.kind == Kind::JOURNAL_INFO ? "set the journal's title"
+                                                             : "comment"),
+                      "ask the journal's owner");
+        }
+        const crypto::SecretBuffer& key = requireEpochKey(view, j.epoch);
+        EntryDraft d = nextDraft(journal, view.head(), j.epoch);
         d.body = body;
-        return protocol::signEntry(me, d, key.view());
+        return MadeEntry{protocol::signEntry(me, d, key.view()), &body};
       },
       &keyring);
 }
 
 Entry addMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
                 Role role) {
-  const auto& me = keyring.identity;
-  if (!store.journal(journal)) throw notFound(journal);
-  requireRole(store, journal, me.publicKey(), {Role::OWNER}, "add members");
-  if (auto m = store.member(journal, member); m && m->active) {
-    throw Error(ErrorKind::CONFLICT, "that key is already a member (" + std::string(protocol::roleName(m->role)) + ")",
-                "see 'kith members'");
-  }
   return store.appendNext(
-      journal, me.publicKey(),
-      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
-        if (!j) throw notFound(journal);
-        EntryDraft d = nextDraft(journal, head, j->epoch);
-        d.control.type = Control::Type::ADD_MEMBER;
-        d.control.member = member;
-        d.control.role = role;
-        if (role != Role::RELAY) {
-          for (uint32_t e = 0; e <= j->epoch; ++e) {
-            // Epochs whose key this owner never held (none, in practice) are skipped.
-            if (auto key = store.epochKey(journal, e, keyring.storageKey)) {
-              d.control.wraps.push_back(wrapTo(member, e, key->view()));
-            }
-          }
-        }
-        return protocol::signEntry(me, d, std::nullopt);
-      },
-      &keyring);
+      journal, keyring.identity.publicKey(),
+      [&](AppendView& view) { return internal::addMemberEntry(view, keyring, journal, member, role); }, &keyring);
 }
 
 Entry removeMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member) {
   const auto& me = keyring.identity;
-  if (!store.journal(journal)) throw notFound(journal);
-  requireRole(store, journal, me.publicKey(), {Role::OWNER}, "remove members");
-  auto target = store.member(journal, member);
-  if (!target || !target->active) {
-    throw Error(ErrorKind::NOT_FOUND, "that key is not a member of the journal", "see 'kith members'");
-  }
-  if (target->role == Role::OWNER) throw Error(ErrorKind::INPUT, "the owner cannot be removed");
   crypto::SecretBuffer newKey(crypto::AEAD_KEY_BYTES);
   crypto::randomBytes({newKey.data(), newKey.size()});
   return store.appendNext(
       journal, me.publicKey(),
-      [&](const std::optional<Head>& head, const std::optional<JournalInfo>& j) {
-        if (!j) throw notFound(journal);
-        uint32_t epoch = j->epoch + 1;
-        EntryDraft d = nextDraft(journal, head, epoch);
+      [&](AppendView& view) {
+        const JournalInfo& j = requireJournal(view, journal);
+        requireRole(view, me.publicKey(), mayRemoveMembers, "remove members");
+        auto target = view.member(member);
+        if (!target || !target->active) {
+          throw Error(ErrorKind::NOT_FOUND, "that key is not a member of the journal", "see 'kith members'");
+        }
+        if (!protocol::mayBeRemoved(target->role)) throw Error(ErrorKind::INPUT, "the owner cannot be removed");
+        uint32_t epoch = j.epoch + 1;
+        EntryDraft d = nextDraft(journal, view.head(), epoch);
         d.control.type = Control::Type::REMOVE_MEMBER;
         d.control.member = member;
         d.control.newEpoch = epoch;
-        for (const Member& m : store.members(journal)) {
-          if (m.active && m.key != member && m.role != Role::RELAY) {
+        for (const Member& m : view.members()) {
+          if (m.active && m.key != member && protocol::receivesKeys(m.role)) {
             d.control.wraps.push_back(wrapTo(m.key, epoch, newKey.view()));
           }
         }
-        return protocol::signEntry(me, d, std::nullopt);
+        return MadeEntry{protocol::signEntry(me, d, std::nullopt), nullptr};
       },
       &keyring);
 }

@@ -16,27 +16,8 @@ constexpr unsigned TABLES_MAX = 16;
 constexpr size_t APPEND_BATCH_MAX = 4096;
 // Entries returned by one range() call.
 constexpr size_t RANGE_LIMIT_MAX = 4096;
-
-// Backups (store/backup.h, specs/backup.md). The reader checks every length in a backup's header
-// against these and against the file's size before it allocates or writes anything.
-// Sections in one backup: the key file, config.json and the store, each at most once.
-constexpr size_t BACKUP_SECTIONS_MAX = 3;
-// The key file section holds identity.key as it is (crypto::KEY_FILE_BYTES_MAX, asserted there).
-constexpr size_t BACKUP_KEY_FILE_BYTES_MAX = 4096;
-// config.json as it is; a home refuses a larger one too.
-constexpr size_t BACKUP_CONFIG_BYTES_MAX = size_t{1} << 20;
-// The compacted LMDB data file: never larger than the largest map a store may have.
-constexpr uint64_t BACKUP_STORE_BYTES_MAX = MAP_BYTES_MAX;
-// The fixed parts of the format: the file header, each section's header and the BLAKE2b-256
-// checksum at the end.
-constexpr size_t BACKUP_HEADER_BYTES = 16;
-constexpr size_t BACKUP_SECTION_HEADER_BYTES = 16;
-constexpr size_t BACKUP_CHECKSUM_BYTES = 32;
-// The whole file: its header, every section at its largest, and the checksum.
-constexpr uint64_t BACKUP_FILE_BYTES_MAX = BACKUP_HEADER_BYTES + BACKUP_SECTIONS_MAX * BACKUP_SECTION_HEADER_BYTES +
-                                           BACKUP_KEY_FILE_BYTES_MAX + BACKUP_CONFIG_BYTES_MAX +
-                                           BACKUP_STORE_BYTES_MAX + BACKUP_CHECKSUM_BYTES;
-// The buffer the store section is streamed through when writing, checking and restoring a backup.
-constexpr size_t BACKUP_CHUNK_BYTES = size_t{1} << 20;
+// Problems listed by one checkIntegrity: a badly damaged store could yield one per row; past this
+// many the rest are counted only.
+constexpr size_t CHECK_PROBLEMS_MAX = 1000;
 
 }  // namespace kith::store

@@ -311,32 +311,4 @@ void Table::scan(const Txn& txn, ByteView prefix, ByteView from,
   if (rc != MDB_NOTFOUND) check(rc, "scanning the store");
 }
 
-std::optional<std::pair<ByteView, ByteView>> Table::last(const Txn& txn, ByteView prefix) const {
-  // Position after the prefix's range, then step back once.
-  Bytes upper(prefix.begin(), prefix.end());
-  while (!upper.empty() && upper.back() == 0xff) upper.pop_back();
-  Cursor cursor(txn, dbi_);
-  MDB_val k, v;
-  int rc;
-  if (upper.empty()) {
-    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_LAST);
-  } else {
-    upper.back()++;
-    k = val(upper);
-    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_SET_RANGE);
-    rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cursor.c, &k, &v, MDB_LAST)
-                            : mdb_cursor_get(cursor.c, &k, &v, MDB_PREV);
-  }
-  if (rc == MDB_NOTFOUND) return std::nullopt;
-  check(rc, "reading the store");
-  if (!hasPrefix(view(k), prefix)) return std::nullopt;
-  return std::make_pair(view(k), view(v));
-}
-
-size_t Table::count(const Txn& txn) const {
-  MDB_stat st;
-  check(mdb_stat(txn.raw(), dbi_, &st), "counting a store table");
-  return st.ms_entries;
-}
-
 }  // namespace kith::store

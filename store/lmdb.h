@@ -123,9 +123,6 @@ public:
             const std::function<bool(ByteView key, ByteView value)>& fn) const {
     scan(txn, prefix, prefix, fn);
   }
-  // The last entry whose key starts with `prefix`, if any.
-  std::optional<std::pair<ByteView, ByteView>> last(const Txn& txn, ByteView prefix) const;
-  size_t count(const Txn& txn) const;
 
 private:
   MDB_dbi dbi_ = 0;

@@ -7,6 +7,10 @@
 // encoding, the limits and the signature. Nothing is stored unencrypted that was encrypted: bodies
 // stay as they came, and epoch keys are sealed under a key derived from the node's identity.
 //
+// Where each part lives: store.cpp (opening, reads), append.cpp (the chain, fork and role checks
+// of append and appendNext), members.cpp, epoch-keys.cpp, invites.cpp, check.cpp (the integrity
+// check), records.h (every table's byte layout), store-impl.h (the state they share).
+//
 // Threading: one Store per process; its methods may be called from one thread at a time.
 // Several processes may open the same store.
 // Caveats:
@@ -25,7 +29,11 @@
 
 #include "protocol/entry.h"
 #include "protocol/sync.h"
+#include "store/check.h"
+#include "store/epoch-keys.h"
+#include "store/invites.h"
 #include "store/limits.h"
+#include "store/members.h"
 
 namespace kith::store {
 
@@ -41,19 +49,6 @@ struct StoreOptions {
   // Create the store when the folder has none. Without it a missing or empty data file is damage
   // (Error(CORRUPT)), never silently a new empty store.
   bool create = true;
-};
-
-// What this node needs to take in epoch keys wrapped to it: its identity and the at-rest key.
-struct Keyring {
-  const crypto::Identity& identity;
-  ByteView storageKey;  // 32 bytes, Identity::deriveKey("kithstor", 1)
-};
-
-struct Member {
-  PublicKey key{};
-  Role role = Role::SUBSCRIBER;
-  bool active = true;        // false once removed
-  uint32_t sinceEpoch = 0;   // the epoch in force when added
 };
 
 struct JournalInfo {
@@ -80,21 +75,6 @@ struct AppendOutcome {
   std::string message;                                           // when REJECTED
 };
 
-// A one-time invitation to a journal, kept only on the inviting node. The code's secret is never
-// stored: `id` is BLAKE2b-256("kith/invite/v1", secret).
-struct Invite {
-  Key32 id{};
-  JournalId journal{};
-  Role role = Role::SUBSCRIBER;
-  int64_t createdMs = 0;
-  int64_t expiresMs = 0;
-  bool used = false;
-  PublicKey usedBy{};
-};
-
-enum class InviteStatus { OPEN, UNKNOWN, USED, EXPIRED };
-const char* inviteStatusText(InviteStatus status);
-
 // An entry the store holds but cannot return: its stored bytes fail to decode or verify, its index
 // row points at nothing, or the row itself is damaged (then `id` is nullopt).
 struct DamagedEntry {
@@ -109,35 +89,32 @@ struct TimelineReport {
   std::vector<DamagedEntry> skipped;
 };
 
-// What Store::checkIntegrity finds wrong: one value per problem, never an exception.
-enum class ProblemKind {
-  STORE_UNREADABLE,  // LMDB itself reports damage while walking a table
-  RECORD_DAMAGED,    // a journal, member, head, epoch-key, fork or invite record does not decode
-  ENTRY_DAMAGED,     // an entry's stored bytes fail to decode or verify, or sit at the wrong key
-  CHAIN_BROKEN,      // an author's seqs are not 1..n, or a prev is not the previous entry's id
-  INDEX_MISMATCH,    // the ids or timeline index disagrees with the entries
-  HEAD_MISMATCH,     // a head is not its author's last entry
-  COUNT_MISMATCH,    // the journal record's entry count or last time disagrees with its entries
-};
-const char* problemKindName(ProblemKind kind);  // "entry-damaged", ...
+// What Store::appendNext's `make` sees: the journal as the write transaction that will append
+// the entry holds it. Valid only during the call to `make`; what it returns is owned (or, for
+// epochKey, lives until appendNext returns) and never points into LMDB.
+class AppendView {
+public:
+  // The author's head (nullopt before the author's first entry).
+  virtual const std::optional<Head>& head() const = 0;
+  // The journal's state (nullopt before its genesis).
+  virtual const std::optional<JournalInfo>& journal() const = 0;
+  virtual std::optional<Member> member(const PublicKey& key) const = 0;
+  virtual std::vector<Member> members() const = 0;
+  // The key of `epoch` as this node holds it, unsealed at most once per appendNext and valid until
+  // appendNext returns; nullptr when this node holds none. Throws Error(CORRUPT) when the stored
+  // key does not open under the keyring's storage key. Requires appendNext's keyring.
+  virtual const crypto::SecretBuffer* epochKey(uint32_t epoch) = 0;
 
-struct StoreProblem {
-  ProblemKind kind = ProblemKind::STORE_UNREADABLE;
-  std::optional<JournalId> journal;
-  std::optional<EntryId> entry;
-  std::string text;  // what is wrong, one line
-  std::string hint;  // what to do about it
-};
-
-struct CheckOptions {
-  std::optional<JournalId> journal;      // only this journal's rows (and the tables' shapes)
-  std::optional<ByteView> storageKey;    // when given, every epoch key must open under it
+protected:
+  ~AppendView() = default;
 };
 
-struct CheckReport {
-  uint64_t journals = 0;  // journal records walked
-  uint64_t entries = 0;   // entries walked
-  std::vector<StoreProblem> problems;
+// What `make` returns: the signed entry and, when it has a body, the plaintext it encrypted, so
+// that the store checks the body's kind against the author's role (protocol/roles.h) without
+// decrypting what was just encrypted. `body` must stay valid until appendNext returns.
+struct MadeEntry {
+  Entry entry;
+  const protocol::Body* body = nullptr;
 };
 
 class Store {
@@ -156,10 +133,11 @@ public:
                                          const Keyring* keyring = nullptr);
 
   // Builds and appends the next entry of `author` in one write transaction, so that concurrent
-  // writers (two `kith post` at once) never race for the same seq. `make` gets the author's head
-  // (nullopt before the first entry) and the journal's state (nullopt before the genesis) and
-  // returns the signed entry; it may run more than once (when the map grows).
-  using MakeEntry = std::function<Entry(const std::optional<Head>&, const std::optional<JournalInfo>&)>;
+  // writers (two `kith post` at once) never race for the same seq. `make` reads the journal
+  // through the AppendView it is given (never through this Store's public calls, which would
+  // open transactions of their own) and returns the signed entry; it may run more than once (when
+  // the map grows). An exception from `make` aborts the transaction: nothing is written.
+  using MakeEntry = std::function<MadeEntry(AppendView&)>;
   Entry appendNext(const JournalId& journal, const PublicKey& author, const MakeEntry& make,
                    const Keyring* keyring = nullptr);
 
@@ -196,7 +174,7 @@ public:
   std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch,
                                                ByteView storageKey) const;
 
-  // Invitations (local to this node, never replicated).
+  // Invitations (local to this node, never replicated; store/invites.h).
   void putInvite(const Invite& invite);
   std::vector<Invite> invites() const;
   // Removes an invitation; false when there was none with that id.
@@ -205,6 +183,12 @@ public:
   std::pair<InviteStatus, std::optional<Invite>> checkInvite(const Key32& id, int64_t nowMs) const;
   void markInviteUsed(const Key32& id, const PublicKey& by);
   bool hasOpenInvites(int64_t nowMs) const;
+  // Redeems the invitation with this id for `peer`, in one write transaction: checks it is OPEN
+  // at `nowMs`, appends the owner's ADD_MEMBER entry for `peer` with the invite's role (unless
+  // `peer` is an active member already; `keyring` is the owner's) and marks the invite used by
+  // `peer`. Returns the invite's status: when not OPEN nothing was written. Throws as addMember
+  // (store/journal.h) does when the member cannot be added; then nothing was written either.
+  Redemption redeemInvite(const Key32& id, const PublicKey& peer, int64_t nowMs, const Keyring& keyring);
 
   // Walks every table in one read transaction: each entry decodes and verifies, each author's
   // chain runs 1..n with prev = the previous id, the ids, heads and timeline indexes match the
@@ -228,7 +212,7 @@ public:
   void copyCompactTo(int fd) const;
 
 private:
-  struct Impl;
+  struct Impl;  // store/store-impl.h
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
@@ -21,19 +20,23 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
 
 namespace {
 
 using kith::test::anyFileContains;
+using kith::test::contains;
+using kith::test::describe;
+using kith::test::kithBinary;
 using kith::test::readFile;
+using kith::test::requireError;
+using kith::test::requireNoCrash;
 using kith::test::RunOptions;
 using kith::test::RunResult;
 using kith::test::TempDir;
+using kith::test::writeFile;
 using nlohmann::json;
 
-constexpr int TIMEOUT_MS = 30000;
 constexpr size_t TEXT_BYTES_MAX = 32 * 1024;  // protocol/limits.h
 const std::string PASSPHRASE = "plum-orchard-7 lantern quietly";
 
@@ -42,28 +45,13 @@ const std::regex FINGERPRINT("[0-9]{5} [0-9]{5} [0-9]{5} [0-9]{5}");
 
 // Runs `kith ARGS...` with KITH_HOME and KITH_PASSPHRASE removed, then `env` applied.
 RunResult kithRun(const std::vector<std::string>& args, RunOptions options = {}) {
-  std::vector<std::string> argv{KITH_BIN};
+  std::vector<std::string> argv{kithBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
   for (const char* name : {"KITH_HOME", "KITH_PASSPHRASE"}) {
     if (!options.env.contains(name)) options.unsetEnv.push_back(name);
   }
-  if (options.timeoutMs == RunOptions{}.timeoutMs) options.timeoutMs = TIMEOUT_MS;
+  if (options.timeoutMs == RunOptions{}.timeoutMs) options.timeoutMs = kith::test::COMMAND_TIMEOUT_MS;
   return kith::test::run(argv, options);
-}
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-void requireNoCrash(const RunResult& r) {
-  INFO(describe(r));
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE(r.signal == 0);
-  REQUIRE(r.err.find("AddressSanitizer") == std::string::npos);
-  REQUIRE(r.err.find("LeakSanitizer") == std::string::npos);
-  REQUIRE(r.err.find("runtime error") == std::string::npos);
-  REQUIRE(r.err.find("internal error") == std::string::npos);
 }
 
 void requireOk(const RunResult& r) {
@@ -71,24 +59,6 @@ void requireOk(const RunResult& r) {
   INFO(describe(r));
   REQUIRE(r.exitCode == 0);
   REQUIRE(r.err.empty());
-}
-
-// A failure: exit `code`, nothing on stdout, and stderr exactly one line "kith: error: ...".
-// Returns that line without its newline.
-std::string requireFailure(const RunResult& r, int code) {
-  requireNoCrash(r);
-  INFO(describe(r));
-  REQUIRE(r.exitCode == code);
-  REQUIRE(r.out.empty());
-  REQUIRE(r.err.rfind("kith: error: ", 0) == 0);
-  REQUIRE(r.err.size() > std::string("kith: error: \n").size());
-  REQUIRE(r.err.back() == '\n');
-  REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  return r.err.substr(0, r.err.size() - 1);
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 json parseJson(const RunResult& r) {
@@ -103,13 +73,6 @@ unsigned modeOf(const std::string& path) {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   return st.st_mode & 07777;
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  REQUIRE(out.good());
 }
 
 // A temporary home and the options every command in it runs with.
@@ -223,23 +186,23 @@ TEST_CASE("init twice fails and leaves the identity as it was", "[cli]") {
   Home h;
   h.initUnsealed();
   std::string before = readFile(h.path + "/identity.key");
-  std::string line = requireFailure(h({"init", "--no-passphrase"}), 1);
+  std::string line = requireError(h({"init", "--no-passphrase"}), 1);
   CHECK(contains(line, "already has an identity"));
   h.passphrase = PASSPHRASE;
-  requireFailure(h({"--json", "init"}), 1);
+  requireError(h({"--json", "init"}), 1);
   CHECK(readFile(h.path + "/identity.key") == before);
 }
 
 TEST_CASE("init without a passphrase source is a usage error that says what to do", "[cli]") {
   Home h;
   // No KITH_PASSPHRASE and stdin is a pipe: nothing to ask on.
-  std::string line = requireFailure(h({"init"}, "typed-into-a-pipe\n"), 2);
+  std::string line = requireError(h({"init"}, "typed-into-a-pipe\n"), 2);
   CHECK(contains(line, "KITH_PASSPHRASE"));
   CHECK(contains(line, "--no-passphrase"));
   CHECK_FALSE(std::filesystem::exists(h.path + "/identity.key"));
 
   h.passphrase = "";
-  line = requireFailure(h({"init"}), 1);
+  line = requireError(h({"init"}), 1);
   CHECK(contains(line, "KITH_PASSPHRASE is empty"));
   CHECK_FALSE(std::filesystem::exists(h.path + "/identity.key"));
 }
@@ -337,9 +300,9 @@ TEST_CASE("the --journal option: optional with one journal, required with two, p
   std::string b = h.createJournal("Second");
   REQUIRE(a != b);
 
-  std::string line = requireFailure(h({"post", "where does this go?"}), 2);
+  std::string line = requireError(h({"post", "where does this go?"}), 2);
   CHECK(contains(line, "--journal"));
-  line = requireFailure(h({"read"}), 2);
+  line = requireError(h({"read"}), 2);
   CHECK(contains(line, "--journal"));
 
   // Full ids and unique prefixes (the first position where the two differ, plus a margin).
@@ -362,16 +325,16 @@ TEST_CASE("the --journal option: optional with one journal, required with two, p
       break;
     }
   }
-  line = requireFailure(h({"read", "--journal", unknown}), 1);
+  line = requireError(h({"read", "--journal", unknown}), 1);
   CHECK(contains(line, "no journal"));
-  line = requireFailure(h({"post", "--journal", unknown.substr(0, 8), "lost"}), 1);
+  line = requireError(h({"post", "--journal", unknown.substr(0, 8), "lost"}), 1);
   CHECK(contains(line, "no journal"));
 
   // Malformed ids are usage errors.
   for (std::string bad : {std::string("xyz!"), std::string("abc"), std::string(""), a + "0",
                           std::string("zzzzzzzz"), std::string("../../etc/passwd")}) {
     INFO("--journal '" << bad << "'");
-    line = requireFailure(h({"read", "--journal", bad}), 2);
+    line = requireError(h({"read", "--journal", bad}), 2);
     CHECK(contains(line, "journal"));
   }
 
@@ -383,9 +346,9 @@ TEST_CASE("the --journal option: optional with one journal, required with two, p
 TEST_CASE("post and read in a home without journals say to create one", "[cli]") {
   Home h;
   h.initUnsealed();
-  std::string line = requireFailure(h({"post", "hello"}), 1);
+  std::string line = requireError(h({"post", "hello"}), 1);
   CHECK(contains(line, "journal create"));
-  line = requireFailure(h({"read"}), 1);
+  line = requireError(h({"read"}), 1);
   CHECK(contains(line, "journal create"));
 }
 
@@ -429,7 +392,7 @@ TEST_CASE("KITH_HOME is the default home and --home overrides it", "[cli]") {
   SECTION("with no home variable at all: a usage error") {
     RunOptions none;
     none.unsetEnv = {"XDG_DATA_HOME", "HOME"};
-    std::string line = requireFailure(kithRun({"status"}, none), 2);
+    std::string line = requireError(kithRun({"status"}, none), 2);
     CHECK(contains(line, "--home"));
   }
 }
@@ -443,7 +406,7 @@ TEST_CASE("a missing home or identity says to run kith init", "[cli]") {
       std::vector<std::string> args{"--home", home};
       args.insert(args.end(), command.begin(), command.end());
       INFO("home " << home << ", command " << command[0]);
-      std::string line = requireFailure(kithRun(args), 1);
+      std::string line = requireError(kithRun(args), 1);
       CHECK(contains(line, "kith init"));
     }
   }
@@ -464,30 +427,30 @@ TEST_CASE("usage errors exit 2 and --help exits 0", "[cli]") {
   CHECK(contains(help.out, "--home"));
   requireOk(kithRun({"post", "--help"}));
 
-  std::string line = requireFailure(kithRun({"--home", home, "bogus"}), 2);
+  std::string line = requireError(kithRun({"--home", home, "bogus"}), 2);
   CHECK(contains(line, "unknown command 'bogus'"));
   CHECK(contains(line, "kith --help"));
-  line = requireFailure(kithRun({"--home", home, "--bogus", "status"}), 2);
+  line = requireError(kithRun({"--home", home, "--bogus", "status"}), 2);
   CHECK(contains(line, "--bogus"));
-  line = requireFailure(kithRun({"--home", home, "status", "--bogus"}), 2);
+  line = requireError(kithRun({"--home", home, "status", "--bogus"}), 2);
   CHECK(contains(line, "--bogus"));
-  line = requireFailure(kithRun({"--home", home, "journal", "bogus"}), 2);
+  line = requireError(kithRun({"--home", home, "journal", "bogus"}), 2);
   CHECK(contains(line, "unknown command 'bogus'"));
   CHECK(contains(line, "kith journal --help"));
-  line = requireFailure(kithRun({"--home", home}), 2);
+  line = requireError(kithRun({"--home", home}), 2);
   CHECK(contains(line, "needs a command"));
-  line = requireFailure(kithRun({"--home", home, "journal"}), 2);
+  line = requireError(kithRun({"--home", home, "journal"}), 2);
   CHECK(contains(line, "needs a command"));
-  requireFailure(kithRun({"--home", home, "post"}), 2);       // no TEXT
-  requireFailure(kithRun({"--home", home, "post", "a", "b"}), 2);
-  requireFailure(kithRun({"--home"}), 2);                     // option without its value
+  requireError(kithRun({"--home", home, "post"}), 2);       // no TEXT
+  requireError(kithRun({"--home", home, "post", "a", "b"}), 2);
+  requireError(kithRun({"--home"}), 2);                     // option without its value
   // What the user typed is quoted, but a newline in it does not break the one-line error.
-  line = requireFailure(kithRun({"--home", home, "bo\ngus"}), 2);
+  line = requireError(kithRun({"--home", home, "bo\ngus"}), 2);
   CHECK(contains(line, "bo\\x0agus"));
-  requireFailure(kithRun({"--home", home, "--bo\ngus"}), 2);
+  requireError(kithRun({"--home", home, "--bo\ngus"}), 2);
   CHECK_FALSE(std::filesystem::exists(home));
   requireOk(kithRun({"--home", home, "init", "--no-passphrase"}));
-  line = requireFailure(kithRun({"--home", home, "read", "--journal", "abcd\nef"}), 2);
+  line = requireError(kithRun({"--home", home, "read", "--journal", "abcd\nef"}), 2);
   CHECK(contains(line, "'abcd\\x0aef' is not a journal id"));
 }
 
@@ -504,7 +467,7 @@ TEST_CASE("a wrong or missing passphrase is refused with one clear line", "[cli]
   for (const auto& command : std::vector<std::vector<std::string>>{
            {"read"}, {"post", "written with the wrong passphrase"}, {"journal", "list"}, {"journal", "create", "X"}}) {
     INFO(command[0]);
-    std::string line = requireFailure(wrong(command), 1);
+    std::string line = requireError(wrong(command), 1);
     CHECK(line.rfind("kith: error: wrong passphrase; ", 0) == 0);
   }
 
@@ -512,14 +475,14 @@ TEST_CASE("a wrong or missing passphrase is refused with one clear line", "[cli]
   for (const auto& command : std::vector<std::vector<std::string>>{
            {"read"}, {"post", "written without a passphrase"}, {"journal", "list"}}) {
     INFO(command[0]);
-    std::string line = requireFailure(locked(command, "a passphrase on a pipe is not read\n"), 1);
+    std::string line = requireError(locked(command, "a passphrase on a pipe is not read\n"), 1);
     CHECK(contains(line, "KITH_PASSPHRASE"));
   }
 
   Home empty(h.path, "");
-  CHECK(contains(requireFailure(empty({"read"}), 1), "KITH_PASSPHRASE is empty"));
+  CHECK(contains(requireError(empty({"read"}), 1), "KITH_PASSPHRASE is empty"));
   Home huge(h.path, std::string(1025, 'p'));
-  CHECK(contains(requireFailure(huge({"read"}), 1), "longer than 1024 bytes"));
+  CHECK(contains(requireError(huge({"read"}), 1), "longer than 1024 bytes"));
 
   CHECK(updateTexts(h.read()) == std::vector<std::string>{"before the wrong passphrase"});
   CHECK(h.okJson({"journal", "list"}).size() == 1);
@@ -539,11 +502,11 @@ TEST_CASE("posts over the size limit or not valid text are refused and store not
   REQUIRE(updateTexts(before).size() == 3);
 
   SECTION("one byte over, as an argument") {
-    std::string line = requireFailure(h({"post", std::string(TEXT_BYTES_MAX + 1, 'c')}), 1);
+    std::string line = requireError(h({"post", std::string(TEXT_BYTES_MAX + 1, 'c')}), 1);
     CHECK(contains(line, "32768"));
   }
   SECTION("one byte over, on stdin") {
-    std::string line = requireFailure(h({"post", "-"}, std::string(TEXT_BYTES_MAX + 1, 'c')), 1);
+    std::string line = requireError(h({"post", "-"}, std::string(TEXT_BYTES_MAX + 1, 'c')), 1);
     CHECK(contains(line, "32768"));
   }
   SECTION("10 MiB on stdin fails fast without reading it all") {
@@ -552,39 +515,39 @@ TEST_CASE("posts over the size limit or not valid text are refused and store not
     o.timeoutMs = 15000;
     RunResult r = kithRun({"--home", h.path, "post", "-"}, o);
     auto took = std::chrono::steady_clock::now() - start;
-    std::string line = requireFailure(r, 1);
+    std::string line = requireError(r, 1);
     CHECK(contains(line, "longer than the limit"));
     CHECK(took < std::chrono::seconds(10));
   }
   SECTION("multi-byte characters count as bytes") {
     std::string text;
     while (text.size() <= TEXT_BYTES_MAX) text += "\xe2\x9c\xbf";  // 3 bytes each
-    requireFailure(h({"post", text}), 1);
+    requireError(h({"post", text}), 1);
   }
   SECTION("invalid UTF-8 on stdin") {
-    std::string line = requireFailure(h({"post", "-"}, "caf\xc3 au lait\n"), 1);
+    std::string line = requireError(h({"post", "-"}, "caf\xc3 au lait\n"), 1);
     CHECK(contains(line, "UTF-8"));
-    requireFailure(h({"post", "-"}, "\xff\xfe"), 1);
-    requireFailure(h({"post", "-"}, "overlong \xc0\xaf slash"), 1);
-    requireFailure(h({"post", "-"}, "surrogate \xed\xa0\x80"), 1);
+    requireError(h({"post", "-"}, "\xff\xfe"), 1);
+    requireError(h({"post", "-"}, "overlong \xc0\xaf slash"), 1);
+    requireError(h({"post", "-"}, "surrogate \xed\xa0\x80"), 1);
   }
   SECTION("invalid UTF-8 as an argument") {
-    std::string line = requireFailure(h({"post", "caf\xe9"}), 1);
+    std::string line = requireError(h({"post", "caf\xe9"}), 1);
     CHECK(contains(line, "UTF-8"));
   }
   SECTION("a NUL byte on stdin") {
-    std::string line = requireFailure(h({"post", "-"}, std::string("before\0after", 12)), 1);
+    std::string line = requireError(h({"post", "-"}, std::string("before\0after", 12)), 1);
     CHECK(contains(line, "NUL"));
   }
   SECTION("an empty post") {
-    requireFailure(h({"post", ""}), 2);
-    requireFailure(h({"post", "-"}, ""), 2);
-    requireFailure(h({"post", "-"}, "\n"), 2);
+    requireError(h({"post", ""}), 2);
+    requireError(h({"post", "-"}, ""), 2);
+    requireError(h({"post", "-"}, "\n"), 2);
   }
   SECTION("a bad journal title") {
-    requireFailure(h({"journal", "create", ""}), 2);
-    requireFailure(h({"journal", "create", std::string(201, 't')}), 1);
-    requireFailure(h({"journal", "create", "bad \xff title"}), 1);
+    requireError(h({"journal", "create", ""}), 2);
+    requireError(h({"journal", "create", std::string(201, 't')}), 1);
+    requireError(h({"journal", "create", "bad \xff title"}), 1);
     CHECK(h.okJson({"journal", "list"}).size() == 1);
   }
 
@@ -613,12 +576,12 @@ TEST_CASE("a damaged store gives one clear error, not a crash", "[cli]") {
   }
   SECTION("a short text file") { garbage = "this is not an LMDB file\n"; }
   SECTION("a page of 0xff") { garbage = std::string(16384, '\xff'); }
-  writeBytes(dataFile, garbage);
+  writeFile(dataFile, garbage);
 
   for (const auto& command : std::vector<std::vector<std::string>>{
            {"read"}, {"post", "after the damage"}, {"journal", "list"}, {"status"}, {"journal", "create", "T"}}) {
     INFO(command[0]);
-    requireFailure(h(command), 1);
+    requireError(h(command), 1);
   }
 }
 
@@ -657,7 +620,7 @@ TEST_CASE("a damaged key file gives one clear error, not a crash", "[cli]") {
     damaged[77 + 32 + 1] ^= 0x01;
   }
   SECTION("too large") { damaged = good + std::string(8192, 'z'); }
-  writeBytes(keyFile, damaged);
+  writeFile(keyFile, damaged);
 
   for (const auto& command : std::vector<std::vector<std::string>>{
            {"read"}, {"post", "with a damaged key"}, {"journal", "list"}, {"id"}}) {
@@ -668,12 +631,12 @@ TEST_CASE("a damaged key file gives one clear error, not a crash", "[cli]") {
       requireOk(r);
       continue;
     }
-    std::string line = requireFailure(r, 1);
+    std::string line = requireError(r, 1);
     CHECK(contains(line, "key file"));
   }
 
   // Putting the good file back restores everything.
-  writeBytes(keyFile, good);
+  writeFile(keyFile, good);
   CHECK(updateTexts(h.read()) == std::vector<std::string>{"signed with the good key"});
 }
 
@@ -690,9 +653,9 @@ TEST_CASE("a damaged sealed key file is refused", "[cli]") {
     for (size_t i = 9; i < 25; ++i) damaged[i] = '\xff';
   }
   SECTION("truncated") { damaged.resize(good.size() / 2); }
-  writeBytes(keyFile, damaged);
+  writeFile(keyFile, damaged);
   // A damaged sealed payload cannot be told from a wrong passphrase; either way it is one line.
-  requireFailure(h({"journal", "list"}), 1);
+  requireError(h({"journal", "list"}), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,17 +6,14 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "tests/support/hex.h"
 
 namespace {
 
 using namespace kith;
 using namespace kith::crypto;
 
-Bytes unhex(std::string_view hex) {
-  auto bytes = tryFromHex(hex);
-  REQUIRE(bytes.has_value());
-  return *bytes;
-}
+using kith::test::unhex;
 
 Bytes concat(std::initializer_list<ByteView> parts) {
   Bytes out;

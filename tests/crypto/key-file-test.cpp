@@ -7,15 +7,15 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <functional>
-#include <iostream>
 #include <random>
 #include <string>
 
 #include "crypto/aead.h"
 #include "base/error.h"
 #include "crypto/key-file.h"
+#include "tests/support/errors.h"
+#include "tests/support/seed.h"
 
 namespace {
 
@@ -48,18 +48,13 @@ void putU32At(Bytes& file, size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i) file[at + i] = static_cast<uint8_t>(v >> (8 * (3 - i)));
 }
 
-// Runs `open` and returns the kind of kith::Error it throws; fails the test if it succeeds or
-// throws anything else.
-ErrorKind errorKindOf(const std::function<void()>& open) {
-  try {
-    open();
-  } catch (const Error& e) {
-    CHECK_FALSE(std::string(e.what()).empty());
-    CHECK_FALSE(e.hint().empty());
-    return e.kind();
-  }
-  FAIL("expected a kith::Error, but the key file opened");
-  return ErrorKind::USAGE;
+// The kind of kith::Error that `open` throws, which must say what happened and what to do about
+// it; fails the test if it opens.
+ErrorKind refusalKindOf(const std::function<void()>& open) {
+  Error e = kith::test::errorOf(open);
+  CHECK_FALSE(std::string(e.what()).empty());
+  CHECK_FALSE(e.hint().empty());
+  return e.kind();
 }
 
 const Identity& fixtureIdentity() {
@@ -73,11 +68,6 @@ const Bytes& plainFile() {
 const Bytes& sealedFile() {
   static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
   return file;
-}
-
-uint64_t testSeed() {
-  if (const char* env = std::getenv("KITH_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
 }
 
 }  // namespace
@@ -144,10 +134,10 @@ TEST_CASE("two sealed files of one identity differ (fresh salt and nonce)", "[cr
 
 TEST_CASE("a sealed key file needs the right passphrase: Error(AUTH)", "[crypto][key-file]") {
   const Bytes& file = sealedFile();
-  CHECK(errorKindOf([&] { (void)openKeyFile(file, std::nullopt); }) == ErrorKind::AUTH);
-  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass("correct horse battery stapl")); }) == ErrorKind::AUTH);
-  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE + " ")); }) == ErrorKind::AUTH);
-  CHECK(errorKindOf([&] { (void)openKeyFile(file, pass("")); }) == ErrorKind::AUTH);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(file, std::nullopt); }) == ErrorKind::AUTH);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(file, pass("correct horse battery stapl")); }) == ErrorKind::AUTH);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE + " ")); }) == ErrorKind::AUTH);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(file, pass("")); }) == ErrorKind::AUTH);
 }
 
 TEST_CASE("readKeyFileInfo gives the public key of a sealed file without the passphrase",
@@ -179,14 +169,14 @@ TEST_CASE("a truncated or extended key file is Error(CORRUPT)", "[crypto][key-fi
     for (size_t len = 0; len < file->size(); ++len) {
       INFO((file == &plainFile() ? "plain" : "sealed") << " file cut to " << len << " bytes");
       ByteView cut = ByteView(*file).first(len);
-      CHECK(errorKindOf([&] { (void)openKeyFile(cut, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)openKeyFile(cut, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
       if (len < PAYLOAD_AT) {
-        CHECK(errorKindOf([&] { (void)readKeyFileInfo(cut); }) == ErrorKind::CORRUPT);
+        CHECK(refusalKindOf([&] { (void)readKeyFileInfo(cut); }) == ErrorKind::CORRUPT);
       }
     }
     Bytes longer = *file;
     longer.push_back(0);
-    CHECK(errorKindOf([&] { (void)openKeyFile(longer, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    CHECK(refusalKindOf([&] { (void)openKeyFile(longer, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
   }
 }
 
@@ -196,20 +186,20 @@ TEST_CASE("a foreign file (bad magic, unknown mode) is Error(CORRUPT)", "[crypto
       Bytes bad = *file;
       bad[i] ^= 0x20;
       INFO("magic byte " << i);
-      CHECK(errorKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
-      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
     }
     for (uint8_t mode : {uint8_t{2}, uint8_t{0x80}, uint8_t{0xff}}) {
       Bytes bad = *file;
       bad[MODE_AT] = mode;
       INFO("mode " << int(mode));
-      CHECK(errorKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
-      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)readKeyFileInfo(bad); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
     }
   }
   std::string text = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n";
-  CHECK(errorKindOf([&] { (void)openKeyFile(asBytes(text), std::nullopt); }) == ErrorKind::CORRUPT);
-  CHECK(errorKindOf([&] { (void)openKeyFile(ByteView{}, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(asBytes(text), std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(ByteView{}, std::nullopt); }) == ErrorKind::CORRUPT);
 }
 
 TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing", "[crypto][key-file]") {
@@ -227,7 +217,7 @@ TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing",
     putU64At(bad, OPS_AT, p.ops);
     putU64At(bad, MEM_AT, p.mem);
     INFO("opslimit " << p.ops << ", memlimit " << p.mem);
-    CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+    CHECK(refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
     // The clear header stays readable; the parameters only matter when unlocking.
     CHECK(readKeyFileInfo(bad).publicKey == fixtureIdentity().publicKey());
   }
@@ -238,17 +228,17 @@ TEST_CASE("an oversized key file or payload length is Error(CORRUPT)", "[crypto]
   Bytes big = plainFile();
   big.resize(KEY_FILE_BYTES_MAX + 1, 'n');
   putU32At(big, PAYLOAD_LEN_AT, static_cast<uint32_t>(big.size() - PAYLOAD_AT));
-  CHECK(errorKindOf([&] { (void)openKeyFile(big, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(big, std::nullopt); }) == ErrorKind::CORRUPT);
   Bytes huge(1 << 20, 0);
   std::copy_n(plainFile().begin(), PAYLOAD_AT, huge.begin());
-  CHECK(errorKindOf([&] { (void)openKeyFile(huge, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(huge, std::nullopt); }) == ErrorKind::CORRUPT);
 
   for (uint32_t len : {0u, 1u, 0x7fffffffu, 0xffffffffu}) {
     for (const Bytes* file : {&plainFile(), &sealedFile()}) {
       Bytes bad = *file;
       putU32At(bad, PAYLOAD_LEN_AT, len);
       INFO("payload length " << len);
-      CHECK(errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
+      CHECK(refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
     }
   }
 }
@@ -258,17 +248,17 @@ TEST_CASE("a plain file whose secret does not match its public key is Error(CORR
   Bytes swapped = plainFile();
   Identity other = Identity::generate();
   std::copy(other.publicKey().begin(), other.publicKey().end(), swapped.begin() + PUBLIC_KEY_AT);
-  CHECK(errorKindOf([&] { (void)openKeyFile(swapped, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(swapped, std::nullopt); }) == ErrorKind::CORRUPT);
 
   // A name length that disagrees with the payload.
   Bytes badName = plainFile();
   badName[PAYLOAD_AT + SEED_BYTES + 1] ^= 1;
-  CHECK(errorKindOf([&] { (void)openKeyFile(badName, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(badName, std::nullopt); }) == ErrorKind::CORRUPT);
 
   // A payload too short to hold a seed and a name length.
   Bytes shortPayload(plainFile().begin(), plainFile().begin() + PAYLOAD_AT + SEED_BYTES + 1);
   putU32At(shortPayload, PAYLOAD_LEN_AT, SEED_BYTES + 1);
-  CHECK(errorKindOf([&] { (void)openKeyFile(shortPayload, std::nullopt); }) == ErrorKind::CORRUPT);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(shortPayload, std::nullopt); }) == ErrorKind::CORRUPT);
 }
 
 TEST_CASE("every single-bit flip in a plain key file is refused or harmless, never a crash",
@@ -323,14 +313,13 @@ TEST_CASE("damage to a sealed key file is refused (AUTH or CORRUPT), never a cra
     Bytes bad = file;
     bad[f.at] ^= f.mask;
     INFO(f.field << " (byte " << f.at << ")");
-    ErrorKind kind = errorKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); });
+    ErrorKind kind = refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); });
     CHECK((kind == ErrorKind::AUTH || kind == ErrorKind::CORRUPT));
   }
 }
 
 TEST_CASE("random and half-valid key files are always Error(CORRUPT)", "[crypto][key-file]") {
-  const uint64_t seed = testSeed();
-  std::cout << "key-file random inputs: seed " << seed << " (KITH_TEST_SEED=" << seed << " repeats it)\n";
+  const uint64_t seed = kith::test::testSeed("key-file random inputs");
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   auto randomFill = [&](Bytes& b, size_t from) {
@@ -354,7 +343,7 @@ TEST_CASE("random and half-valid key files are always Error(CORRUPT)", "[crypto]
         file[PAYLOAD_AT + SEED_BYTES + 1] = static_cast<uint8_t>(nameLen);
       }
     }
-    ErrorKind kind = errorKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE)); });
+    ErrorKind kind = refusalKindOf([&] { (void)openKeyFile(file, pass(PASSPHRASE)); });
     CHECK(kind == ErrorKind::CORRUPT);
   }
 }

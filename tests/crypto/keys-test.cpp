@@ -10,19 +10,14 @@
 
 #include "base/error.h"
 #include "crypto/keys.h"
+#include "tests/support/hex.h"
 
 namespace {
 
 using namespace kith;
 using namespace kith::crypto;
 
-Bytes unhex(std::string_view hex) {
-  auto bytes = tryFromHex(hex);
-  REQUIRE(bytes.has_value());
-  return *bytes;
-}
-
-std::string hexOf(ByteView b) { return toHex(b); }
+using kith::test::unhex;
 
 struct Rfc8032Vector {
   const char* name;
@@ -88,13 +83,13 @@ TEST_CASE("Ed25519 matches RFC 8032 through Identity::fromSeed, sign and verify"
     Bytes message = unhex(v.message);
     Identity id = Identity::fromSeed(seed);
 
-    CHECK(hexOf(id.publicKey()) == v.publicKey);
-    CHECK(hexOf(id.seed()) == v.seed);
+    CHECK(toHex(id.publicKey()) == v.publicKey);
+    CHECK(toHex(id.seed()) == v.seed);
     // libsodium's 64-byte secret key is seed || public key.
-    CHECK(hexOf(id.signingSecret()) == std::string(v.seed) + v.publicKey);
+    CHECK(toHex(id.signingSecret()) == std::string(v.seed) + v.publicKey);
 
     Signature sig = id.sign(message);
-    CHECK(hexOf(sig) == v.signature);
+    CHECK(toHex(sig) == v.signature);
     CHECK(verify(id.publicKey(), message, sig));
     // The published signature verifies under the published key, independently of our signing.
     auto publishedKey = tryKey32FromHex(v.publicKey);
@@ -159,8 +154,8 @@ TEST_CASE("the X25519 keys match independently computed values and toBoxPublicKe
   for (const auto& v : RFC8032) {
     INFO("RFC 8032 " << v.name);
     Identity id = Identity::fromSeed(unhex(v.seed));
-    CHECK(hexOf(id.boxSecret()) == v.boxSecret);
-    CHECK(hexOf(id.boxPublicKey()) == v.boxPublicKey);
+    CHECK(toHex(id.boxSecret()) == v.boxSecret);
+    CHECK(toHex(id.boxPublicKey()) == v.boxPublicKey);
     auto fromPublic = toBoxPublicKey(id.publicKey());
     REQUIRE(fromPublic.has_value());
     CHECK(*fromPublic == id.boxPublicKey());
@@ -192,12 +187,12 @@ TEST_CASE("deriveKey is crypto_kdf over the seed: pinned, stable, and distinct p
     Identity id = Identity::fromSeed(unhex(v.seed));
     SecretBuffer stor0 = id.deriveKey("kithstor", 0);
     REQUIRE(stor0.size() == 32);
-    CHECK(hexOf(stor0.view()) == v.kdfStor0);
-    CHECK(hexOf(id.deriveKey("kithstor", 1).view()) == v.kdfStor1);
-    CHECK(hexOf(id.deriveKey("kithtest", 0).view()) == v.kdfTest0);
+    CHECK(toHex(stor0.view()) == v.kdfStor0);
+    CHECK(toHex(id.deriveKey("kithstor", 1).view()) == v.kdfStor1);
+    CHECK(toHex(id.deriveKey("kithtest", 0).view()) == v.kdfTest0);
     // Stable: again, and from another Identity built from the same seed.
-    CHECK(hexOf(id.deriveKey("kithstor", 0).view()) == v.kdfStor0);
-    CHECK(hexOf(Identity::fromSeed(unhex(v.seed)).deriveKey("kithstor", 0).view()) == v.kdfStor0);
+    CHECK(toHex(id.deriveKey("kithstor", 0).view()) == v.kdfStor0);
+    CHECK(toHex(Identity::fromSeed(unhex(v.seed)).deriveKey("kithstor", 0).view()) == v.kdfStor0);
   }
 
   // Distinct across contexts, subkeys and identities.
@@ -206,26 +201,26 @@ TEST_CASE("deriveKey is crypto_kdf over the seed: pinned, stable, and distinct p
   std::set<std::string> seen;
   for (const Identity* id : {&a, &b}) {
     for (uint64_t sub : {uint64_t{0}, uint64_t{1}, uint64_t{2}, ~uint64_t{0}}) {
-      seen.insert(hexOf(id->deriveKey("kithstor", sub).view()));
-      seen.insert(hexOf(id->deriveKey("kithnois", sub).view()));
+      seen.insert(toHex(id->deriveKey("kithstor", sub).view()));
+      seen.insert(toHex(id->deriveKey("kithnois", sub).view()));
     }
   }
   CHECK(seen.size() == 2 * 4 * 2);
   // No derived key is the seed itself.
-  CHECK(seen.count(hexOf(a.seed())) == 0);
+  CHECK(seen.count(toHex(a.seed())) == 0);
 }
 
 TEST_CASE("generate makes distinct identities that round-trip through their seed", "[crypto][keys]") {
   Identity a = Identity::generate();
   Identity b = Identity::generate();
   CHECK(a.publicKey() != b.publicKey());
-  CHECK(hexOf(a.seed()) != hexOf(b.seed()));
+  CHECK(toHex(a.seed()) != toHex(b.seed()));
 
   Identity again = Identity::fromSeed(a.seed());
   CHECK(again.publicKey() == a.publicKey());
   CHECK(again.boxPublicKey() == a.boxPublicKey());
-  CHECK(hexOf(again.signingSecret()) == hexOf(a.signingSecret()));
-  CHECK(hexOf(again.boxSecret()) == hexOf(a.boxSecret()));
+  CHECK(toHex(again.signingSecret()) == toHex(a.signingSecret()));
+  CHECK(toHex(again.boxSecret()) == toHex(a.boxSecret()));
 
   Bytes message = unhex("6b697468");
   CHECK(verify(a.publicKey(), message, again.sign(message)));
@@ -235,11 +230,11 @@ TEST_CASE("generate makes distinct identities that round-trip through their seed
 TEST_CASE("a moved Identity keeps its keys", "[crypto][keys]") {
   Identity a = Identity::fromSeed(unhex(RFC8032[1].seed));
   Identity moved = std::move(a);
-  CHECK(hexOf(moved.publicKey()) == RFC8032[1].publicKey);
-  CHECK(hexOf(moved.sign(unhex(RFC8032[1].message))) == RFC8032[1].signature);
+  CHECK(toHex(moved.publicKey()) == RFC8032[1].publicKey);
+  CHECK(toHex(moved.sign(unhex(RFC8032[1].message))) == RFC8032[1].signature);
   Identity target = Identity::generate();
   target = std::move(moved);
-  CHECK(hexOf(target.seed()) == RFC8032[1].seed);
+  CHECK(toHex(target.seed()) == RFC8032[1].seed);
 }
 
 TEST_CASE("fromSeed refuses a seed of the wrong length with Error(CORRUPT)", "[crypto][keys]") {

@@ -8,6 +8,8 @@
 
 #include "base/error.h"
 #include "crypto/noise.h"
+#include "tests/support/errors.h"
+#include "tests/support/hex.h"
 
 using namespace kith;
 using namespace kith::crypto;
@@ -15,25 +17,12 @@ using namespace kith::crypto::noise;
 
 namespace {
 
-Bytes hex(const std::string& text) {
-  auto bytes = tryFromHex(text);
-  REQUIRE(bytes.has_value());
-  return *bytes;
-}
+using kith::test::errorKindOf;
+using kith::test::unhex;
 
 Bytes bytesOf(std::string_view text) {
   ByteView view = asBytes(text);
   return Bytes(view.begin(), view.end());
-}
-
-// The kind of kith::Error that `f` throws; nullopt when it throws nothing.
-std::optional<ErrorKind> errorKindOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.kind();
-  }
-  return std::nullopt;
 }
 
 nlohmann::json loadVectors() {
@@ -96,15 +85,15 @@ TEST_CASE("Noise XK reproduces the cacophony vectors", "[crypto][noise]") {
     NoiseHash hash = name.ends_with("BLAKE2b") ? NoiseHash::BLAKE2B : NoiseHash::SHA256;
     REQUIRE(protocolName(hash) == name);
 
-    X25519KeyPair initiatorStatic = X25519KeyPair::fromSecret(hex(v["init_static"]));
-    X25519KeyPair responderStatic = X25519KeyPair::fromSecret(hex(v["resp_static"]));
+    X25519KeyPair initiatorStatic = X25519KeyPair::fromSecret(unhex(v["init_static"].get<std::string>()));
+    X25519KeyPair responderStatic = X25519KeyPair::fromSecret(unhex(v["resp_static"].get<std::string>()));
     REQUIRE(toHex(responderStatic.publicKey) == v["init_remote_static"]);
     HandshakeState initiator = HandshakeState::initiator(
-        hex(v["init_prologue"]), initiatorStatic, responderStatic.publicKey,
-        {X25519KeyPair::fromSecret(hex(v["init_ephemeral"])), hash});
+        unhex(v["init_prologue"].get<std::string>()), initiatorStatic, responderStatic.publicKey,
+        {X25519KeyPair::fromSecret(unhex(v["init_ephemeral"].get<std::string>())), hash});
     HandshakeState responder = HandshakeState::responder(
-        hex(v["resp_prologue"]), responderStatic,
-        {X25519KeyPair::fromSecret(hex(v["resp_ephemeral"])), hash});
+        unhex(v["resp_prologue"].get<std::string>()), responderStatic,
+        {X25519KeyPair::fromSecret(unhex(v["resp_ephemeral"].get<std::string>())), hash});
 
     const auto& messages = v["messages"];
     REQUIRE(messages.size() == 6);
@@ -114,8 +103,8 @@ TEST_CASE("Noise XK reproduces the cacophony vectors", "[crypto][noise]") {
       INFO("handshake message " << i + 1);
       HandshakeState& writer = i % 2 == 0 ? initiator : responder;
       HandshakeState& reader = i % 2 == 0 ? responder : initiator;
-      Bytes payload = hex(messages[i]["payload"]);
-      Bytes expected = hex(messages[i]["ciphertext"]);
+      Bytes payload = unhex(messages[i]["payload"].get<std::string>());
+      Bytes expected = unhex(messages[i]["ciphertext"].get<std::string>());
       REQUIRE(writer.isWriteTurn());
       REQUIRE_FALSE(reader.isWriteTurn());
       CHECK(toHex(writer.writeMessage(payload)) == toHex(expected));
@@ -135,8 +124,8 @@ TEST_CASE("Noise XK reproduces the cacophony vectors", "[crypto][noise]") {
     for (size_t n = 3; n < 6; ++n) {
       INFO("transport message " << n + 1);
       bool fromInitiator = n % 2 == 0;
-      Bytes payload = hex(messages[n]["payload"]);
-      Bytes expected = frame(hex(messages[n]["ciphertext"]));
+      Bytes payload = unhex(messages[n]["payload"].get<std::string>());
+      Bytes expected = frame(unhex(messages[n]["ciphertext"].get<std::string>()));
       TransportEncoder& out = fromInitiator ? initiatorOut : responderOut;
       TransportDecoder& in = fromInitiator ? responderIn : initiatorIn;
       CHECK(toHex(out.encrypt(payload)) == toHex(expected));

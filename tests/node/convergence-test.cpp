@@ -42,7 +42,7 @@ std::string describeHeads(const VersionVector& vv) {
 
 TEST_CASE("convergence: random posts, restarts and peer graphs end with identical replicas",
           "[node][convergence]") {
-  uint32_t seed = testSeed("convergence");
+  uint64_t seed = testSeed("convergence");
   INFO("seed " << seed << " (KITH_TEST_SEED replays it)");
   std::mt19937 rng(seed);
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };

@@ -34,6 +34,7 @@
 #include "node/uv/uv-stream.h"
 #include "store/journal.h"
 #include "store/store.h"
+#include "tests/support/seed.h"
 #include "tests/support/temp-dir.h"
 
 namespace kith::node::test {
@@ -44,17 +45,8 @@ using kith::test::TempDir;
 constexpr kj::Duration WAIT_DEADLINE = 30 * kj::SECONDS;
 constexpr kj::Duration WAIT_POLL_INTERVAL = 10 * kj::MILLISECONDS;
 
-// The seed of a randomised test: KITH_TEST_SEED when set, else random; printed either way.
-inline uint32_t testSeed(const char* what) {
-  uint32_t seed = 0;
-  if (const char* env = std::getenv("KITH_TEST_SEED"); env != nullptr && *env != '\0') {
-    seed = static_cast<uint32_t>(std::strtoul(env, nullptr, 0));
-  } else {
-    seed = std::random_device{}();
-  }
-  std::fprintf(stderr, "%s: seed %u (KITH_TEST_SEED=%u replays it)\n", what, seed, seed);
-  return seed;
-}
+// The seed of a randomised test (tests/support/seed.h): KITH_TEST_SEED replays one.
+using kith::test::testSeed;
 
 // ---------------------------------------------------------------------------------------------
 // Logging: every node logs into its own capture (tests look for reasons there); set

@@ -26,7 +26,7 @@ constexpr size_t MSG2_WIRE = 2 + 48;
 constexpr size_t MSG3_WIRE = 2 + 96;
 constexpr size_t TRANSPORT_FRAME_WIRE_MAX = 2 + noise::NOISE_MESSAGE_BYTES_MAX;
 
-kj::Array<kj::byte> randomData(size_t size, uint32_t seed) {
+kj::Array<kj::byte> randomData(size_t size, uint64_t seed) {
   // libsodium's deterministic generator: the same seed gives the same bytes.
   unsigned char key[randombytes_SEEDBYTES] = {};
   std::memcpy(key, &seed, sizeof seed);
@@ -184,7 +184,7 @@ TEST_CASE("secure transport: handshake authenticates both sides and carries 4 Mi
   UvIoContext io;
   auto client = crypto::Identity::generate();
   auto server = crypto::Identity::generate();
-  uint32_t seed = testSeed("transport 4 MiB");
+  uint64_t seed = testSeed("transport 4 MiB");
   auto toServer = randomData(TRANSFER_BYTES, seed);
   auto toClient = randomData(TRANSFER_BYTES, seed + 1);
   // A recognisable sentence in the plaintext, to look for in the captured traffic.
@@ -452,7 +452,7 @@ TEST_CASE("secure transport: a flipped bit anywhere ends the connection with a r
       {"2 MiB into the transfer", {true, deep, 0x08}, nullptr, "authenticate"},
       {"2 MiB into the transfer, server to client", {false, deep, 0x01}, "authenticate", nullptr},
   };
-  uint32_t seed = testSeed("transport bit flips");
+  uint64_t seed = testSeed("transport bit flips");
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
       UvIoContext io;

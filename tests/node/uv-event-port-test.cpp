@@ -13,18 +13,12 @@
 #include <kj/debug.h>
 
 #include "node/uv/uv-event-port.h"
+#include "tests/support/kj-exception.h"
 
 namespace kith::node {
 namespace {
 
-template <typename Func>
-kj::Exception expectKjException(Func&& func) {
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return kj::mv(*exception);
-  }
-  FAIL("expected a kj::Exception");
-  KJ_UNREACHABLE;
-}
+using kith::test::expectKjException;
 
 size_t countActive(uv_loop_t& loop, uv_handle_type type) {
   struct Query {

@@ -16,21 +16,17 @@
 
 #include "node/test-echo.capnp.h"
 #include "node/uv/uv-stream.h"
+#include "tests/support/kj-exception.h"
+#include "tests/support/seed.h"
 
 namespace kith::node {
 namespace {
 
+using kith::test::expectKjException;
+using kith::test::testSeed;
+
 constexpr size_t LARGE_TRANSFER_BYTES = 8 * 1024 * 1024;
 constexpr size_t ECHO_CHUNK_BYTES = 64 * 1024;
-
-template <typename Func>
-kj::Exception expectKjException(Func&& func) {
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return kj::mv(*exception);
-  }
-  FAIL("expected a kj::Exception");
-  KJ_UNREACHABLE;
-}
 
 struct Connection {
   kj::Own<UvStream> client;
@@ -46,18 +42,11 @@ Connection connectPair(UvIoContext& io, kj::StringPtr host = "127.0.0.1") {
   return {kj::mv(client), kj::mv(server)};
 }
 
-kj::Array<kj::byte> randomBytes(size_t size, uint32_t seed) {
+kj::Array<kj::byte> randomBytes(size_t size, uint64_t seed) {
   std::mt19937 rng(seed);
   auto bytes = kj::heapArray<kj::byte>(size);
   for (auto& byte: bytes) byte = static_cast<kj::byte>(rng());
   return bytes;
-}
-
-uint32_t testSeed() {
-  uint32_t seed = std::random_device{}();
-  // Printed on failure, so a failing content check can be replayed.
-  UNSCOPED_INFO("random seed: " << seed);
-  return seed;
 }
 
 kj::Promise<void> echoUntilEof(UvStream& stream, kj::byte* buffer) {
@@ -87,7 +76,7 @@ TEST_CASE("echo 8 MiB each way over loopback", "[node][uv]") {
   auto [client, server] = connectPair(io);
   CHECK(client->getPeerName().startsWith("127.0.0.1:"));
 
-  auto sent = randomBytes(LARGE_TRANSFER_BYTES, testSeed());
+  auto sent = randomBytes(LARGE_TRANSFER_BYTES, testSeed("uv-stream"));
   auto received = kj::heapArray<kj::byte>(LARGE_TRANSFER_BYTES);
   auto echoBuffer = kj::heapArray<kj::byte>(ECHO_CHUNK_BYTES);
 
@@ -112,7 +101,7 @@ TEST_CASE("both ends write 8 MiB at once", "[node][uv]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
-  uint32_t seed = testSeed();
+  uint64_t seed = testSeed("uv-stream");
   auto fromClient = randomBytes(LARGE_TRANSFER_BYTES, seed);
   auto fromServer = randomBytes(LARGE_TRANSFER_BYTES, seed + 1);
   auto atServer = kj::heapArray<kj::byte>(LARGE_TRANSFER_BYTES);
@@ -252,7 +241,7 @@ TEST_CASE("a cancelled write still delivers its bytes, in order", "[node][uv]") 
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
-  auto expected = randomBytes(LARGE_TRANSFER_BYTES, testSeed());
+  auto expected = randomBytes(LARGE_TRANSFER_BYTES, testSeed("uv-stream"));
 
   {
     // The server is not reading, so the kernel takes only part of this and the write is pending.
@@ -279,7 +268,7 @@ TEST_CASE("destroying a stream with a write queued and a read cancelled frees ev
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
-  auto bytes = randomBytes(LARGE_TRANSFER_BYTES, testSeed());
+  auto bytes = randomBytes(LARGE_TRANSFER_BYTES, testSeed("uv-stream"));
   {
     auto write = client->write(bytes.begin(), bytes.size());
     char buffer[16];
@@ -309,7 +298,7 @@ TEST_CASE("a reader that falls behind pauses reading at the backlog bound", "[no
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
-  auto sent = randomBytes(LARGE_TRANSFER_BYTES, testSeed());
+  auto sent = randomBytes(LARGE_TRANSFER_BYTES, testSeed("uv-stream"));
 
   auto write = client->write(sent.begin(), sent.size());
   pollUntil(ws, [&]() { return server->isReadPaused(); });

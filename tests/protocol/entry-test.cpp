@@ -4,6 +4,9 @@
 // (not the signature) are what refuses them.
 #include <catch2/catch.hpp>
 
+#include "tests/support/hex.h"
+#include "tests/support/seed.h"
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <sodium.h>
@@ -23,18 +26,14 @@
 
 namespace {
 
+using kith::test::unhex;
+
 using namespace kith;
 using namespace kith::protocol;
 using crypto::Identity;
 
 const char* const SENTENCE = "Mum's surgery went well, she is home on Thursday.";
 constexpr int64_t TIMESTAMP_MS = 1717171717000;
-
-Bytes unhex(std::string_view hex) {
-  auto bytes = tryFromHex(hex);
-  REQUIRE(bytes.has_value());
-  return *bytes;
-}
 
 Identity identityFromByte(uint8_t b) {
   Bytes seed(crypto::SEED_BYTES, b);
@@ -239,10 +238,6 @@ void requireSpecSignatureAndId(const Entry& e) {
   CHECK(e.id == id);
 }
 
-uint64_t testSeed() {
-  if (const char* env = std::getenv("KITH_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
-}
 
 }  // namespace
 
@@ -453,6 +448,20 @@ TEST_CASE("packEntry and unpackEntry round-trip, and a short pack is MALFORMED",
     INFO("packed entry cut to " << len << " bytes");
     CHECK(rejectionOf([&] { (void)unpackEntry(ByteView(packed).first(len)); }) == Rejection::MALFORMED);
   }
+}
+
+TEST_CASE("decodePackedEntry verifies the signature of stored bytes and unpackEntry does not", "[protocol][entry]") {
+  Entry e = signEntry(member(), bodyDraft(SENTENCE), epochKey());
+  Bytes packed = packEntry(e);
+  requireSameEntry(decodePackedEntry(packed), e);
+  packed[crypto::SIGNATURE_BYTES / 2] ^= 0x01;  // one bit of the signature: the entry's bytes are intact
+  CHECK(rejectionOf([&] { (void)decodePackedEntry(packed); }) == Rejection::BAD_SIGNATURE);
+  // unpackEntry is for bytes this node verified before it stored them: it parses and checks the
+  // values, and the id (over the entry's bytes) is unchanged.
+  Entry unpacked = unpackEntry(packed);
+  CHECK(unpacked.id == e.id);
+  CHECK(unpacked.bytes == e.bytes);
+  CHECK(unpacked.signature != e.signature);
 }
 
 // ---- Rejections -------------------------------------------------------------------------------
@@ -851,7 +860,7 @@ TEST_CASE("a body that decrypts but is malformed or over the limits is an EntryE
 // ---- Garbage ----------------------------------------------------------------------------------
 
 TEST_CASE("random bytes and random damage are always an EntryError, never a crash", "[protocol][entry]") {
-  const uint64_t seed = testSeed();
+  const uint64_t seed = kith::test::testSeed("entry-test");
   std::cout << "entry random inputs: seed " << seed << " (KITH_TEST_SEED=" << seed << " repeats it)\n";
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
@@ -898,7 +907,7 @@ TEST_CASE("random bytes and random damage are always an EntryError, never a cras
     reasons[decodeRejection(bytes, signature)]++;
     Bytes packed = signature;
     packed.insert(packed.end(), bytes.begin(), bytes.end());
-    (void)rejectionOf([&] { (void)unpackEntry(packed); });
+    (void)rejectionOf([&] { (void)decodePackedEntry(packed); });
   }
   for (auto [reason, count] : reasons) std::cout << "  " << rejectionName(reason) << ": " << count << "\n";
   CHECK(reasons[Rejection::MALFORMED] > 0);

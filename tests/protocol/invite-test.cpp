@@ -6,6 +6,8 @@
 // checks, not the checksum, are what refuses them.
 #include <catch2/catch.hpp>
 
+#include "tests/support/seed.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -30,10 +32,6 @@ constexpr std::string_view ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";  // Cr
 constexpr size_t CHECKSUM_BYTES = 2;
 constexpr size_t ONE_IPV4_CODE_CHARS_MAX = 110;
 
-uint64_t testSeed() {
-  if (const char* env = std::getenv("KITH_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
-}
 
 const Identity& inviter() {
   static const Identity id = Identity::fromSeed(Bytes(crypto::SEED_BYTES, 0x11));
@@ -361,7 +359,7 @@ TEST_CASE("decoding reads o as 0, and i and l as 1, in either case", "[protocol]
 
 TEST_CASE("every single-character substitution is mistyped, or the same code (o/0, i/1, l/1, case)",
           "[protocol][invite]") {
-  const uint64_t seed = testSeed();
+  const uint64_t seed = kith::test::testSeed("invite-test");
   std::cout << "invite substitutions: seed " << seed << " (KITH_TEST_SEED=" << seed << " repeats it)\n";
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
@@ -567,7 +565,7 @@ TEST_CASE("a checksum-valid code with a bad layout is mistyped, naming the part"
 }
 
 TEST_CASE("random garbage and damaged layouts never crash the decoder", "[protocol][invite]") {
-  const uint64_t seed = testSeed();
+  const uint64_t seed = kith::test::testSeed("invite-test");
   std::cout << "invite random inputs: seed " << seed << " (KITH_TEST_SEED=" << seed << " repeats it)\n";
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);

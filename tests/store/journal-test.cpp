@@ -14,6 +14,7 @@
 #include "protocol/entry.h"
 #include "store/journal.h"
 #include "store/store.h"
+#include "tests/support/errors.h"
 #include "tests/support/temp-dir.h"
 
 namespace {
@@ -27,6 +28,8 @@ using protocol::EntryError;
 using protocol::Kind;
 using protocol::Rejection;
 using protocol::Role;
+using test::errorOf;
+using test::kindName;
 using test::TempDir;
 
 // A person with their own node: an identity, the at-rest key, and a store in a temp dir.
@@ -55,30 +58,6 @@ struct Node {
 
 Bytes copyOf(const crypto::SecretBuffer& s) { return Bytes(s.view().begin(), s.view().end()); }
 std::string asString(ByteView b) { return std::string(asChars(b)); }
-
-template <typename F>
-Error errorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  FAIL("expected a kith::Error");
-  throw std::logic_error("unreachable");
-}
-
-const char* kindName(ErrorKind k) {
-  switch (k) {
-    case ErrorKind::USAGE: return "USAGE";
-    case ErrorKind::INPUT: return "INPUT";
-    case ErrorKind::NOT_FOUND: return "NOT_FOUND";
-    case ErrorKind::AUTH: return "AUTH";
-    case ErrorKind::CORRUPT: return "CORRUPT";
-    case ErrorKind::CONFLICT: return "CONFLICT";
-    case ErrorKind::IO: return "IO";
-  }
-  return "?";
-}
 
 // Copies every entry `from` holds of the journal into `to` with `to`'s keyring, as replication
 // would: in timeline order, retrying what arrived before the entry it depends on (two entries in

@@ -6,8 +6,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdexcept>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
+
+#include "tests/support/temp-dir.h"
 
 extern char** environ;
 
@@ -40,9 +45,14 @@ int spawn(const std::vector<std::string>& argv, const RunOptions& options, int i
   args.push_back(nullptr);
   for (const auto& e : envStrings) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (options.dieWithParent) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);  // the parent died before the line above
+    }
     setpgid(0, 0);
     dup2(inFd, 0);
     dup2(outFd, 1);
@@ -62,12 +72,13 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     throw std::runtime_error("pipe failed");
   }
   int pid = spawn(argv, options, in[0], out[1], err[1]);
+  RunResult result;
+  result.argv = argv;
   close(in[0]);
   close(out[1]);
   close(err[1]);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
 
-  RunResult result;
   size_t written = 0;
   bool inOpen = true;
   if (options.input.empty()) {
@@ -128,9 +139,18 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   return result;
 }
 
-Process::Process(const std::vector<std::string>& argv, const RunOptions& options) {
-  int out[2];
+Process::Process(const std::vector<std::string>& argv, const RunOptions& options)
+    : outputPath_(options.outputPath) {
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (!outputPath_.empty()) {
+    int file = open(outputPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (file < 0) throw std::runtime_error("cannot create " + outputPath_);
+    pid_ = spawn(argv, options, devnull, file, file);
+    close(devnull);
+    close(file);
+    return;
+  }
+  int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_ = spawn(argv, options, devnull, out[1], out[1]);
   close(devnull);
@@ -143,12 +163,18 @@ Process::~Process() {
   if (!exited_ && pid_ > 0) {
     kill(-pid_, SIGKILL);
     kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
+    reap(0);
   }
   if (outFd_ >= 0) close(outFd_);
 }
 
 void Process::pump(int timeoutMs) {
+  if (!outputPath_.empty()) {
+    // The child writes to a file: there is nothing to drain, only something to read back.
+    if (timeoutMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeoutMs));
+    buffer_ = readFile(outputPath_);
+    return;
+  }
   if (outFd_ < 0) return;
   pollfd fd{outFd_, POLLIN, 0};
   if (poll(&fd, 1, timeoutMs) <= 0) return;
@@ -169,10 +195,11 @@ void Process::pump(int timeoutMs) {
 
 bool Process::waitForOutput(const std::string& needle, int timeoutMs) {
   auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  pump(0);
   while (buffer_.find(needle) == std::string::npos) {
     if (Clock::now() >= deadline) return false;
-    if (outFd_ < 0) return false;
-    pump(50);
+    if (outputPath_.empty() ? outFd_ < 0 : tryWait().has_value()) return false;
+    pump(outputPath_.empty() ? 50 : 2);
   }
   return true;
 }
@@ -182,22 +209,38 @@ std::string Process::output() {
   return buffer_;
 }
 
+// Collects the child's exit status (and CPU time) if it has exited; `options` as for wait4.
+bool Process::reap(int options) {
+  if (exited_) return true;
+  rusage usage{};
+  if (wait4(pid_, &status_, options, &usage) != pid_) return false;
+  exited_ = true;
+  cpuSeconds_ = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return true;
+}
+
+int Process::exitCode() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+
+std::optional<int> Process::tryWait() {
+  if (!reap(WNOHANG)) return std::nullopt;
+  return exitCode();
+}
+
 int Process::stop(int sig, int timeoutMs) {
-  if (exited_) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  if (exited_) return exitCode();
   kill(pid_, sig);
   auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
   while (Clock::now() < deadline) {
     pump(20);
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-      exited_ = true;
+    if (reap(WNOHANG)) {
       pump(0);
-      return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+      return exitCode();
     }
   }
   kill(-pid_, SIGKILL);
   kill(pid_, SIGKILL);
-  waitpid(pid_, &status_, 0);
-  exited_ = true;
+  reap(0);
   return -1;
 }
 

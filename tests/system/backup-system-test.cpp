@@ -15,231 +15,42 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <chrono>
-#include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <optional>
-#include <random>
-#include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
-#include "store/backup.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "cli/backup.h"
+#include "tests/support/kith-process.h"
+#include "tests/support/seed.h"
 
 namespace {
 
 using kith::test::anyFileContains;
-using kith::test::Process;
+using kith::test::contains;
+using kith::test::describe;
+using kith::test::entryWithText;
+using kith::test::eventually;
+using kith::test::idsOf;
+using kith::test::kithBinary;
+using kith::test::kithOptions;
 using kith::test::readFile;
-using kith::test::RunOptions;
+using kith::test::requireNoCrash;
+using kith::test::requireRefusal;
 using kith::test::RunResult;
+using kith::test::showsReactions;
 using kith::test::TempDir;
+using kith::test::writeFile;
+using Home = kith::test::KithHome;
+using Serve = kith::test::KithServe;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-// Deadlines, generous for an ASan build on a busy machine; a healthy run takes a fraction.
-constexpr int COMMAND_TIMEOUT_MS = 30000;
-constexpr int READY_TIMEOUT_MS = 20000;
 constexpr int REPLICATION_TIMEOUT_MS = 15000;
-constexpr auto POLL_INTERVAL = std::chrono::milliseconds(50);
 constexpr const char* PASSPHRASE = "correct horse battery staple";
-
-RunOptions childOptions() {
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
-  return options;
-}
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-bool hasSanitizerReport(const std::string& text) {
-  return contains(text, "AddressSanitizer") || contains(text, "LeakSanitizer") || contains(text, "runtime error");
-}
-
-void requireNoCrash(const RunResult& r) {
-  INFO(describe(r));
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE(r.signal == 0);
-  REQUIRE_FALSE(hasSanitizerReport(r.err));
-  REQUIRE_FALSE(hasSanitizerReport(r.out));
-}
-
-// A refusal: exit 1, nothing on stdout, and exactly one stderr line "kith: error: ..." that
-// mentions one of `words`. Returns that line.
-std::string requireRefusal(const RunResult& r, const std::vector<std::string>& words) {
-  requireNoCrash(r);
-  INFO(describe(r));
-  REQUIRE(r.exitCode == 1);
-  REQUIRE(r.out.empty());
-  REQUIRE_FALSE(r.err.empty());
-  REQUIRE(r.err.back() == '\n');
-  REQUIRE(r.err.find('\n') == r.err.size() - 1);
-  std::string line = r.err.substr(0, r.err.size() - 1);
-  REQUIRE(line.rfind("kith: error: ", 0) == 0);
-  bool mentioned = false;
-  for (const auto& w : words) mentioned = mentioned || contains(line, w);
-  REQUIRE(mentioned);
-  return line;
-}
-
-uint32_t testSeed() {
-  uint32_t seed = std::random_device{}();
-  std::cout << "backup system test: seed " << seed << " (it only makes the posted sentences unique)\n";
-  UNSCOPED_INFO("random seed: " << seed);
-  return seed;
-}
-
-template <typename Condition>
-bool eventually(int timeoutMs, Condition&& condition) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-  for (;;) {
-    if (condition()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(POLL_INTERVAL);
-  }
-}
-
-// One node's home: `path` (made by `kith init` unless `create` is false, as for a home that a
-// restore is to make). Every command run through it is checked for crashes and sanitizer reports.
-class Home {
-public:
-  explicit Home(std::string name, bool create = true, std::optional<std::string> passphrase = std::nullopt)
-      : name_(std::move(name)), passphrase_(std::move(passphrase)) {
-    if (!create) return;
-    if (passphrase_) {
-      kithOk({"init", "--name", name_});
-    } else {
-      kithOk({"init", "--no-passphrase", "--name", name_});
-    }
-    id_ = kithJson({"id"}).at("id").get<std::string>();
-  }
-
-  const std::string& name() const { return name_; }
-  const std::string& id() const { return id_; }
-  const std::string& dir() const { return dir_.path(); }
-  std::string path() const { return dir_ / "home"; }
-
-  RunResult kith(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{KITH_BIN, "--home", path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunOptions options = childOptions();
-    if (passphrase_) options.env["KITH_PASSPHRASE"] = *passphrase_;
-    RunResult r = kith::test::run(argv, options);
-    requireNoCrash(r);
-    return r;
-  }
-
-  RunResult kithOk(const std::vector<std::string>& args) const {
-    RunResult r = kith(args);
-    INFO(name_ << ": kith " << joined(args) << "\n" << describe(r));
-    REQUIRE(r.exitCode == 0);
-    return r;
-  }
-
-  json kithJson(const std::vector<std::string>& args) const {
-    std::vector<std::string> withJson{"--json"};
-    withJson.insert(withJson.end(), args.begin(), args.end());
-    RunResult r = kithOk(withJson);
-    INFO(r.out);
-    return json::parse(r.out);
-  }
-
-  json read() const { return kithJson({"read"}); }
-
-private:
-  static std::string joined(const std::vector<std::string>& args) {
-    std::string s;
-    for (const auto& a : args) s += (s.empty() ? "" : " ") + a;
-    return s;
-  }
-
-  std::string name_;
-  std::optional<std::string> passphrase_;
-  TempDir dir_;
-  std::string id_;
-};
-
-// A running `kith serve` on a loopback port the OS chose, read back from its log.
-class Serve {
-public:
-  explicit Serve(const Home& home)
-      : process_({KITH_BIN, "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, childOptions()) {
-    bool listening = process_.waitForOutput("listening on 127.0.0.1:", READY_TIMEOUT_MS);
-    INFO(home.name() << "'s node:\n" << process_.output());
-    REQUIRE(listening);
-    static const std::regex LISTENING("listening on 127\\.0\\.0\\.1:([0-9]+)\n");
-    std::smatch match;
-    std::string log;
-    REQUIRE(eventually(READY_TIMEOUT_MS, [&] {
-      log = process_.output();
-      return std::regex_search(log, match, LISTENING);
-    }));
-    port_ = std::stoi(match[1].str());
-    REQUIRE(port_ > 0);
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string log() { return process_.output(); }
-
-  // Stops the node with SIGTERM; it must exit 0 after logging that it stopped. Returns the log.
-  std::string stop() {
-    int code = process_.stop(SIGTERM);
-    std::string out = process_.output();
-    INFO("--- log ---\n" << out);
-    REQUIRE(code == 0);
-    REQUIRE(contains(out, "stopping (signal " + std::to_string(SIGTERM) + ")"));
-    REQUIRE_FALSE(hasSanitizerReport(out));
-    return out;
-  }
-
-private:
-  Process process_;
-  int port_ = 0;
-};
-
-std::optional<json> entryWithText(const json& entries, const std::string& text) {
-  for (const auto& e : entries) {
-    if (e.at("text").is_string() && e.at("text").get<std::string>() == text) return e;
-  }
-  return std::nullopt;
-}
-
-// True when the update shows `commentText` by `commenter` and one heart, by `hearter`.
-bool showsReactions(const json& entries, const std::string& updateText, const std::string& commentText,
-                    const std::string& commenter, const std::string& hearter) {
-  auto update = entryWithText(entries, updateText);
-  if (!update || !update->contains("comments") || !update->contains("hearts")) return false;
-  bool commented = false;
-  for (const auto& c : update->at("comments")) {
-    commented = commented || (c.at("text") == commentText && c.at("author") == commenter);
-  }
-  bool hearted = false;
-  for (const auto& h : update->at("hearted_by")) hearted = hearted || h == hearter;
-  return commented && update->at("hearts") == 1 && hearted;
-}
-
-std::vector<std::string> idsOf(const json& entries) {
-  std::vector<std::string> ids;
-  for (const auto& e : entries) ids.push_back(e.at("id").get<std::string>());
-  return ids;
-}
 
 // What people see of a home, by the commands they would use: equal for a home and its restore.
 json viewOf(const Home& home) {
@@ -249,12 +60,6 @@ json viewOf(const Home& home) {
           {"read", home.read()},
           {"peers", home.kithJson({"peers", "list"})},
           {"id", home.kithJson({"id"})}};
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
 }
 
 // The entries in `dir`, by name: a refused restore must leave it as it was.
@@ -272,12 +77,12 @@ struct StoreSection {
 };
 
 StoreSection storeSectionOf(const std::string& bytes) {
-  size_t at = kith::store::BACKUP_HEADER_BYTES;
-  while (at + kith::store::BACKUP_SECTION_HEADER_BYTES <= bytes.size() - kith::store::BACKUP_CHECKSUM_BYTES) {
+  size_t at = kith::cli::BACKUP_HEADER_BYTES;
+  while (at + kith::cli::BACKUP_SECTION_HEADER_BYTES <= bytes.size() - kith::cli::BACKUP_CHECKSUM_BYTES) {
     auto p = reinterpret_cast<const uint8_t*>(bytes.data() + at);
     uint64_t length = kith::getU64(p + 8);
-    if (kith::getU32(p) == static_cast<uint32_t>(kith::store::BackupSection::STORE)) return {at, length};
-    at += kith::store::BACKUP_SECTION_HEADER_BYTES + length;
+    if (kith::getU32(p) == static_cast<uint32_t>(kith::cli::BackupSection::STORE)) return {at, length};
+    at += kith::cli::BACKUP_SECTION_HEADER_BYTES + length;
   }
   FAIL("the backup has no store section");
   return {};
@@ -287,7 +92,7 @@ StoreSection storeSectionOf(const std::string& bytes) {
 
 TEST_CASE("a backup taken while the node serves restores a home that shows the same and serves a friend every entry",
           "[system][backup]") {
-  const uint32_t seed = testSeed();
+  const uint64_t seed = kith::test::testSeed("backup system test (the seed only makes the posted sentences unique)");
   const std::string tag = " (" + std::to_string(seed) + ")";
   const std::string title = "Mum's recovery" + tag;
   const std::string firstUpdate = "Mum's surgery went well, she is home on Thursday" + tag;
@@ -367,7 +172,7 @@ TEST_CASE("a backup taken while the node serves restores a home that shows the s
 
   // Restore into a new home, with --home after the command.
   Home restored("restored", false);
-  RunResult r = kith::test::run({KITH_BIN, "--json", "restore", file, "--home", restored.path()}, childOptions());
+  RunResult r = kith::test::run({kithBinary(), "--json", "restore", file, "--home", restored.path()}, kithOptions());
   requireNoCrash(r);
   {
     INFO(describe(r));
@@ -381,7 +186,7 @@ TEST_CASE("a backup taken while the node serves restores a home that shows the s
   // The text form names the next step.
   {
     Home again("restored again", false);
-    RunResult text = kith::test::run({KITH_BIN, "--home", again.path(), "restore", file}, childOptions());
+    RunResult text = kith::test::run({kithBinary(), "--home", again.path(), "restore", file}, kithOptions());
     requireNoCrash(text);
     INFO(describe(text));
     REQUIRE(text.exitCode == 0);
@@ -428,12 +233,12 @@ TEST_CASE("a damaged, truncated, foreign or oversized backup is refused with one
   const std::string good = files / "good.kith";
   owner.kithJson({"backup", good});
   const std::string bytes = readFile(good);
-  REQUIRE(bytes.size() > kith::store::BACKUP_HEADER_BYTES + kith::store::BACKUP_CHECKSUM_BYTES);
+  REQUIRE(bytes.size() > kith::cli::BACKUP_HEADER_BYTES + kith::cli::BACKUP_CHECKSUM_BYTES);
 
   TempDir targets;
   auto refusedRestore = [&](const std::string& file, const std::vector<std::string>& words) {
     const std::string target = targets / "home";
-    RunResult r = kith::test::run({KITH_BIN, "--home", target, "restore", file}, childOptions());
+    RunResult r = kith::test::run({kithBinary(), "--home", target, "restore", file}, kithOptions());
     std::string line = requireRefusal(r, words);
     INFO(line);
     CHECK(contains(line, file));
@@ -445,33 +250,33 @@ TEST_CASE("a damaged, truncated, foreign or oversized backup is refused with one
 
   SECTION("one flipped byte anywhere: in the magic, the version, a length, the key file, the store or the checksum") {
     const size_t positions[] = {0,
-                                kith::store::BACKUP_MAGIC_BYTES + 3,
-                                kith::store::BACKUP_HEADER_BYTES - 1,
-                                kith::store::BACKUP_HEADER_BYTES + 8,
-                                kith::store::BACKUP_HEADER_BYTES + kith::store::BACKUP_SECTION_HEADER_BYTES + 1,
+                                kith::cli::BACKUP_MAGIC_BYTES + 3,
+                                kith::cli::BACKUP_HEADER_BYTES - 1,
+                                kith::cli::BACKUP_HEADER_BYTES + 8,
+                                kith::cli::BACKUP_HEADER_BYTES + kith::cli::BACKUP_SECTION_HEADER_BYTES + 1,
                                 bytes.size() / 2,
-                                bytes.size() - kith::store::BACKUP_CHECKSUM_BYTES - 1,
+                                bytes.size() - kith::cli::BACKUP_CHECKSUM_BYTES - 1,
                                 bytes.size() - 1};
     for (size_t at : positions) {
       INFO("byte " << at << " of " << bytes.size());
       std::string flipped = bytes;
       flipped[at] = static_cast<char>(flipped[at] ^ 0x01);
       const std::string file = files / ("flipped-" + std::to_string(at) + ".kith");
-      writeBytes(file, flipped);
+      writeFile(file, flipped);
       refusedRestore(file, {"damaged", "not a kith backup", "version"});
     }
     // The checksum is what catches a change inside the store.
     std::string flipped = bytes;
     flipped[bytes.size() / 2] = static_cast<char>(flipped[bytes.size() / 2] ^ 0x80);
-    writeBytes(files / "middle.kith", flipped);
+    writeFile(files / "middle.kith", flipped);
     CHECK(contains(refusedRestore(files / "middle.kith", {"checksum"}), "damaged"));
   }
   SECTION("a truncated backup, cut anywhere") {
-    for (size_t length : {size_t{0}, size_t{10}, kith::store::BACKUP_HEADER_BYTES + 4, bytes.size() / 2,
+    for (size_t length : {size_t{0}, size_t{10}, kith::cli::BACKUP_HEADER_BYTES + 4, bytes.size() / 2,
                           bytes.size() - 1}) {
       INFO("cut to " << length << " of " << bytes.size() << " bytes");
       const std::string file = files / ("cut-" + std::to_string(length) + ".kith");
-      writeBytes(file, bytes.substr(0, length));
+      writeFile(file, bytes.substr(0, length));
       refusedRestore(file, {"truncated", "too short", "damaged"});
     }
   }
@@ -479,50 +284,50 @@ TEST_CASE("a damaged, truncated, foreign or oversized backup is refused with one
     CHECK(contains(refusedRestore(files.path(), {"folder"}), "not a kith backup"));
     refusedRestore("/dev/zero", {"not a regular file"});
     RunResult r =
-        kith::test::run({KITH_BIN, "--home", targets / "home", "restore", files / "missing.kith"}, childOptions());
+        kith::test::run({kithBinary(), "--home", targets / "home", "restore", files / "missing.kith"}, kithOptions());
     requireRefusal(r, {"no file"});
     CHECK(listing(targets.path()).empty());
   }
   SECTION("a foreign file and one larger than any backup") {
     std::string foreign(64 * 1024, 'x');
-    writeBytes(files / "foreign.kith", foreign);
+    writeFile(files / "foreign.kith", foreign);
     refusedRestore(files / "foreign.kith", {"not a kith backup"});
-    writeBytes(files / "newer.kith", std::string(kith::store::BACKUP_MAGIC) + std::string(4, '\0') + bytes.substr(12));
+    writeFile(files / "newer.kith", std::string(kith::cli::BACKUP_MAGIC) + std::string(4, '\0') + bytes.substr(12));
     refusedRestore(files / "newer.kith", {"version"});
     // A sparse file: its size is checked before anything is read.
     const std::string big = files / "big.kith";
-    writeBytes(big, "");
-    fs::resize_file(big, kith::store::BACKUP_FILE_BYTES_MAX + 1);
+    writeFile(big, "");
+    fs::resize_file(big, kith::cli::BACKUP_FILE_BYTES_MAX + 1);
     refusedRestore(big, {"larger than any kith backup"});
   }
   SECTION("a store that does not open, behind a checksum that holds") {
     // The store section zeroed and the checksum made again: only opening the store can tell.
     std::string zeroed = bytes;
     const StoreSection store = storeSectionOf(bytes);
-    const uint64_t storeOffset = store.headerAt + kith::store::BACKUP_SECTION_HEADER_BYTES;
+    const uint64_t storeOffset = store.headerAt + kith::cli::BACKUP_SECTION_HEADER_BYTES;
     const uint64_t storeBytes = store.length;
     std::fill(zeroed.begin() + static_cast<std::ptrdiff_t>(storeOffset),
               zeroed.begin() + static_cast<std::ptrdiff_t>(storeOffset + storeBytes), '\0');
-    const size_t sectionsEnd = zeroed.size() - kith::store::BACKUP_CHECKSUM_BYTES;
-    crypto_generichash(reinterpret_cast<uint8_t*>(zeroed.data() + sectionsEnd), kith::store::BACKUP_CHECKSUM_BYTES,
+    const size_t sectionsEnd = zeroed.size() - kith::cli::BACKUP_CHECKSUM_BYTES;
+    crypto_generichash(reinterpret_cast<uint8_t*>(zeroed.data() + sectionsEnd), kith::cli::BACKUP_CHECKSUM_BYTES,
                        reinterpret_cast<const uint8_t*>(zeroed.data()), sectionsEnd, nullptr, 0);
-    writeBytes(files / "zeroed.kith", zeroed);
+    writeFile(files / "zeroed.kith", zeroed);
     CHECK(contains(refusedRestore(files / "zeroed.kith", {"store does not open"}), "damaged"));
   }
   SECTION("a section that claims more than its limit or more than the file holds") {
     // The key file section's length (bytes 24..31, big-endian) set to 4 GiB, over its limit.
     std::string huge = bytes;
     for (size_t i = 0; i < 8; ++i) huge[24 + i] = i == 3 ? '\x01' : '\0';
-    writeBytes(files / "huge.kith", huge);
+    writeFile(files / "huge.kith", huge);
     refusedRestore(files / "huge.kith", {"at most"});
     // The store's length one byte past the end of the file.
     std::string longer = bytes;
     const StoreSection store = storeSectionOf(bytes);
     std::string length(8, '\0');
-    uint64_t claimed = store.length + kith::store::BACKUP_CHECKSUM_BYTES + 1;
+    uint64_t claimed = store.length + kith::cli::BACKUP_CHECKSUM_BYTES + 1;
     for (int i = 7; i >= 0; --i, claimed >>= 8) length[static_cast<size_t>(i)] = static_cast<char>(claimed & 0xff);
     longer.replace(store.headerAt + 8, 8, length);
-    writeBytes(files / "longer.kith", longer);
+    writeFile(files / "longer.kith", longer);
     CHECK(contains(refusedRestore(files / "longer.kith", {"ends before"}), "store section"));
   }
 }
@@ -543,13 +348,13 @@ TEST_CASE("restore never writes over a home with an identity and backup never re
   }
   SECTION("restore onto a folder that is not empty") {
     TempDir target;
-    writeBytes(target / "notes.txt", "not a home");
-    RunResult r = kith::test::run({KITH_BIN, "--home", target.path(), "restore", file}, childOptions());
+    writeFile(target / "notes.txt", "not a home");
+    RunResult r = kith::test::run({kithBinary(), "--home", target.path(), "restore", file}, kithOptions());
     requireRefusal(r, {"not an empty folder"});
     CHECK(listing(target.path()) == std::vector<std::string>{"notes.txt"});
   }
   SECTION("backup onto an existing file or a folder") {
-    writeBytes(files / "other.txt", "keep me");
+    writeFile(files / "other.txt", "keep me");
     std::string line = requireRefusal(owner.kith({"backup", files / "other.txt"}), {"exists already"});
     CHECK(contains(line, "choose another name"));
     CHECK(readFile(files / "other.txt") == "keep me");

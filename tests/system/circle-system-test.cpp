@@ -10,14 +10,8 @@
 // only to check what the revoked friend's keys can and cannot open.
 #include <catch2/catch.hpp>
 
-#include <chrono>
-#include <csignal>
-#include <iostream>
 #include <optional>
-#include <random>
-#include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,221 +19,43 @@
 #include "crypto/key-file.h"
 #include "protocol/entry.h"
 #include "protocol/invite.h"
-#include "store/home.h"
+#include "cli/home.h"
 #include "store/store.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
+#include "tests/support/seed.h"
 
 namespace {
 
 using kith::test::anyFileContains;
-using kith::test::Process;
-using kith::test::RunOptions;
+using kith::test::contains;
+using kith::test::describe;
+using kith::test::eventually;
+using kith::test::hasText;
+using kith::test::READY_TIMEOUT_MS;
+using kith::test::requireRefusal;
 using kith::test::RunResult;
-using kith::test::TempDir;
+using kith::test::showsReactions;
+using Home = kith::test::KithHome;
+using Serve = kith::test::KithServe;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-// Deadlines, generous for an ASan build on a busy machine; a healthy run takes a fraction.
-constexpr int COMMAND_TIMEOUT_MS = 30000;
-constexpr int READY_TIMEOUT_MS = 20000;
 constexpr int REPLICATION_TIMEOUT_MS = 15000;
 // How long the revoked friend is watched after the remaining one has the new post (or until the
 // owner's node logs the refusal).
 constexpr int REVOKED_WATCH_MS = 3000;
-constexpr auto POLL_INTERVAL = std::chrono::milliseconds(100);
 
-RunOptions childOptions() {
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
-  return options;
+// A home's identity, from its plain (--no-passphrase) key file, and its at-rest key.
+kith::crypto::UnlockedKeyFile identityOf(const Home& h) {
+  kith::cli::Home home(h.path());
+  kith::Bytes file = home.readKeyFile();
+  return kith::crypto::openKeyFile(file, std::nullopt);
 }
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-bool hasSanitizerReport(const std::string& text) {
-  return text.find("AddressSanitizer") != std::string::npos || text.find("LeakSanitizer") != std::string::npos ||
-         text.find("runtime error") != std::string::npos;
-}
-
-void requireNoCrash(const RunResult& r) {
-  INFO(describe(r));
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE(r.signal == 0);
-  REQUIRE_FALSE(hasSanitizerReport(r.err));
-  REQUIRE_FALSE(hasSanitizerReport(r.out));
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// A refusal: exit 1, nothing on stdout, and a last stderr line "kith: error: ..." that mentions
-// one of `words`. Returns that line.
-std::string requireRefusal(const RunResult& r, const std::vector<std::string>& words) {
-  requireNoCrash(r);
-  INFO(describe(r));
-  REQUIRE(r.exitCode == 1);
-  REQUIRE(r.out.empty());
-  REQUIRE_FALSE(r.err.empty());
-  REQUIRE(r.err.back() == '\n');
-  size_t lastStart = r.err.rfind('\n', r.err.size() - 2);
-  lastStart = lastStart == std::string::npos ? 0 : lastStart + 1;
-  std::string line = r.err.substr(lastStart, r.err.size() - 1 - lastStart);
-  REQUIRE(line.rfind("kith: error: ", 0) == 0);
-  bool mentioned = false;
-  for (const auto& w : words) mentioned = mentioned || contains(line, w);
-  REQUIRE(mentioned);
-  return line;
-}
-
-uint32_t testSeed() {
-  uint32_t seed = std::random_device{}();
-  std::cout << "circle system test: seed " << seed << " (it only makes the posted sentences unique)\n";
-  UNSCOPED_INFO("random seed: " << seed);
-  return seed;
-}
-
-// Polls `condition` until it holds or the deadline passes.
-template <typename Condition>
-bool eventually(int timeoutMs, Condition&& condition) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-  for (;;) {
-    if (condition()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(POLL_INTERVAL);
-  }
-}
-
-// One node's home in its own temporary directory; every command run through it is checked for
-// crashes and sanitizer reports.
-class Home {
-public:
-  explicit Home(std::string name) : name_(std::move(name)) {
-    kithOk({"init", "--no-passphrase", "--name", name_});
-    id_ = kithJson({"id"}).at("id").get<std::string>();
-  }
-
-  const std::string& name() const { return name_; }
-  const std::string& id() const { return id_; }
-  const std::string& dir() const { return dir_.path(); }
-  std::string path() const { return dir_ / "home"; }
-
-  RunResult kith(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{KITH_BIN, "--home", path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunResult r = kith::test::run(argv, childOptions());
-    requireNoCrash(r);
-    return r;
-  }
-
-  RunResult kithOk(const std::vector<std::string>& args) const {
-    RunResult r = kith(args);
-    INFO(name_ << ": kith " << joined(args) << "\n" << describe(r));
-    REQUIRE(r.exitCode == 0);
-    return r;
-  }
-
-  json kithJson(const std::vector<std::string>& args) const {
-    std::vector<std::string> withJson{"--json"};
-    withJson.insert(withJson.end(), args.begin(), args.end());
-    RunResult r = kithOk(withJson);
-    INFO(r.out);
-    return json::parse(r.out);
-  }
-
-  json read() const { return kithJson({"read"}); }
-
-  // This home's identity, from its plain (--no-passphrase) key file, and its at-rest key.
-  kith::crypto::UnlockedKeyFile identity() const {
-    kith::store::Home home(path());
-    kith::Bytes file = home.readKeyFile();
-    return kith::crypto::openKeyFile(file, std::nullopt);
-  }
-
-private:
-  static std::string joined(const std::vector<std::string>& args) {
-    std::string s;
-    for (const auto& a : args) s += (s.empty() ? "" : " ") + a;
-    return s;
-  }
-
-  std::string name_;
-  TempDir dir_;
-  std::string id_;
-};
-
-// A running `kith serve` on a loopback port the OS chose, read back from its log.
-class Serve {
-public:
-  explicit Serve(const Home& home)
-      : process_({KITH_BIN, "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, childOptions()) {
-    INFO(home.name() << "'s node:\n" << process_.output());
-    REQUIRE(process_.waitForOutput("listening on 127.0.0.1:", READY_TIMEOUT_MS));
-    static const std::regex LISTENING("listening on 127\\.0\\.0\\.1:([0-9]+)\n");
-    std::smatch match;
-    std::string log;
-    bool found = eventually(READY_TIMEOUT_MS, [&] {
-      log = process_.output();
-      return std::regex_search(log, match, LISTENING);
-    });
-    REQUIRE(found);
-    port_ = std::stoi(match[1].str());
-    REQUIRE(port_ > 0);
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string log() { return process_.output(); }
-
-  // Stops the node with SIGTERM; it must exit 0 after logging that it stopped. Returns the log.
-  std::string stop() {
-    int code = process_.stop(SIGTERM);
-    std::string out = process_.output();
-    INFO("--- log ---\n" << out);
-    REQUIRE(code == 0);
-    REQUIRE(contains(out, "stopping (signal " + std::to_string(SIGTERM) + ")"));
-    REQUIRE_FALSE(hasSanitizerReport(out));
-    return out;
-  }
-
-private:
-  Process process_;
-  int port_ = 0;
-};
-
-// The entry with this text in a `read --json` list, if there.
-std::optional<json> entryWithText(const json& entries, const std::string& text) {
-  for (const auto& e : entries) {
-    if (e.at("text").is_string() && e.at("text").get<std::string>() == text) return e;
-  }
-  return std::nullopt;
-}
-
-bool hasText(const json& entries, const std::string& text) { return entryWithText(entries, text).has_value(); }
 
 bool hasEntry(const json& entries, const std::string& id) {
   for (const auto& e : entries) {
     if (e.at("id").get<std::string>() == id) return true;
   }
   return false;
-}
-
-// True when the update `updateText` shows `commentText` by `commenter` and exactly one heart, by `hearter`.
-bool showsReactions(const json& entries, const std::string& updateText, const std::string& commentText,
-                    const std::string& commenter, const std::string& hearter) {
-  auto update = entryWithText(entries, updateText);
-  if (!update || !update->contains("comments") || !update->contains("hearts")) return false;
-  bool commented = false;
-  for (const auto& c : update->at("comments")) {
-    commented = commented || (c.at("text") == commentText && c.at("author") == commenter);
-  }
-  bool hearted = false;
-  for (const auto& h : update->at("hearted_by")) hearted = hearted || h == hearter;
-  return commented && update->at("hearts") == 1 && hearted;
 }
 
 // The code printed by `kith invite`: the first line of its text output.
@@ -267,7 +83,7 @@ std::string mistype(const std::string& code) {
 TEST_CASE("circles: friends join with invite codes, comment and heart - a revoked friend gets nothing new",
           "[system][circle]") {
   using namespace kith;
-  uint32_t seed = testSeed();
+  uint64_t seed = kith::test::testSeed("circle system test (the seed only makes the posted sentences unique)");
   const std::string tag = " (" + std::to_string(seed) + ")";
   const std::string firstUpdate = "Mum's surgery went well, she is home on Thursday" + tag;
   const std::string comment = "So glad to hear it, we will bring soup on Friday" + tag;
@@ -372,16 +188,16 @@ TEST_CASE("circles: friends join with invite codes, comment and heart - a revoke
 
   // ---- Even given the ciphertext, friend two's keys do not open it.
   {
-    auto ownerStore = store::Store::open(store::Home(owner.path()).storeDir());
+    auto ownerStore = store::Store::open(cli::Home(owner.path()).storeDir());
     std::optional<protocol::Entry> after = ownerStore->entryById(*tryKey32FromHex(afterId));
     REQUIRE(after.has_value());
     REQUIRE(after->epoch == 1);
     auto journalId = *tryKey32FromHex(journal);
 
-    auto f2 = friend2.identity();
+    auto f2 = identityOf(friend2);
     REQUIRE(toHex(f2.identity.publicKey()) == friend2.id());
     crypto::SecretBuffer f2StorageKey = f2.identity.deriveKey("kithstor", 1);
-    auto f2Store = store::Store::open(store::Home(friend2.path()).storeDir());
+    auto f2Store = store::Store::open(cli::Home(friend2.path()).storeDir());
     size_t keysHeld = 0;
     for (uint32_t epoch = 0; epoch <= after->epoch + 1; ++epoch) {
       auto key = f2Store->epochKey(journalId, epoch, f2StorageKey.view());
@@ -394,9 +210,9 @@ TEST_CASE("circles: friends join with invite codes, comment and heart - a revoke
     REQUIRE_FALSE(protocol::openBody(*after, f2StorageKey.view()).has_value());
 
     // The friend who stays opens it with the new key its store holds: the check above could fail.
-    auto f1 = friend1.identity();
+    auto f1 = identityOf(friend1);
     crypto::SecretBuffer f1StorageKey = f1.identity.deriveKey("kithstor", 1);
-    auto f1Store = store::Store::open(store::Home(friend1.path()).storeDir());
+    auto f1Store = store::Store::open(cli::Home(friend1.path()).storeDir());
     auto f1Key = f1Store->epochKey(journalId, 1, f1StorageKey.view());
     REQUIRE(f1Key.has_value());
     auto body = protocol::openBody(*after, f1Key->view());

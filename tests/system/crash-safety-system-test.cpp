@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -30,11 +29,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
+#include "tests/support/seed.h"
 
 namespace {
 
+using kith::test::describe;
+using kith::test::kithBinary;
 using kith::test::Process;
 using kith::test::RunOptions;
 using kith::test::RunResult;
@@ -51,21 +52,13 @@ constexpr size_t KILL_LOOP_KILLS = 300;
 constexpr size_t KILL_LOOP_SPAWNS_MAX = 3000;
 
 RunOptions childOptions() {
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE", "LD_PRELOAD"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
+  RunOptions options = kith::test::kithOptions(COMMAND_TIMEOUT_MS);
+  options.unsetEnv.push_back("LD_PRELOAD");
   return options;
 }
 
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-RunResult kith(const std::string& home, std::vector<std::string> args, const RunOptions& options = childOptions()) {
-  std::vector<std::string> argv = {KITH_BIN, "--home", home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return kith::test::run(argv, options);
+RunResult kith(const std::string& home, const std::vector<std::string>& args) {
+  return kith::test::runKith(home, args, childOptions());
 }
 
 json kithJson(const std::string& home, std::vector<std::string> args) {
@@ -124,15 +117,6 @@ bool waitingForLock(int pid) {
   return false;
 }
 
-bool waitUntil(const std::function<bool()>& ready, int timeoutMs) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-  while (Clock::now() < deadline) {
-    if (ready()) return true;
-    ::poll(nullptr, 0, 5);
-  }
-  return ready();
-}
-
 // The parked opener's environment: the hook, and a sanitizer runtime told not to insist on
 // being first in the library list (the hook is).
 RunOptions parkedOptions() {
@@ -159,13 +143,13 @@ TEST_CASE("a post that waited while another process died inside the store's open
     for (int i = 0; i < 3 + extraPosts; ++i) acknowledged.push_back(postId(home, "before " + std::to_string(i)));
 
     // A process opening the store alone is LMDB's first opener: park it inside the window.
-    std::vector<std::string> argv = {KITH_BIN, "--home", home, "status"};
+    std::vector<std::string> argv = {kithBinary(), "--home", home, "status"};
     Process parked(argv, parkedOptions());
     REQUIRE(parked.waitForOutput("open-window-hook: parked", PARK_TIMEOUT_MS));
 
     // A post arrives while it is there, and waits for it (LMDB's lock before the fix, ours after).
-    Process poster({KITH_BIN, "--home", home, "--json", "post", "the waiting post"}, childOptions());
-    REQUIRE(waitUntil([&] { return waitingForLock(poster.pid()); }, PARK_TIMEOUT_MS));
+    Process poster({kithBinary(), "--home", home, "--json", "post", "the waiting post"}, childOptions());
+    REQUIRE(kith::test::eventually(PARK_TIMEOUT_MS, [&] { return waitingForLock(poster.pid()); }));
 
     // The parked opener dies in the window; the post goes on.
     parked.stop(SIGKILL);
@@ -209,7 +193,7 @@ Poster startPoster(const std::string& home, const std::string& text) {
     ::dup2(null, 2);
     ::unsetenv("KITH_HOME");
     ::unsetenv("KITH_PASSPHRASE");
-    ::execl(KITH_BIN, KITH_BIN, "--home", home.c_str(), "--json", "post", text.c_str(), static_cast<char*>(nullptr));
+    ::execl(kithBinary(), kithBinary(), "--home", home.c_str(), "--json", "post", text.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -234,10 +218,8 @@ void drain(Poster& p) {
 
 TEST_CASE("every post acknowledged by concurrent kith post processes survives 300 random SIGKILLs",
           "[system][crash]") {
-  uint64_t seed = std::random_device{}();
-  if (const char* s = std::getenv("KITH_TEST_SEED")) seed = std::stoull(s);
+  const uint64_t seed = kith::test::testSeed("kill loop");
   INFO("seed " << seed << " (set KITH_TEST_SEED to repeat)");
-  std::printf("kill loop seed: %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
 
   TempDir dir;

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <set>
@@ -24,19 +23,23 @@
 #include "store/limits.h"
 #include "store/lmdb.h"
 #include "store/store.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using kith::test::contains;
+using kith::test::describe;
+using kith::test::lines;
 using kith::test::readFile;
-using kith::test::RunOptions;
+using kith::test::requireComposed;
+using kith::test::runKith;
 using kith::test::RunResult;
+using kith::test::startsWith;
 using kith::test::TempDir;
+using kith::test::writeFile;
 using nlohmann::json;
 
-constexpr int COMMAND_TIMEOUT_MS = 30000;
 constexpr size_t UPDATES = 30;
 constexpr size_t COMMENTS = 20;
 constexpr size_t HEARTS = 10;
@@ -44,50 +47,6 @@ constexpr size_t ENTRIES = 1 + UPDATES + COMMENTS + HEARTS;  // with the journal
 constexpr size_t PAGE_BYTES = 4096;                            // LMDB's page on Linux x86-64 and arm64
 constexpr size_t FLIPS_PER_CASE = 8;
 constexpr size_t ID_PREFIX_CHARS = 12;                         // as `read`'s warnings print ids
-
-RunResult runKith(const std::string& home, std::vector<std::string> args) {
-  std::vector<std::string> argv{KITH_BIN, "--home", home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
-  return kith::test::run(argv, options);
-}
-
-std::string describe(const std::vector<std::string>& args, const RunResult& r) {
-  std::string cmd = "kith";
-  for (const auto& a : args) cmd += " " + a;
-  return cmd + ": exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out.substr(0, 4000) + "\n--- stderr ---\n" +
-         r.err;
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-bool startsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
-
-// Not killed, not hung, and stderr only "kith: error:" (at most one) and "kith: warning:" lines.
-void requireComposed(const std::vector<std::string>& args, const RunResult& r) {
-  INFO(describe(args, r));
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE(r.signal == 0);
-  REQUIRE((r.exitCode == 0 || r.exitCode == 1));
-  size_t errors = 0;
-  for (const auto& line : lines(r.err)) {
-    bool isError = startsWith(line, "kith: error: ");
-    REQUIRE((isError || startsWith(line, "kith: warning: ")));
-    errors += isError ? 1 : 0;
-  }
-  REQUIRE(errors <= 1);
-  REQUIRE(errors == (r.exitCode == 0 ? 0u : 1u));
-  REQUIRE_FALSE(contains(r.err, "internal error"));
-}
 
 std::set<std::string> idsOf(const json& entries) {
   std::set<std::string> ids;
@@ -116,7 +75,7 @@ struct Pristine {
   Pristine() {
     auto ok = [&](std::vector<std::string> args) {
       RunResult r = runKith(home, args);
-      INFO(describe(args, r));
+      INFO(describe(r));
       REQUIRE(r.exitCode == 0);
       return r.out;
     };
@@ -147,28 +106,19 @@ const Pristine& pristine() {
 
 std::string dataFile(const std::string& home) { return home + "/store/data.mdb"; }
 
-std::string readBytes(const std::string& path) { return readFile(path); }
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  REQUIRE(out.good());
-}
-
 // Runs every everyday command on a damaged home and checks each says what is wrong composedly.
 // Returns `check`'s result.
 RunResult runEverything(const std::string& home) {
   const Pristine& p = pristine();
   for (std::vector<std::string> args : {std::vector<std::string>{"status"}, {"journal", "list"}, {"members"}, {"read"}}) {
-    requireComposed(args, runKith(home, args));
+    requireComposed(runKith(home, args));
   }
   std::vector<std::string> readArgs{"--json", "read"};
   RunResult read = runKith(home, readArgs);
-  requireComposed(readArgs, read);
+  requireComposed(read);
   if (read.exitCode == 0) {
     // Exit 0 only with every entry shown that is not named as damaged.
-    INFO(describe(readArgs, read));
+    INFO(describe(read));
     std::set<std::string> shown = idsOf(json::parse(read.out));
     std::set<std::string> warned = warnedIds(read.err);
     for (const auto& id : p.ids) {
@@ -179,11 +129,11 @@ RunResult runEverything(const std::string& home) {
   }
   std::vector<std::string> checkArgs{"check"};
   RunResult check = runKith(home, checkArgs);
-  requireComposed(checkArgs, check);
+  requireComposed(check);
   if (check.exitCode == 0) {
     // A store `check` calls healthy reads whole.
-    INFO(describe(checkArgs, check));
-    INFO(describe(readArgs, read));
+    INFO(describe(check));
+    INFO(describe(read));
     CHECK(contains(check.out, "The store is healthy"));
     REQUIRE(read.exitCode == 0);
     CHECK(idsOf(json::parse(read.out)) == p.ids);
@@ -191,10 +141,10 @@ RunResult runEverything(const std::string& home) {
   }
   std::vector<std::string> postArgs{"post", "written after the damage"};
   RunResult post = runKith(home, postArgs);
-  requireComposed(postArgs, post);
+  requireComposed(post);
   if (check.exitCode == 0) {
     // ... and takes the next write (LMDB's free-page list is checked too).
-    INFO(describe(postArgs, post));
+    INFO(describe(post));
     CHECK(post.exitCode == 0);
   }
   return check;
@@ -216,12 +166,12 @@ TEST_CASE("a pristine home checks healthy and its --json problem list is empty",
   TempDir dir;
   std::string home = p.copyTo(dir);
   RunResult r = runKith(home, {"check"});
-  INFO(describe({"check"}, r));
+  INFO(describe(r));
   REQUIRE(r.exitCode == 0);
   CHECK(r.err.empty());
   CHECK(contains(r.out, "The store is healthy: 1 journal, " + std::to_string(ENTRIES) + " entries checked"));
   RunResult j = runKith(home, {"--json", "check", "--journal", p.journal.substr(0, 8)});
-  INFO(describe({"--json", "check"}, j));
+  INFO(describe(j));
   REQUIRE(j.exitCode == 0);
   CHECK(json::parse(j.out) == json::array());
 }
@@ -242,11 +192,11 @@ TEST_CASE("one flipped byte inside one entry is named by check and skipped by re
     damagedId = kith::toHex(e->id);
     signature.assign(reinterpret_cast<const char*>(e->signature.data()), e->signature.size());
   }
-  std::string bytes = readBytes(dataFile(home));
+  std::string bytes = readFile(dataFile(home));
   std::vector<size_t> at = offsetsOf(bytes, signature);
   REQUIRE_FALSE(at.empty());
   for (size_t offset : at) bytes[offset + signature.size() / 2] ^= 0x01;
-  writeBytes(dataFile(home), bytes);
+  writeFile(dataFile(home), bytes);
 
   RunResult check = runEverything(home);
   CHECK(check.exitCode == 1);
@@ -263,7 +213,7 @@ TEST_CASE("one flipped byte inside one entry is named by check and skipped by re
 
   // The post that runEverything made is the only entry besides the pristine ones.
   RunResult read = runKith(home, {"--json", "read"});
-  INFO(describe({"--json", "read"}, read));
+  INFO(describe(read));
   REQUIRE(read.exitCode == 0);
   std::vector<std::string> warnings = lines(read.err);
   REQUIRE(warnings.size() == 1);
@@ -302,7 +252,7 @@ TEST_CASE("a deleted timeline row makes read refuse in one line and check name t
   }
 
   RunResult read = runKith(home, {"read"});
-  INFO(describe({"read"}, read));
+  INFO(describe(read));
   CHECK(read.exitCode == 1);
   CHECK(read.out.empty());
   REQUIRE(lines(read.err).size() == 1);
@@ -310,7 +260,7 @@ TEST_CASE("a deleted timeline row makes read refuse in one line and check name t
   CHECK(contains(read.err, "kith check"));
 
   RunResult check = runKith(home, {"check"});
-  INFO(describe({"check"}, check));
+  INFO(describe(check));
   CHECK(check.exitCode == 1);
   CHECK(contains(check.out, "timeline index lists " + std::to_string(ENTRIES - 1) + " entries but its record counts " +
                                 std::to_string(ENTRIES)));
@@ -322,7 +272,7 @@ TEST_CASE("a deleted timeline row makes read refuse in one line and check name t
 
 TEST_CASE("every command on a randomly damaged store ends in a line, never a signal", "[system][damage]") {
   const Pristine& p = pristine();
-  const std::string original = readBytes(dataFile(p.home));
+  const std::string original = readFile(dataFile(p.home));
   const size_t pages = original.size() / PAGE_BYTES;
   REQUIRE(pages > 4);
   enum class Damage { RANDOM_PAGE, ZEROED_PAGE, FLIPPED_BYTES };
@@ -356,7 +306,7 @@ TEST_CASE("every command on a randomly damaged store ends in a line, never a sig
     INFO("page " << page);
     TempDir dir;
     std::string home = p.copyTo(dir);
-    writeBytes(dataFile(home), bytes);
+    writeFile(dataFile(home), bytes);
     runEverything(home);
   }
 }

@@ -20,12 +20,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
 
 namespace {
 
-using kith::test::RunOptions;
+using kith::test::describe;
 using kith::test::RunResult;
 using kith::test::TempDir;
 using nlohmann::json;
@@ -34,30 +33,15 @@ namespace fs = std::filesystem;
 constexpr const char* TMPFS_SIZE = "4m";
 constexpr int COMMAND_TIMEOUT_MS = 60000;
 
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-RunResult runKith(const std::string& home, std::vector<std::string> args) {
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
-  std::vector<std::string> argv = {KITH_BIN, "--home", home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return kith::test::run(argv, options);
+RunResult runKith(const std::string& home, const std::vector<std::string>& args) {
+  return kith::test::runKith(home, args, kith::test::kithOptions(COMMAND_TIMEOUT_MS));
 }
 
 // Ended normally, and on failure said so in exactly one "kith: error:" line.
-void requireComposed(const RunResult& r) {
+void requireComposedInOneLine(const RunResult& r) {
+  kith::test::requireComposed(r);
   INFO(describe(r));
-  REQUIRE(r.signal == 0);
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE((r.exitCode == 0 || r.exitCode == 1));
-  if (r.exitCode != 0) {
-    REQUIRE(r.err.rfind("kith: error: ", 0) == 0);
-    REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  }
+  if (r.exitCode != 0) REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 // A tmpfs of TMPFS_SIZE at a temporary folder, unmounted at the end.
@@ -122,7 +106,7 @@ TEST_CASE("init on a nearly full disk leaves a whole home or nothing, at every s
     INFO("free KiB " << freeKiB);
     disk.leaveFree(freeKiB * 1024);
     RunResult init = runKith(home, {"init", "--no-passphrase"});
-    requireComposed(init);
+    requireComposedInOneLine(init);
     if (init.exitCode != 0) {
       ++failures;
       // Nothing half-made: no home, no staging folder beside it.
@@ -139,7 +123,7 @@ TEST_CASE("init on a nearly full disk leaves a whole home or nothing, at every s
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{"status"}, {"journal", "create", "Mum's journey"}, {"post", "Home on Thursday"},
           {"read"}, {"check"}}) {
-      requireComposed(runKith(home, args));
+      requireComposedInOneLine(runKith(home, args));
     }
     disk.removeFiller();
     RunResult status = runKith(home, {"status"});
@@ -178,7 +162,7 @@ TEST_CASE("a post on a full disk fails in one line and loses nothing committed",
   size_t refused = 0;
   for (int i = 0; i < 20; ++i) {
     RunResult r = runKith(home, {"--json", "post", std::string(30000, 'x') + std::to_string(i)});
-    requireComposed(r);
+    requireComposedInOneLine(r);
     if (r.exitCode == 0) {
       posted.push_back(json::parse(r.out).at("id").get<std::string>());
     } else {

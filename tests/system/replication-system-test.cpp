@@ -12,8 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <random>
-#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -21,183 +19,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/subprocess.h"
-#include "tests/support/temp-dir.h"
+#include "tests/support/kith-process.h"
+#include "tests/support/seed.h"
 
 namespace {
 
 using kith::test::anyFileContains;
-using kith::test::Process;
-using kith::test::RunOptions;
+using kith::test::describe;
+using kith::test::eventually;
+using kith::test::hasText;
+using kith::test::idsOf;
+using kith::test::requireError;
+using kith::test::requireNoCrash;
 using kith::test::RunResult;
-using kith::test::TempDir;
+using Home = kith::test::KithHome;
+using Serve = kith::test::KithServe;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Deadlines, generous for an ASan build on a busy machine; a healthy run takes a fraction.
-constexpr int COMMAND_TIMEOUT_MS = 30000;
-constexpr int READY_TIMEOUT_MS = 20000;
 constexpr int LIVE_UPDATE_TIMEOUT_MS = 10000;
 constexpr int CATCH_UP_TIMEOUT_MS = 30000;
-constexpr auto POLL_INTERVAL = std::chrono::milliseconds(50);
 constexpr size_t BULK_POSTS = 500;
 // Large enough that the bulk posts fill several push batches (node/limits.h: BATCH_BYTES_MAX is
 // 1 MiB, BATCH_ENTRIES_MAX 512): a restarted node's catch-up then runs with pushes pipelined.
 constexpr size_t BULK_TEXT_BYTES = 8 * 1024;
 constexpr size_t POST_WORKERS = 4;
-
-RunOptions childOptions() {
-  RunOptions options;
-  options.unsetEnv = {"KITH_HOME", "KITH_PASSPHRASE"};
-  options.timeoutMs = COMMAND_TIMEOUT_MS;
-  return options;
-}
-
-std::string describe(const RunResult& r) {
-  return "exit " + std::to_string(r.exitCode) + ", signal " + std::to_string(r.signal) +
-         (r.timedOut ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-bool hasSanitizerReport(const std::string& text) {
-  return text.find("AddressSanitizer") != std::string::npos || text.find("LeakSanitizer") != std::string::npos ||
-         text.find("runtime error") != std::string::npos;
-}
-
-void requireNoCrash(const RunResult& r) {
-  INFO(describe(r));
-  REQUIRE_FALSE(r.timedOut);
-  REQUIRE(r.signal == 0);
-  REQUIRE_FALSE(hasSanitizerReport(r.err));
-}
-
-// A failure is exit 1, nothing on stdout, and stderr ending in one line "kith: error: ...".
-// Before it, only progress lines that start with `progressPrefix` ("sync: ") may appear, when given.
-// Returns the error line without its newline.
-std::string requireFailure(const RunResult& r, const std::string& progressPrefix = "") {
-  requireNoCrash(r);
-  INFO(describe(r));
-  REQUIRE(r.exitCode == 1);
-  REQUIRE(r.out.empty());
-  REQUIRE_FALSE(r.err.empty());
-  REQUIRE(r.err.back() == '\n');
-  size_t lastStart = r.err.rfind('\n', r.err.size() - 2);
-  lastStart = lastStart == std::string::npos ? 0 : lastStart + 1;
-  std::string line = r.err.substr(lastStart, r.err.size() - 1 - lastStart);
-  REQUIRE(line.rfind("kith: error: ", 0) == 0);
-  for (size_t at = 0; at < lastStart; at = r.err.find('\n', at) + 1) {
-    REQUIRE_FALSE(progressPrefix.empty());
-    REQUIRE(r.err.compare(at, progressPrefix.size(), progressPrefix) == 0);
-  }
-  return line;
-}
-
-// One node's home in its own temporary directory.
-class Home {
-public:
-  Home() {
-    RunResult r = kith({"init", "--no-passphrase"});
-    requireOk(r);
-    id_ = json::parse(kithOk({"--json", "id"}).out).at("id").get<std::string>();
-  }
-
-  const std::string& id() const { return id_; }
-  std::string shortId() const { return id_.substr(0, 8); }
-  const std::string& dir() const { return dir_.path(); }
-  std::string path() const { return dir_ / "home"; }
-
-  RunResult kith(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{KITH_BIN, "--home", path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return kith::test::run(argv, childOptions());
-  }
-
-  // Runs a command that must succeed; its stderr may carry progress lines, never a sanitizer report.
-  RunResult kithOk(const std::vector<std::string>& args) const {
-    RunResult r = kith(args);
-    requireOk(r);
-    return r;
-  }
-
-  json kithJson(const std::vector<std::string>& args) const {
-    std::vector<std::string> withJson{"--json"};
-    withJson.insert(withJson.end(), args.begin(), args.end());
-    RunResult r = kithOk(withJson);
-    INFO(r.out);
-    return json::parse(r.out);
-  }
-
-  json read() const { return kithJson({"read"}); }
-
-private:
-  static void requireOk(const RunResult& r) {
-    requireNoCrash(r);
-    INFO(describe(r));
-    REQUIRE(r.exitCode == 0);
-  }
-
-  TempDir dir_;
-  std::string id_;
-};
-
-// A running `kith serve` on a loopback port the OS chose, read back from its log.
-class Serve {
-public:
-  explicit Serve(const Home& home)
-      : process_({KITH_BIN, "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, childOptions()) {
-    bool listening = process_.waitForOutput("listening on 127.0.0.1:", READY_TIMEOUT_MS);
-    INFO("--- serve's output ---\n" << process_.output());
-    REQUIRE(listening);
-    // The needle may have arrived before the rest of its line.
-    static const std::regex LISTENING("listening on 127\\.0\\.0\\.1:([0-9]+)\n");
-    std::smatch match;
-    auto deadline = Clock::now() + std::chrono::milliseconds(READY_TIMEOUT_MS);
-    std::string log;
-    while (log = process_.output(), !std::regex_search(log, match, LISTENING)) {
-      REQUIRE(Clock::now() < deadline);
-      std::this_thread::sleep_for(POLL_INTERVAL);
-    }
-    port_ = std::stoi(match[1].str());
-    REQUIRE(port_ > 0);
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string log() { return process_.output(); }
-  bool waitForLog(const std::string& needle) { return process_.waitForOutput(needle, READY_TIMEOUT_MS); }
-
-  // Stops the node with `sig`; it must exit 0 after logging that it stopped. Returns the whole log.
-  std::string stop(int sig) {
-    int code = process_.stop(sig);
-    std::string out = process_.output();
-    INFO("signal " << sig << "\n--- log ---\n" << out);
-    REQUIRE(code == 0);
-    REQUIRE(out.find("stopping (signal " + std::to_string(sig) + ")") != std::string::npos);
-    REQUIRE(out.find(" stopped\n") != std::string::npos);
-    REQUIRE_FALSE(hasSanitizerReport(out));
-    return out;
-  }
-
-private:
-  Process process_;
-  int port_ = 0;
-};
-
-bool containsText(const json& entries, const std::string& text) {
-  for (const auto& e : entries) {
-    if (e.at("text").is_string() && e.at("text").get<std::string>() == text) return true;
-  }
-  return false;
-}
-
-// Polls `condition` until it holds or the deadline passes.
-template <typename Condition>
-bool eventually(int timeoutMs, Condition&& condition) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-  for (;;) {
-    if (condition()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(POLL_INTERVAL);
-  }
-}
 
 // Posts every text with its own `kith post` process, several at once (concurrent writers to one
 // store are part of what is tested). Assertions run on this thread once all have finished.
@@ -207,7 +53,7 @@ void postAll(const Home& home, const std::vector<std::string>& texts) {
   std::vector<std::thread> workers;
   for (size_t w = 0; w < POST_WORKERS; ++w) {
     workers.emplace_back([&home, &texts, &results, &next]() {
-      for (size_t i = next++; i < texts.size(); i = next++) results[i] = home.kith({"post", texts[i]});
+      for (size_t i = next++; i < texts.size(); i = next++) results[i] = home.runUnchecked({"post", texts[i]});
     });
   }
   for (auto& t : workers) t.join();
@@ -216,13 +62,6 @@ void postAll(const Home& home, const std::vector<std::string>& texts) {
     INFO(describe(r));
     REQUIRE(r.exitCode == 0);
   }
-}
-
-// The ids of a `read --json` list, in timeline order.
-std::vector<std::string> idsOf(const json& entries) {
-  std::vector<std::string> ids;
-  for (const auto& e : entries) ids.push_back(e.at("id").get<std::string>());
-  return ids;
 }
 
 struct Family {
@@ -245,7 +84,7 @@ struct Family {
 
 TEST_CASE("a granted friend replicates live, across a restart and by sync - a stranger is refused", "[system]") {
   // The seed only makes the posted sentences unique to this run; printed with any failure.
-  const uint32_t seed = std::random_device{}();
+  const uint64_t seed = kith::test::testSeed("replication system test");
   INFO("random seed: " << seed);
   const std::string sentence = "Mum's surgery went well, she is home on Thursday (" + std::to_string(seed) + ")";
   const std::string synced = "Meals this week: Anna on Monday, Joe on Wednesday (" + std::to_string(seed) + ")";
@@ -274,7 +113,7 @@ TEST_CASE("a granted friend replicates live, across a restart and by sync - a st
     Serve bNode(b);
     json posted = a.kithJson({"post", sentence});
     std::string postedId = posted.at("id").get<std::string>();
-    bool arrived = eventually(LIVE_UPDATE_TIMEOUT_MS, [&]() { return containsText(b.read(), sentence); });
+    bool arrived = eventually(LIVE_UPDATE_TIMEOUT_MS, [&]() { return hasText(b.read(), sentence); });
     INFO("B's log:\n" << bNode.log());
     REQUIRE(arrived);
     json bEntries = b.read();
@@ -293,7 +132,7 @@ TEST_CASE("a granted friend replicates live, across a restart and by sync - a st
     CHECK(j.at("peers_reached") == 1);
     CHECK(j.at("received") == 1);
     CHECK(j.at("failures").empty());
-    REQUIRE(containsText(b.read(), synced));
+    REQUIRE(hasText(b.read(), synced));
   }
 
   // A posts many more while B is down; B restarts and catches up to exactly A's entries.
@@ -329,14 +168,14 @@ TEST_CASE("a granted friend replicates live, across a restart and by sync - a st
     REQUIRE(idsOf(bEntries) == idsOf(aEntries));
     // Everything B decrypts is what A wrote (texts, kinds, authors, times).
     REQUIRE(bEntries == aEntries);
-    for (const auto& text : bulk) REQUIRE(containsText(bEntries, text));
+    for (const auto& text : bulk) REQUIRE(hasText(bEntries, text));
     bLog += bNode.stop(SIGINT);
   }
 
   // C was never granted: refused at the handshake, with a reason, and holding nothing.
   {
     RunResult r = family.follow(c, aNode);
-    std::string line = requireFailure(r);
+    std::string line = requireError(r);
     CHECK(line.find("refused") != std::string::npos);
     CHECK(line.find("not a member") != std::string::npos);
     CHECK(line.find("kith grant") != std::string::npos);
@@ -347,7 +186,7 @@ TEST_CASE("a granted friend replicates live, across a restart and by sync - a st
   }
   {
     RunResult r = c.kith({"sync", "--once"});
-    std::string line = requireFailure(r, "sync: ");
+    std::string line = requireError(r, 1, "sync: ");
     CHECK(r.err.find("not a member") != std::string::npos);
     CHECK(line.find("could not sync with any peer") != std::string::npos);
     REQUIRE(c.kithJson({"journal", "list"}).empty());
@@ -374,7 +213,7 @@ TEST_CASE("sync fails clearly with no peers and with an unreachable one", "[syst
     for (const char* once : {"--once", ""}) {
       std::vector<std::string> args{"sync"};
       if (*once != '\0') args.push_back(once);
-      std::string line = requireFailure(lonely.kith(args));
+      std::string line = requireError(lonely.kith(args));
       CHECK(line.find("knows no peers") != std::string::npos);
       CHECK(line.find("kith peers add") != std::string::npos);
     }
@@ -392,7 +231,7 @@ TEST_CASE("sync fails clearly with no peers and with an unreachable one", "[syst
       aNode.stop(SIGTERM);
     }
     family.owner.kithOk({"post", "posted while the friend cannot reach us"});
-    std::string line = requireFailure(family.friendNode.kith({"sync", "--once"}), "sync: ");
+    std::string line = requireError(family.friendNode.kith({"sync", "--once"}), 1, "sync: ");
     CHECK(line.find("could not sync with any peer") != std::string::npos);
     // The friend keeps what it had.
     CHECK(family.friendNode.read().size() == 2);

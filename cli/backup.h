@@ -1,7 +1,7 @@
 // Backups of a home: one file that holds a compacted, consistent copy of the store, the key file
 // exactly as it is at home (sealed with the passphrase, or plain for a --no-passphrase home) and
 // config.json when there is one. The byte layout is specs/backup.md; its limits are in
-// store/limits.h. Nothing is decrypted or re-encrypted: a backup is as readable as the home.
+// cli/limits.h. Nothing is decrypted or re-encrypted: a backup is as readable as the home.
 //
 //   writeBackup    a backup of an open home, while `kith serve` may run (the store is copied
 //                  from one LMDB read transaction), written atomically beside its name
@@ -21,11 +21,11 @@
 #include <string>
 
 #include "crypto/key-file.h"
-#include "store/home.h"
-#include "store/limits.h"
+#include "cli/home.h"
+#include "cli/limits.h"
 #include "store/store.h"
 
-namespace kith::store {
+namespace kith::cli {
 
 // The first eight bytes of every backup, then its format version.
 inline constexpr char BACKUP_MAGIC[] = "KITHBACK";
@@ -56,7 +56,7 @@ struct BackupSummary {
 // beside it, fsync, then a rename that never replaces anything (mode 0600). Throws
 // Error(CONFLICT) when `path` exists, Error(IO) for a full disk; the temporary file is removed
 // on any failure. The counts are the store's at the start; the copy holds at least those.
-BackupSummary writeBackup(const Home& home, const Store& store, const std::string& path);
+BackupSummary writeBackup(const Home& home, const store::Store& store, const std::string& path);
 
 // Checks the backup `path` entirely (type, size, magic, version, every length, checksum, the key
 // file inside), then builds a new home at `homePath` from it and opens its store once to prove
@@ -64,4 +64,4 @@ BackupSummary writeBackup(const Home& home, const Store& store, const std::strin
 // empty; nothing is created at `homePath` unless the whole restore succeeded.
 BackupSummary restoreBackup(const std::string& path, const std::string& homePath);
 
-}  // namespace kith::store
+}  // namespace kith::cli

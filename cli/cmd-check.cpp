@@ -159,10 +159,6 @@ json checkInChild(Context& ctx, const std::optional<std::string>& journalArg, st
   return out["report"];
 }
 
-std::string plural(uint64_t n, const char* one, const char* many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
 void cmdCheck(Context& ctx, const std::optional<std::string>& journalArg) {
   // A home without an identity says "run kith init" before anything forks.
   crypto::KeyFileInfo info = ctx.keyInfo();
@@ -178,25 +174,27 @@ void cmdCheck(Context& ctx, const std::optional<std::string>& journalArg) {
     if (!p["journal"].is_null()) text << "journal " << p["journal"].get<std::string>().substr(0, 16) << ": ";
     text << p["text"].get<std::string>() << "; " << p["hint"].get<std::string>() << "\n";
   }
-  std::string checked = walked ? plural(report["journals"].get<uint64_t>(), "journal", "journals") + ", " +
-                                     plural(report["entries"].get<uint64_t>(), "entry", "entries") + " checked"
+  std::string checked = walked ? countOf(report["journals"].get<uint64_t>(), "journal", "journals") + ", " +
+                                     countOf(report["entries"].get<uint64_t>(), "entry", "entries") + " checked"
                                : std::string("the check could not walk it");
   if (problems.empty()) text << "The store is healthy: " << checked;
   ctx.print(problems, text.str());
   if (!problems.empty()) {
     throw Error(ErrorKind::CORRUPT,
-                "the store has " + plural(problems.size(), "problem", "problems") + " (" + checked + ")",
+                "the store has " + countOf(problems.size(), "problem", "problems") + " (" + checked + ")",
                 "do what each line says; the journals' other members hold copies of their entries");
   }
 }
 
 }  // namespace
 
-void addCheckCommands(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("check", "Verify every entry, index and count in this home's store");
-  auto journal = std::make_shared<std::optional<std::string>>();
-  cmd->add_option("--journal", *journal, "Check only this journal (an id or a unique prefix)");
-  cmd->callback([&action, journal] { action = [journal](Context& ctx) { cmdCheck(ctx, *journal); }; });
+void addCheckCommands(Commands& commands) {
+  commands.add<std::optional<std::string>>(
+      "check", "Verify every entry, index and count in this home's store",
+      [](CLI::App& cmd, std::optional<std::string>& journal) {
+        addJournalOption(cmd, journal, "Check only this journal (an id or a unique prefix)");
+      },
+      cmdCheck);
 }
 
 }  // namespace kith::cli

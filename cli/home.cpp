@@ -1,4 +1,4 @@
-#include "store/home.h"
+#include "cli/home.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,12 +13,11 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "cli/limits.h"
 #include "crypto/key-file.h"
 
-namespace kith::store {
+namespace kith::cli {
 namespace {
-
-constexpr size_t CONFIG_BYTES_MAX = 1 << 20;
 
 [[noreturn]] void ioError(const std::string& what, const std::string& path) {
   throw Error(ErrorKind::IO, what + " " + path + ": " + std::strerror(errno));
@@ -211,17 +210,17 @@ Bytes Home::readKeyFile() const {
   return std::move(*file);
 }
 
-std::unique_ptr<Store> Home::openStore(StoreOptions options) const {
+std::unique_ptr<store::Store> Home::openStore(store::StoreOptions options) const {
   requireExists();
   options.create = false;
-  return Store::open(storeDir(), options);
+  return store::Store::open(storeDir(), options);
 }
 
-std::unique_ptr<Store> Home::createStore(StoreOptions options) const {
+std::unique_ptr<store::Store> Home::createStore(store::StoreOptions options) const {
   requireExists();
   makeDir(storeDir());
   options.create = true;
-  return Store::open(storeDir(), options);
+  return store::Store::open(storeDir(), options);
 }
 
 nlohmann::json Home::readConfig() const {
@@ -240,4 +239,4 @@ void Home::writeConfig(const nlohmann::json& config) const {
   writeFileAtomic(configPath(), asBytes(text), 0600);
 }
 
-}  // namespace kith::store
+}  // namespace kith::cli

@@ -1,12 +1,12 @@
 // The backup commands: `kith backup FILE` writes one file holding the home (the store, compacted,
 // and the key file as it is); `kith restore FILE` (with the global --home DIR) makes a new home
-// from it. The work is in store/backup.h; here are the words people read.
+// from it. The work is in cli/backup.h; here are the words people read.
 #include <cstdio>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "crypto/fingerprint.h"
-#include "store/backup.h"
+#include "cli/backup.h"
 
 namespace kith::cli {
 namespace {
@@ -29,11 +29,7 @@ std::string humanBytes(uint64_t bytes) {
   return buf;
 }
 
-std::string countOf(uint64_t n, const char* one, const char* many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-json summaryJson(const store::BackupSummary& s) {
+json summaryJson(const BackupSummary& s) {
   return {{"file", s.file},
           {"home", s.home},
           {"bytes", s.fileBytes},
@@ -47,7 +43,7 @@ json summaryJson(const store::BackupSummary& s) {
 }
 
 void cmdBackup(Context& ctx, const std::string& file) {
-  store::BackupSummary s = store::writeBackup(ctx.home(), ctx.store(), file);
+  BackupSummary s = writeBackup(ctx.home(), ctx.store(), file);
   json j = summaryJson(s);
   std::ostringstream text;
   text << "Wrote the backup " << s.file << " (" << humanBytes(s.fileBytes) << "): "
@@ -69,7 +65,7 @@ void cmdBackup(Context& ctx, const std::string& file) {
 }
 
 void cmdRestore(Context& ctx, const std::string& file) {
-  store::BackupSummary s = store::restoreBackup(file, ctx.home().path());
+  BackupSummary s = restoreBackup(file, ctx.home().path());
   std::ostringstream text;
   text << "Restored the home " << s.home << " from " << s.file << "\n"
        << "  id:          " << toHex(s.key.publicKey) << "\n"
@@ -83,22 +79,20 @@ void cmdRestore(Context& ctx, const std::string& file) {
 
 }  // namespace
 
-void addBackupCommands(CLI::App& app, Action& action) {
-  {
-    auto* cmd = app.add_subcommand(
-        "backup",
-        "Write the home (journals, members, invites, the key file) to one new file; works while 'kith serve' runs");
-    auto file = std::make_shared<std::string>();
-    cmd->add_option("FILE", *file, "The new backup file (it must not exist yet)")->required();
-    cmd->callback([&action, file] { action = [file](Context& ctx) { cmdBackup(ctx, *file); }; });
-  }
-  {
-    auto* cmd = app.add_subcommand(
-        "restore", "Make a new home from a backup: 'kith restore FILE --home DIR' (the folder must be new or empty)");
-    auto file = std::make_shared<std::string>();
-    cmd->add_option("FILE", *file, "The backup file that 'kith backup FILE' wrote")->required();
-    cmd->callback([&action, file] { action = [file](Context& ctx) { cmdRestore(ctx, *file); }; });
-  }
+void addBackupCommands(Commands& commands) {
+  commands.add<std::string>(
+      "backup",
+      "Write the home (journals, members, invites, the key file) to one new file; works while 'kith serve' runs",
+      [](CLI::App& cmd, std::string& file) {
+        cmd.add_option("FILE", file, "The new backup file (it must not exist yet)")->required();
+      },
+      cmdBackup);
+  commands.add<std::string>(
+      "restore", "Make a new home from a backup: 'kith restore FILE --home DIR' (the folder must be new or empty)",
+      [](CLI::App& cmd, std::string& file) {
+        cmd.add_option("FILE", file, "The backup file that 'kith backup FILE' wrote")->required();
+      },
+      cmdRestore);
 }
 
 }  // namespace kith::cli

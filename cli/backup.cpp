@@ -1,4 +1,4 @@
-#include "store/backup.h"
+#include "cli/backup.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 #include "base/error.h"
 #include "crypto/hash.h"
 
-namespace kith::store {
+namespace kith::cli {
 namespace {
 
 static_assert(BACKUP_KEY_FILE_BYTES_MAX == crypto::KEY_FILE_BYTES_MAX);
@@ -341,7 +341,7 @@ private:
 
 }  // namespace
 
-BackupSummary writeBackup(const Home& home, const Store& store, const std::string& path) {
+BackupSummary writeBackup(const Home& home, const store::Store& store, const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
@@ -461,7 +461,7 @@ BackupSummary restoreBackup(const std::string& path, const std::string& homePath
     out.close(dataPath);
 
     // Open the restored store once: a home that is renamed into place opens.
-    std::unique_ptr<Store> restored;
+    std::unique_ptr<store::Store> restored;
     try {
       restored = staging.openStore();
     } catch (const Error& e) {
@@ -476,4 +476,4 @@ BackupSummary restoreBackup(const std::string& path, const std::string& homePath
   return summary;
 }
 
-}  // namespace kith::store
+}  // namespace kith::cli

@@ -1,6 +1,5 @@
-// Circles in the store: invitations (open, used, expired, unknown, cancelled; only the secret's
-// hash on disk), and the rules that tie an entry's kind to its author's role on ingest. Entries are
-// built with protocol::signEntry by each member's own identity, as their nodes would, and appended
+// The rules of protocol/roles.h as the store applies them on ingest: an entry's kind against its
+// author's role, and a removed member's entries. Entries are built with protocol::signEntry by each member's own identity, as their nodes would, and appended
 // to other nodes' stores as replication would: a member's store (which holds the epoch key and so
 // sees the kind) and a relay-like store (which does not, and checks only what is in the clear).
 #include <catch2/catch.hpp>
@@ -13,10 +12,10 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "protocol/entry.h"
-#include "protocol/invite.h"
 #include "store/journal.h"
 #include "store/store.h"
 #include "tests/support/temp-dir.h"
+#include "tests/store/store-fixture.h"
 
 namespace {
 
@@ -29,84 +28,9 @@ using protocol::Kind;
 using protocol::Rejection;
 using protocol::Role;
 using test::TempDir;
+using kith::store::testing::Household;
+using kith::store::testing::replicate;
 
-constexpr int64_t T0_MS = 1717171717000;  // a fixed "now" for the invite clock
-constexpr int64_t DAY_MS = 24 * 3600 * 1000;
-
-// One person's node: an identity, its at-rest key, and a store in a temporary directory.
-struct Household {
-  Household()
-      : identity(crypto::Identity::generate()),
-        storageKey(identity.deriveKey("kithstor", 1)),
-        store(Store::open(dir.path())) {}
-  Household(const Household&) = delete;
-  Household& operator=(const Household&) = delete;
-
-  Keyring keyring() const { return Keyring{identity, storageKey.view()}; }
-  const PublicKey& key() const { return identity.publicKey(); }
-  void reopen() {
-    store.reset();
-    store = Store::open(dir.path());
-  }
-
-  TempDir dir;
-  crypto::Identity identity;
-  crypto::SecretBuffer storageKey;
-  std::unique_ptr<Store> store;
-};
-
-Invite makeInvite(uint8_t idByte, const JournalId& journal, Role role, int64_t createdMs, int64_t expiresMs) {
-  Invite i;
-  i.id.fill(idByte);
-  i.journal = journal;
-  i.role = role;
-  i.createdMs = createdMs;
-  i.expiresMs = expiresMs;
-  return i;
-}
-
-void requireSameInvite(const Invite& a, const Invite& b) {
-  REQUIRE(a.id == b.id);
-  REQUIRE(a.journal == b.journal);
-  REQUIRE(a.role == b.role);
-  REQUIRE(a.createdMs == b.createdMs);
-  REQUIRE(a.expiresMs == b.expiresMs);
-  REQUIRE(a.used == b.used);
-  REQUIRE(a.usedBy == b.usedBy);
-}
-
-// The store's invites compared with a simple model: the same set, field for field.
-void requireMatchesModel(const Store& store, const std::map<Key32, Invite>& model) {
-  std::vector<Invite> stored = store.invites();
-  REQUIRE(stored.size() == model.size());
-  for (const Invite& i : stored) {
-    auto it = model.find(i.id);
-    REQUIRE(it != model.end());
-    requireSameInvite(i, it->second);
-  }
-}
-
-// Appends to `to` every entry of the journal that `from` holds, in timeline order, with `to`'s
-// keyring (a member's node) or without one (a relay-like node). Entries that arrive before the one
-// they follow are retried.
-void replicate(const Household& from, Household& to, const JournalId& j, bool withKeyring) {
-  std::vector<Entry> pending = from.store->timeline(j);
-  Keyring kr = to.keyring();
-  while (!pending.empty()) {
-    auto outcomes = to.store->appendBatch(pending, withKeyring ? &kr : nullptr);
-    std::vector<Entry> again;
-    for (size_t i = 0; i < pending.size(); ++i) {
-      if (outcomes[i].status == AppendStatus::REJECTED) {
-        INFO(outcomes[i].message);
-        REQUIRE(outcomes[i].reason == Rejection::BROKEN_CHAIN);
-        again.push_back(pending[i]);
-      }
-    }
-    REQUIRE(again.size() < pending.size());
-    pending = std::move(again);
-  }
-  REQUIRE(to.store->versionVector(j) == from.store->versionVector(j));
-}
 
 // The author's next entry in journal `j` as held by `at`, with `body` encrypted under `epochKey`.
 Entry nextEntry(const Household& author, const Store& at, const JournalId& j, const Body& body, ByteView epochKey) {
@@ -171,145 +95,6 @@ struct Circle {
 
 }  // namespace
 
-// ---- Invitations ----------------------------------------------------------------------------------
-
-TEST_CASE("invites: an unknown id is UNKNOWN - a stored one is OPEN until it expires, then EXPIRED", "[store][invite]") {
-  Household home;
-  JournalId j{};
-  j.fill(0x33);
-  Key32 unknown{};
-  unknown.fill(0x99);
-  REQUIRE(home.store->checkInvite(unknown, T0_MS).first == InviteStatus::UNKNOWN);
-  REQUIRE_FALSE(home.store->checkInvite(unknown, T0_MS).second.has_value());
-  REQUIRE(home.store->invites().empty());
-
-  Invite invite = makeInvite(0x01, j, Role::COAUTHOR, T0_MS, T0_MS + DAY_MS);
-  home.store->putInvite(invite);
-  auto [status, found] = home.store->checkInvite(invite.id, T0_MS);
-  REQUIRE(status == InviteStatus::OPEN);
-  REQUIRE(found.has_value());
-  requireSameInvite(*found, invite);
-  REQUIRE(home.store->checkInvite(invite.id, T0_MS + DAY_MS - 1).first == InviteStatus::OPEN);
-  // Expiry is exclusive: at expiresMs the invite is no longer usable.
-  REQUIRE(home.store->checkInvite(invite.id, T0_MS + DAY_MS).first == InviteStatus::EXPIRED);
-  auto late = home.store->checkInvite(invite.id, T0_MS + 2 * DAY_MS);
-  REQUIRE(late.first == InviteStatus::EXPIRED);
-  REQUIRE(late.second.has_value());
-  requireSameInvite(*late.second, invite);
-  REQUIRE(home.store->checkInvite(unknown, T0_MS).first == InviteStatus::UNKNOWN);
-
-  // Invites persist.
-  home.reopen();
-  REQUIRE(home.store->checkInvite(invite.id, T0_MS).first == InviteStatus::OPEN);
-  requireSameInvite(home.store->invites().at(0), invite);
-}
-
-TEST_CASE("invites: markInviteUsed makes it USED by that key, even before and after expiry", "[store][invite]") {
-  Household home;
-  JournalId j{};
-  j.fill(0x33);
-  std::map<Key32, Invite> model;
-  for (uint8_t b = 1; b <= 3; ++b) {
-    Invite i = makeInvite(b, j, Role::SUBSCRIBER, T0_MS, T0_MS + DAY_MS);
-    home.store->putInvite(i);
-    model[i.id] = i;
-  }
-  PublicKey friendKey{};
-  friendKey.fill(0xf1);
-  Key32 used = model.begin()->first;
-  home.store->markInviteUsed(used, friendKey);
-  model[used].used = true;
-  model[used].usedBy = friendKey;
-  requireMatchesModel(*home.store, model);
-
-  auto [status, found] = home.store->checkInvite(used, T0_MS);
-  REQUIRE(status == InviteStatus::USED);
-  REQUIRE(found.has_value());
-  REQUIRE(found->usedBy == friendKey);
-  // Used wins over expired: the owner sees who used it.
-  REQUIRE(home.store->checkInvite(used, T0_MS + 2 * DAY_MS).first == InviteStatus::USED);
-  // The others are untouched.
-  for (const auto& [id, i] : model) {
-    if (id != used) REQUIRE(home.store->checkInvite(id, T0_MS).first == InviteStatus::OPEN);
-  }
-  // Marking an unknown invite is a no-op, not an error, and does not create it.
-  Key32 unknown{};
-  unknown.fill(0x99);
-  REQUIRE_NOTHROW(home.store->markInviteUsed(unknown, friendKey));
-  REQUIRE(home.store->checkInvite(unknown, T0_MS).first == InviteStatus::UNKNOWN);
-  requireMatchesModel(*home.store, model);
-  home.reopen();
-  requireMatchesModel(*home.store, model);
-}
-
-TEST_CASE("invites: cancelInvite removes only that invite, once", "[store][invite]") {
-  Household home;
-  JournalId j{};
-  j.fill(0x33);
-  std::map<Key32, Invite> model;
-  for (uint8_t b = 1; b <= 4; ++b) {
-    Invite i = makeInvite(b, j, b % 2 ? Role::SUBSCRIBER : Role::COAUTHOR, T0_MS, T0_MS + b * DAY_MS);
-    home.store->putInvite(i);
-    model[i.id] = i;
-  }
-  Key32 second{};
-  second.fill(2);
-  REQUIRE(home.store->cancelInvite(second));
-  model.erase(second);
-  REQUIRE(home.store->checkInvite(second, T0_MS).first == InviteStatus::UNKNOWN);
-  REQUIRE_FALSE(home.store->cancelInvite(second));
-  requireMatchesModel(*home.store, model);
-  // A used invite can be cancelled too (tidying the list).
-  Key32 first{};
-  first.fill(1);
-  home.store->markInviteUsed(first, PublicKey{});
-  REQUIRE(home.store->cancelInvite(first));
-  model.erase(first);
-  requireMatchesModel(*home.store, model);
-  home.reopen();
-  requireMatchesModel(*home.store, model);
-}
-
-TEST_CASE("invites: hasOpenInvites follows the clock, use and cancellation", "[store][invite]") {
-  Household home;
-  JournalId j{};
-  j.fill(0x33);
-  REQUIRE_FALSE(home.store->hasOpenInvites(T0_MS));
-  Invite shortLived = makeInvite(1, j, Role::SUBSCRIBER, T0_MS, T0_MS + 1000);
-  Invite longLived = makeInvite(2, j, Role::SUBSCRIBER, T0_MS, T0_MS + DAY_MS);
-  home.store->putInvite(shortLived);
-  REQUIRE(home.store->hasOpenInvites(T0_MS));
-  REQUIRE(home.store->hasOpenInvites(T0_MS + 999));
-  REQUIRE_FALSE(home.store->hasOpenInvites(T0_MS + 1000));
-  home.store->putInvite(longLived);
-  REQUIRE(home.store->hasOpenInvites(T0_MS + 1000));
-  REQUIRE_FALSE(home.store->hasOpenInvites(T0_MS + DAY_MS));
-  home.store->markInviteUsed(longLived.id, PublicKey{});
-  REQUIRE(home.store->hasOpenInvites(T0_MS));  // the short-lived one is still open now
-  REQUIRE_FALSE(home.store->hasOpenInvites(T0_MS + 1000));
-  REQUIRE(home.store->cancelInvite(shortLived.id));
-  REQUIRE_FALSE(home.store->hasOpenInvites(T0_MS));
-}
-
-TEST_CASE("invites: only the secret's hash is stored, never the secret", "[store][invite]") {
-  Household home;
-  JournalId j{};
-  j.fill(0x33);
-  // As `kith invite` does: a random secret for the code, its hash as the invite's id.
-  Bytes secret(protocol::INVITE_SECRET_BYTES);
-  crypto::randomBytes(secret);
-  Invite invite = makeInvite(0, j, Role::SUBSCRIBER, T0_MS, T0_MS + DAY_MS);
-  invite.id = protocol::inviteId(secret);
-  home.store->putInvite(invite);
-  REQUIRE(home.store->checkInvite(protocol::inviteId(secret), T0_MS).first == InviteStatus::OPEN);
-  home.store.reset();  // closed: everything is in data.mdb
-
-  std::string secretText(asChars(secret));
-  std::string idText(asChars(invite.id));
-  REQUIRE(test::anyFileContains(home.dir.path(), idText));  // the grep does find what is there
-  REQUIRE_FALSE(test::anyFileContains(home.dir.path(), secretText));
-}
-
 // ---- Kinds against roles, on ingest ----------------------------------------------------------------
 
 TEST_CASE("a subscriber's UPDATE is refused UNAUTHORISED by a member's store, which holds the epoch key",
@@ -331,7 +116,7 @@ TEST_CASE("a subscriber's UPDATE is refused UNAUTHORISED by a member's store, wh
   }
 }
 
-TEST_CASE("a subscriber's UPDATE is accepted by a relay-like store without the epoch key: it cannot see the kind",
+TEST_CASE("a subscriber's UPDATE is accepted by a relay-like store, which cannot see the kind without the epoch key",
           "[store][invite][roles]") {
   Circle c;
   auto key = c.epochKey(0);

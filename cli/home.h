@@ -18,7 +18,7 @@
 #include "base/bytes.h"
 #include "store/store.h"
 
-namespace kith::store {
+namespace kith::cli {
 
 class Home {
 public:
@@ -41,9 +41,9 @@ public:
   Bytes readKeyFile() const;
   // Opens the existing store; Error(CORRUPT) when it is missing or damaged. Only a home being
   // built (buildHomeAtomically) creates one: pass options.create.
-  std::unique_ptr<Store> openStore(StoreOptions options = {}) const;
+  std::unique_ptr<store::Store> openStore(store::StoreOptions options = {}) const;
   // Creates the home's empty store (the first open); for a home being built.
-  std::unique_ptr<Store> createStore(StoreOptions options = {}) const;
+  std::unique_ptr<store::Store> createStore(store::StoreOptions options = {}) const;
 
   nlohmann::json readConfig() const;          // {} when there is none
   void writeConfig(const nlohmann::json& config) const;  // atomically
@@ -74,4 +74,4 @@ inline std::optional<Bytes> readSmallFile(const std::string& path, size_t bytesM
 // of the folder. Throws Error(IO).
 void writeFileAtomic(const std::string& path, ByteView bytes, unsigned mode);
 
-}  // namespace kith::store
+}  // namespace kith::cli

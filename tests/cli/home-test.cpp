@@ -11,38 +11,17 @@
 #include <string>
 
 #include "crypto/key-file.h"
-#include "store/home.h"
+#include "cli/home.h"
+#include "tests/support/errors.h"
 #include "tests/support/temp-dir.h"
 
 namespace {
 
 using namespace kith;
-using namespace kith::store;
+using namespace kith::cli;
+using test::errorOf;
+using test::kindName;
 using test::TempDir;
-
-template <typename F>
-Error errorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  FAIL("expected a kith::Error");
-  throw std::logic_error("unreachable");
-}
-
-const char* kindName(ErrorKind k) {
-  switch (k) {
-    case ErrorKind::USAGE: return "USAGE";
-    case ErrorKind::INPUT: return "INPUT";
-    case ErrorKind::NOT_FOUND: return "NOT_FOUND";
-    case ErrorKind::AUTH: return "AUTH";
-    case ErrorKind::CORRUPT: return "CORRUPT";
-    case ErrorKind::CONFLICT: return "CONFLICT";
-    case ErrorKind::IO: return "IO";
-  }
-  return "?";
-}
 
 unsigned modeOf(const std::string& path) {
   struct stat st;
@@ -84,7 +63,7 @@ private:
   std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
 };
 
-TEST_CASE("create() makes a private home with a store folder", "[store]") {
+TEST_CASE("create() makes a private home with a store folder", "[cli]") {
   TempDir dir;
   Home home(dir / "nested/parents/home");
   CHECK_FALSE(home.hasIdentity());
@@ -118,7 +97,7 @@ TEST_CASE("create() makes a private home with a store folder", "[store]") {
   }
 }
 
-TEST_CASE("the key file is written with mode 0600 and an identity is never overwritten by create()", "[store]") {
+TEST_CASE("the key file is written with mode 0600 and an identity is never overwritten by create()", "[cli]") {
   TempDir dir;
   Home home(dir / "home");
   home.create();
@@ -147,7 +126,7 @@ TEST_CASE("the key file is written with mode 0600 and an identity is never overw
   }
 }
 
-TEST_CASE("a home without an identity says to run kith init", "[store]") {
+TEST_CASE("a home without an identity says to run kith init", "[cli]") {
   TempDir dir;
   SECTION("no home at all") {
     Home missing(dir / "missing");
@@ -167,7 +146,7 @@ TEST_CASE("a home without an identity says to run kith init", "[store]") {
   }
 }
 
-TEST_CASE("the configuration is a JSON object written privately and atomically", "[store]") {
+TEST_CASE("the configuration is a JSON object written privately and atomically", "[cli]") {
   TempDir dir;
   Home home(dir / "home");
   home.create();
@@ -192,7 +171,7 @@ TEST_CASE("the configuration is a JSON object written privately and atomically",
   CHECK(std::string(kindName(errorOf([&] { home.readConfig(); }).kind())) == "CORRUPT");
 }
 
-TEST_CASE("writeFileAtomic replaces a file whole with the mode given", "[store]") {
+TEST_CASE("writeFileAtomic replaces a file whole with the mode given", "[cli]") {
   TempDir dir;
   std::string path = dir / "file";
   writeFileAtomic(path, asBytes("first version, longer than the second"), 0644);
@@ -205,7 +184,7 @@ TEST_CASE("writeFileAtomic replaces a file whole with the mode given", "[store]"
   CHECK(std::string(kindName(err.kind())) == "IO");
 }
 
-TEST_CASE("defaultPath honours KITH_HOME then XDG_DATA_HOME then HOME", "[store]") {
+TEST_CASE("defaultPath honours KITH_HOME then XDG_DATA_HOME then HOME", "[cli]") {
   EnvGuard guard;
   ::setenv("KITH_HOME", "/srv/kith-home", 1);
   ::setenv("XDG_DATA_HOME", "/data/xdg", 1);
@@ -230,7 +209,7 @@ TEST_CASE("defaultPath honours KITH_HOME then XDG_DATA_HOME then HOME", "[store]
 
 }  // namespace
 
-TEST_CASE("buildHomeAtomically leaves either a whole home or nothing", "[store]") {
+TEST_CASE("buildHomeAtomically leaves either a whole home or nothing", "[cli]") {
   TempDir dir;
   std::string path = dir / "home";
 
@@ -269,7 +248,7 @@ TEST_CASE("buildHomeAtomically leaves either a whole home or nothing", "[store]"
   }
 }
 
-TEST_CASE("small files are checked for type and size before they are read", "[store]") {
+TEST_CASE("small files are checked for type and size before they are read", "[cli]") {
   TempDir dir;
   CHECK_FALSE(readSmallFile("the key file", dir / "absent", 100, "hint").has_value());
 

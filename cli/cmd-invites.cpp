@@ -1,0 +1,261 @@
+// The invite commands: `kith invite` makes a one-time code (and lists or cancels them), `kith
+// accept` joins a journal with one.
+#include <unistd.h>
+
+#include <iostream>
+#include <sstream>
+
+#include <qrencode.h>
+
+#include "cli/commands.h"
+#include "cli/runtime.h"
+#include "crypto/fingerprint.h"
+#include "protocol/invite.h"
+#include "protocol/roles.h"
+
+namespace kith::cli {
+namespace {
+
+using nlohmann::json;
+
+// A remote peer's error, without capnp's "remote exception: " prefix.
+std::string peerMessage(const kj::Exception& e) {
+  std::string text = e.getDescription().cStr();
+  const std::string prefix = "remote exception: ";
+  if (text.rfind(prefix, 0) == 0) text.erase(0, prefix.size());
+  return text;
+}
+
+int64_t parseDuration(const std::string& text) {
+  constexpr int64_t MAX_MS = int64_t{90} * 24 * 3600 * 1000;
+  if (text.size() >= 2 && text.size() <= 6) {
+    std::string digits = text.substr(0, text.size() - 1);
+    char unit = text.back();
+    bool numeric = !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos;
+    int64_t scale = unit == 'd' ? 86400000 : unit == 'h' ? 3600000 : unit == 'm' ? 60000 : unit == 's' ? 1000 : 0;
+    if (numeric && scale != 0) {
+      int64_t ms = std::stoll(digits) * scale;
+      if (ms > 0 && ms <= MAX_MS) return ms;
+    }
+  }
+  throw Error(ErrorKind::USAGE, "'" + text + "' is not a duration of up to 90 days", "write e.g. 7d, 24h or 30m");
+}
+
+// The QR code of `text` in Unicode half blocks (two modules per character cell, with a quiet zone).
+std::string qrText(const std::string& text) {
+  QRcode* qr = QRcode_encodeString(text.c_str(), 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+  if (qr == nullptr) return "";
+  const int quiet = 2;
+  int size = qr->width + 2 * quiet;
+  auto dark = [&](int x, int y) {
+    x -= quiet;
+    y -= quiet;
+    if (x < 0 || y < 0 || x >= qr->width || y >= qr->width) return false;
+    return (qr->data[y * qr->width + x] & 1) != 0;
+  };
+  std::string out;
+  for (int y = 0; y < size; y += 2) {
+    for (int x = 0; x < size; ++x) {
+      bool top = dark(x, y), bottom = dark(x, y + 1);
+      // Light modules are drawn as blocks so the code reads on dark terminals (inverted output).
+      out += !top && !bottom ? "\u2588" : !top ? "\u2580" : !bottom ? "\u2584" : " ";
+    }
+    out += "\n";
+  }
+  QRcode_free(qr);
+  return out;
+}
+
+void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const std::string& roleArg,
+               const std::string& expiresArg, const std::vector<std::string>& addressArgs) {
+  auto role = protocol::tryParseRole(roleArg);
+  if (!role || !protocol::isInvitable(*role)) {
+    throw Error(ErrorKind::USAGE, "'" + roleArg + "' is not a role for an invite", "use subscriber or coauthor");
+  }
+  int64_t validMs = parseDuration(expiresArg);
+  store::JournalId journal = ctx.journal(journalArg);
+  const Unlocked& me = ctx.unlock();
+  auto mine = ctx.store().member(journal, me.identity.publicKey());
+  if (!mine || !mine->active || !protocol::mayIssue(mine->role, protocol::Control::Type::ADD_MEMBER)) {
+    throw Error(ErrorKind::AUTH, "only the journal's owner can invite", "ask the owner for an invite");
+  }
+  Config config = Config::load(ctx.home());
+  std::vector<protocol::InviteAddress> addresses;
+  for (const auto& a : addressArgs.empty() ? std::vector<std::string>{config.listen} : addressArgs) {
+    auto [host, port] = parseAddress(a);
+    if (host == "0.0.0.0" || host == "::") {
+      throw Error(ErrorKind::USAGE, "the node listens on all addresses (" + a + "); the invite needs one friends can reach",
+                  "give it with --address HOST:PORT");
+    }
+    if (host.size() > protocol::INVITE_HOST_BYTES_MAX) throw Error(ErrorKind::USAGE, "the host name is too long");
+    addresses.push_back({host, port});
+  }
+  if (addresses.size() > protocol::INVITE_ADDRESSES_MAX) {
+    throw Error(ErrorKind::USAGE, "an invite carries at most 4 addresses", "give fewer --address");
+  }
+  protocol::InviteCode code;
+  code.node = me.identity.publicKey();
+  code.secret.resize(protocol::INVITE_SECRET_BYTES);
+  crypto::randomBytes(code.secret);
+  code.addresses = addresses;
+  store::Invite invite;
+  invite.id = protocol::inviteId(code.secret);
+  invite.journal = journal;
+  invite.role = *role;
+  invite.createdMs = nowMs();
+  invite.expiresMs = invite.createdMs + validMs;
+  ctx.store().putInvite(invite);
+  std::string text = protocol::encodeInvite(code);
+  std::ostringstream out;
+  out << text << "\n";
+  if (::isatty(STDOUT_FILENO) && !ctx.options().json) out << "\n" << qrText(text) << "\n";
+  out << "One person can use this invite (as " << roleArg << ") until " << localTime(invite.expiresMs)
+      << ". Keep 'kith serve' running so that their node can reach yours";
+  bool loopback = false;
+  for (const auto& a : addresses) loopback = loopback || a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
+  if (loopback) out << "\nNote: " << node::formatHostPort(addresses[0].host, addresses[0].port)
+                    << " is reachable from this machine only; use --address HOST:PORT for friends elsewhere";
+  ctx.print({{"code", text}, {"id", toHex(invite.id).substr(0, 8)}, {"journal", toHex(journal)},
+             {"role", roleArg}, {"expires", isoTime(invite.expiresMs)}},
+            out.str());
+}
+
+void cmdInviteList(Context& ctx) {
+  ctx.keyInfo();
+  json list = json::array();
+  std::ostringstream text;
+  int64_t now = nowMs();
+  for (const auto& i : ctx.store().invites()) {
+    std::string status = i.used ? "used by " + toHex(i.usedBy).substr(0, 8) : now >= i.expiresMs ? "expired" : "open";
+    list.push_back({{"id", toHex(i.id).substr(0, 8)}, {"journal", toHex(i.journal)}, {"role", protocol::roleName(i.role)},
+                    {"status", status}, {"expires", isoTime(i.expiresMs)}});
+    text << toHex(i.id).substr(0, 8) << "  journal " << toHex(i.journal).substr(0, 8) << "  "
+         << protocol::roleName(i.role) << "  " << status << "  (until " << localTime(i.expiresMs) << ")\n";
+  }
+  if (list.empty()) text << "No invites: make one with 'kith invite'.";
+  ctx.print(list, text.str());
+}
+
+void cmdInviteCancel(Context& ctx, const std::string& idArg) {
+  ctx.keyInfo();
+  std::vector<store::Invite> matches;
+  for (const auto& i : ctx.store().invites()) {
+    if (!idArg.empty() && toHex(i.id).rfind(idArg, 0) == 0) matches.push_back(i);
+  }
+  if (matches.empty()) throw Error(ErrorKind::NOT_FOUND, "there is no invite " + idArg, "see 'kith invite list'");
+  if (matches.size() > 1) throw Error(ErrorKind::USAGE, "'" + idArg + "' matches several invites", "give more characters");
+  ctx.store().cancelInvite(matches[0].id);
+  ctx.print({{"id", toHex(matches[0].id).substr(0, 8)}, {"cancelled", true}},
+            "Cancelled invite " + toHex(matches[0].id).substr(0, 8) + ": nobody can use it any more");
+}
+
+void cmdAccept(Context& ctx, const std::string& codeArg) {
+  protocol::InviteCode code = protocol::decodeInvite(codeArg);
+  const Unlocked& me = ctx.unlock();
+  if (code.node == me.identity.publicKey()) throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
+  Runtime rt(ctx);
+  auto& ws = rt.io.getWaitScope();
+  auto& port = rt.io.getPort();
+  std::vector<std::string> failures;
+  std::optional<std::string> wrongNode;  // an address where another node (or no kith node) answered
+  for (const auto& a : code.addresses) {
+    std::string where = node::formatHostPort(a.host, a.port);
+    kj::Own<node::PeerSession> session;
+    std::optional<node::TransportFailure> failed;
+    try {
+      auto conn = node::connect(port, a.host.c_str(), a.port)
+                      .then([&](kj::Own<node::UvStream> stream) {
+                        return node::secureInitiate(kj::mv(stream), me.identity, code.node, port.getTimer(), &failed);
+                      })
+                      .wait(ws);
+      session = kj::heap<node::PeerSession>(*rt.replicator, kj::mv(conn), true, port.getTimer());
+    } catch (const kj::Exception& e) {
+      std::string why = peerMessage(e);
+      if (failed == node::TransportFailure::REFUSED) {
+        throw Error(ErrorKind::AUTH,
+                    "the inviting node has no open invite for you: this one was used, has expired or was cancelled",
+                    "ask the journal's owner for a new invite");
+      }
+      // A node without the invite's key cannot read our first handshake message and hangs up
+      // (Noise XK authenticates it to the responder's key); one that answers with the wrong key
+      // fails at message 2. Either way it is not the inviting node; another address may be.
+      if (failed == node::TransportFailure::NOT_THIS_NODE || failed == node::TransportFailure::PAYLOAD_IN_MESSAGE_2 ||
+          failed == node::TransportFailure::CLOSED_DURING_HANDSHAKE) {
+        wrongNode = where;
+      }
+      failures.push_back(where + ": " + why);
+      continue;
+    }
+    std::pair<protocol::JournalId, protocol::Role> granted;
+    try {
+      granted = session->redeem(code.secret).wait(ws);
+    } catch (const kj::Exception& e) {
+      throw Error(ErrorKind::AUTH, "the inviting node refused the invite: " + peerMessage(e), "ask them for a new invite");
+    }
+    auto [journal, role] = granted;
+    rt.config.addFollow({journal, code.node});
+    rt.config.addPeer({a.host, a.port, code.node});
+    rt.config.save(ctx.home());
+    uint64_t received = 0;
+    try {
+      auto results = session->sync([](const node::SyncProgress&) {}).wait(ws);
+      for (const auto& r : results) received += r.received;
+    } catch (const kj::Exception& e) {
+      std::cerr << "accept: joined, but the first sync stopped: " << peerMessage(e) << std::endl;
+    }
+    session = nullptr;
+    store::Keyring keyring = me.keyring();
+    auto title = store::journalTitle(ctx.store(), keyring, journal);
+    ctx.print({{"journal", toHex(journal)}, {"owner", toHex(code.node)}, {"role", protocol::roleName(role)},
+               {"title", title ? json(*title) : json(nullptr)}, {"received", received}},
+              "Joined \"" + (title ? *title : std::string("(title not yet received)")) + "\" as " +
+                  protocol::roleName(role) + " (journal " + toHex(journal).substr(0, 16) + ", " +
+                  std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
+                  ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) + "'; keep 'kith serve' running for updates.");
+    return;
+  }
+  if (wrongNode) {
+    throw Error(ErrorKind::AUTH,
+                "the node at " + *wrongNode + " is not the one this invite is for (a forged or outdated invite)",
+                "ask the journal's owner for a new invite");
+  }
+  std::string all;
+  for (const auto& f : failures) all += (all.empty() ? "" : "; ") + f;
+  throw Error(ErrorKind::IO, "could not reach the inviting node (" + all + ")",
+              "ask them to run 'kith serve', and check that their address is reachable from here");
+}
+
+struct InviteArgs {
+  std::optional<std::string> journal;
+  std::string role = "subscriber";
+  std::string expires = "7d";
+  std::vector<std::string> addresses;
+};
+
+}  // namespace
+
+void addInviteCommands(Commands& commands) {
+  CLI::App& invite = commands.add<InviteArgs>(
+      "invite", "Make a one-time invite code for a friend (owner only)",
+      [](CLI::App& cmd, InviteArgs& a) {
+        addJournalOption(cmd, a.journal);
+        cmd.add_option("--role", a.role, "subscriber (reads, comments, hearts) or coauthor (also posts)");
+        cmd.add_option("--expires", a.expires, "How long the invite stays valid: 7d, 24h, 30m (at most 90d)");
+        cmd.add_option("--address", a.addresses, "HOST:PORT where friends reach your node (default: the listen address)");
+      },
+      [](Context& ctx, const InviteArgs& a) { cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses); });
+  Commands inviteCommands = commands.under(invite);
+  inviteCommands.add("list", "List this node's invites", cmdInviteList);
+  inviteCommands.add<std::string>(
+      "cancel", "Cancel an invite",
+      [](CLI::App& cmd, std::string& id) {
+        cmd.add_option("ID", id, "The invite's id from 'kith invite list'")->required();
+      },
+      cmdInviteCancel);
+  commands.add<std::string>(
+      "accept", "Join a journal with an invite code",
+      [](CLI::App& cmd, std::string& code) { cmd.add_option("CODE", code, "The invite code (kith-...)")->required(); },
+      cmdAccept);
+}
+
+}  // namespace kith::cli

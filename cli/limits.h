@@ -1,0 +1,34 @@
+// The cli layer's limits: the home's files and the backup format (cli/backup.h, specs/backup.md).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "store/limits.h"
+
+namespace kith::cli {
+
+// config.json: a home refuses a larger one, and a backup's config section holds it as it is.
+constexpr size_t CONFIG_BYTES_MAX = size_t{1} << 20;
+
+// Backups. The reader checks every length in a backup's header against these and against the
+// file's size before it allocates or writes anything.
+// Sections in one backup: the key file, config.json and the store, each at most once.
+constexpr size_t BACKUP_SECTIONS_MAX = 3;
+// The key file section holds identity.key as it is (crypto::KEY_FILE_BYTES_MAX, asserted there).
+constexpr size_t BACKUP_KEY_FILE_BYTES_MAX = 4096;
+constexpr size_t BACKUP_CONFIG_BYTES_MAX = CONFIG_BYTES_MAX;
+// The compacted LMDB data file: never larger than the largest map a store may have.
+constexpr uint64_t BACKUP_STORE_BYTES_MAX = store::MAP_BYTES_MAX;
+// The fixed parts of the format: the file header, each section's header and the BLAKE2b-256
+// checksum at the end.
+constexpr size_t BACKUP_HEADER_BYTES = 16;
+constexpr size_t BACKUP_SECTION_HEADER_BYTES = 16;
+constexpr size_t BACKUP_CHECKSUM_BYTES = 32;
+// The whole file: its header, every section at its largest, and the checksum.
+constexpr uint64_t BACKUP_FILE_BYTES_MAX = BACKUP_HEADER_BYTES + BACKUP_SECTIONS_MAX * BACKUP_SECTION_HEADER_BYTES +
+                                           BACKUP_KEY_FILE_BYTES_MAX + BACKUP_CONFIG_BYTES_MAX +
+                                           BACKUP_STORE_BYTES_MAX + BACKUP_CHECKSUM_BYTES;
+// The buffer the store section is streamed through when writing, checking and restoring a backup.
+constexpr size_t BACKUP_CHUNK_BYTES = size_t{1} << 20;
+
+}  // namespace kith::cli

@@ -1,0 +1,90 @@
+// Internal to store/: Store::Impl, the state the store's .cpp files share (the environment, its
+// tables, the write loop) and the helpers each of them implements. Nothing outside store/
+// includes this header.
+//
+// Threading: as Store. Every helper taking a Txn reads or writes inside that transaction only;
+// views into LMDB never leave it.
+#pragma once
+#include <map>
+#include <utility>
+
+#include "store/lmdb.h"
+#include "store/records.h"
+#include "store/store.h"
+
+namespace kith::store {
+
+struct Store::Impl {
+  Env env;
+  StoreOptions options;
+  Table meta, journals, entries, ids, heads, timeline, members, epochs, forks, invites;
+
+  Impl(const std::string& dir, StoreOptions opts)
+      : env(dir, opts.mapBytesInitial, TABLES_MAX, opts.create), options(opts) {}
+
+  // Runs fn in a write transaction and commits, growing the map and running fn again when full.
+  template <typename F>
+  void write(F&& fn) {
+    for (;;) {
+      try {
+        WriteTxn txn(env);
+        fn(txn);
+        txn.commit();
+        return;
+      } catch (const MapFullError&) {
+        growMap();
+      }
+    }
+  }
+  // Doubles the map up to options.mapBytesMax; throws Error(IO) there.
+  void growMap();
+
+  // store.cpp
+  std::optional<internal::JournalRecord> journalRecord(const Txn& txn, const JournalId& j) const;
+  std::optional<Head> headOf(const Txn& txn, const JournalId& j, const PublicKey& a) const;
+
+  // members.cpp
+  std::optional<Member> memberRecord(const Txn& txn, const JournalId& j, const PublicKey& m) const;
+  std::vector<Member> memberRecords(const Txn& txn, const JournalId& j) const;
+  size_t activeMembers(const Txn& txn, const JournalId& j) const;
+
+  // epoch-keys.cpp
+  void storeEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key, ByteView storageKey);
+  // The key, unsealed; nullopt when none is stored or (with `throwIfSealedElsewhere` false) when it
+  // does not open; Error(CORRUPT) when it does not open and `throwIfSealedElsewhere` is set.
+  std::optional<crypto::SecretBuffer> loadEpochKey(const Txn& txn, const JournalId& j, uint32_t epoch,
+                                                   ByteView storageKey, bool throwIfSealedElsewhere) const;
+  // Epoch keys opened during one append call, so that a batch unseals each key once. Cleared
+  // before and after every append call.
+  struct CachedKey {
+    std::optional<crypto::SecretBuffer> key;  // nullopt: not held here, or it did not open
+  };
+  std::map<std::pair<JournalId, uint32_t>, CachedKey> keyCache;
+  const crypto::SecretBuffer* cachedEpochKey(const Txn& txn, const JournalId& j, uint32_t epoch, ByteView storageKey);
+
+  // append.cpp. Verifies the entry against the journal's state and writes it. Throws EntryError
+  // when refused; before throwing, nothing has been written except fork evidence. `knownBody` is
+  // the plaintext of our own entry's body, when we just encrypted it (see MadeEntry).
+  AppendStatus appendIn(WriteTxn& txn, const Entry& e, const Keyring* keyring,
+                        const protocol::Body* knownBody = nullptr);
+  // The AppendView appendNextIn gives `make` (append.cpp).
+  class TxnAppendView;
+  // Builds the author's next entry with `make` and appends it, inside `txn`.
+  Entry appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author,
+                     const MakeEntry& make, const Keyring* keyring);
+  void authorise(const Txn& txn, const Entry& e, const internal::JournalRecord& journal, const Keyring* keyring,
+                 const protocol::Body* knownBody);
+  void authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring* keyring,
+                     const protocol::Body* knownBody);
+};
+
+namespace internal {
+
+// The owner's ADD_MEMBER entry for `member`, built from `view` (store/journal.cpp): every epoch
+// key so far wrapped to the member, none to a relay. Throws as store::addMember does.
+MadeEntry addMemberEntry(AppendView& view, const Keyring& keyring, const JournalId& journal,
+                         const PublicKey& member, Role role);
+
+}  // namespace internal
+
+}  // namespace kith::store
