@@ -14,12 +14,8 @@ using Bytes = std::vector<uint8_t>;
 using ByteView = std::span<const uint8_t>;
 using Key32 = std::array<uint8_t, 32>;
 
-inline ByteView asBytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-inline std::string_view asChars(ByteView b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+inline ByteView asBytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+inline std::string_view asChars(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 std::string toHex(ByteView bytes);
 // Decodes lowercase or uppercase hex; nullopt when the text is not hex of an even length.

@@ -10,13 +10,13 @@
 namespace kith {
 
 enum class ErrorKind {
-  USAGE,       // the command line is wrong (exit code 2)
-  INPUT,       // a value given by the user or a peer is malformed or out of limits
-  NOT_FOUND,   // a home, journal, entry or key does not exist
-  AUTH,        // a wrong passphrase, a bad signature, a refused peer
-  CORRUPT,     // a file or a store is damaged or not kith's
-  CONFLICT,    // the thing exists already, or a second different entry at the same place (a fork)
-  IO,          // the disk or the network failed
+  USAGE,      // the command line is wrong (exit code 2)
+  INPUT,      // a value given by the user or a peer is malformed or out of limits
+  NOT_FOUND,  // a home, journal, entry or key does not exist
+  AUTH,       // a wrong passphrase, a bad signature, a refused peer
+  CORRUPT,    // a file or a store is damaged or not kith's
+  CONFLICT,   // the thing exists already, or a second different entry at the same place (a fork)
+  IO,         // the disk or the network failed
 };
 
 class Error : public std::runtime_error {
@@ -46,5 +46,4 @@ inline constexpr const char* HINT_RESTORE_KEY =
 }  // namespace kith
 
 // An assertion about our own code; never used for input from a user, a file or a peer.
-#define KITH_ASSERT(expr) \
-  ((expr) ? static_cast<void>(0) : ::kith::assertFailed(#expr, __FILE__, __LINE__))
+#define KITH_ASSERT(expr) ((expr) ? static_cast<void>(0) : ::kith::assertFailed(#expr, __FILE__, __LINE__))

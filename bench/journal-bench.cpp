@@ -22,9 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 // Ed25519 sign and verify of 256-byte messages, for at least 0.5 s each.
 std::pair<double, double> ed25519Rates(const crypto::Identity& id) {
@@ -71,8 +69,7 @@ int main(int argc, char** argv) {
   crypto::SecretBuffer storageKey = id.deriveKey("kithstor", 1);
   store::Keyring keyring{id, storageKey.view()};
   auto [signRate, verifyRate] = ed25519Rates(id);
-  fmt::print("reference: ed25519 sign {:.0f}/s, verify {:.0f}/s (256-byte messages, one core)\n", signRate,
-             verifyRate);
+  fmt::print("reference: ed25519 sign {:.0f}/s, verify {:.0f}/s (256-byte messages, one core)\n", signRate, verifyRate);
 
   TempDir dir;
   auto store = store::Store::open(dir.path);
@@ -127,9 +124,9 @@ int main(int argc, char** argv) {
              appendRate / signRate);
   fmt::print("read   (read+verify+decrypt): {:8.0f} entries/s  = {:.2f} x verify rate\n", readRate,
              readRate / verifyRate);
-  fmt::print("entries={} text_bytes={} sign_per_s={:.0f} verify_per_s={:.0f} post_per_s={:.0f} "
-             "append_per_s={:.0f} read_per_s={:.0f} append_ratio={:.2f} read_ratio={:.2f}\n",
-             n, textBytes, signRate, verifyRate, postRate, appendRate, readRate, appendRate / signRate,
-             readRate / verifyRate);
+  fmt::print(
+      "entries={} text_bytes={} sign_per_s={:.0f} verify_per_s={:.0f} post_per_s={:.0f} "
+      "append_per_s={:.0f} read_per_s={:.0f} append_ratio={:.2f} read_ratio={:.2f}\n",
+      n, textBytes, signRate, verifyRate, postRate, appendRate, readRate, appendRate / signRate, readRate / verifyRate);
   return 0;
 }

@@ -53,10 +53,10 @@
 #include <thread>
 #include <vector>
 
+#include "cli/home.h"
 #include "crypto/key-file.h"
 #include "crypto/keys.h"
 #include "crypto/sodium.h"
-#include "cli/home.h"
 #include "store/journal.h"
 #include "tests/support/subprocess.h"
 
@@ -203,7 +203,8 @@ struct Workspace {
     Child c(argv, logPath("cmd"));
     int code = c.wait(COMMAND_TIMEOUT_MS);
     if (code != expected) {
-      throw std::runtime_error(fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.log()));
+      throw std::runtime_error(
+          fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.log()));
     }
     return c.log();
   }
@@ -310,8 +311,8 @@ struct Follower {
 // Posts to the latency journal `posts` times; for each, the time from the start of `kith post` to
 // the moment each of `followers` holds the entry. Returns every sample (ms).
 std::vector<double> measureLatency(Workspace& ws, const NodeHome& owner, const std::string& journalHex,
-                                   const store::JournalId& journal, std::vector<Follower*> followers,
-                                   size_t posts, uint64_t& seq, std::vector<double>* postMs) {
+                                   const store::JournalId& journal, std::vector<Follower*> followers, size_t posts,
+                                   uint64_t& seq, std::vector<double>* postMs) {
   static std::mt19937 rng{std::random_device{}()};
   std::uniform_int_distribution<int> pause(0, POST_SPACING_MAX_MS);
   std::vector<double> samples;
@@ -350,9 +351,9 @@ std::vector<double> measureLatency(Workspace& ws, const NodeHome& owner, const s
 
 struct Transfer {
   double seconds = 0;
-  double receiverCpuSeconds = 0;  // the receiving process's whole life, user + system
+  double receiverCpuSeconds = 0;       // the receiving process's whole life, user + system
   double receiverRunnableSeconds = 0;  // ... and the time it was runnable but had no CPU
-  std::vector<double> decileSeconds;  // when 10%, 20%, ... 100% of the entries were held
+  std::vector<double> decileSeconds;   // when 10%, 20%, ... 100% of the entries were held
 };
 
 // Times `node` (a `kith follow` that exits when done, or a `kith serve` that is stopped once done)
@@ -395,14 +396,15 @@ void report(const char* what, const Transfer& t, uint64_t entries, uint64_t byte
   // Per CPU-second of the receiver: what the ratio would be with a core to itself (on a shared
   // machine the wall-clock rate also counts the time other processes had the CPU).
   double perCpu = static_cast<double>(entries) / std::max(t.receiverCpuSeconds, 1e-6);
-  fmt::print("    receiver CPU {:.2f} s ({:.0f}% of the wall time): {:.0f} entries per CPU-second = {:.2f} x verify "
-             "per CPU-second\n",
-             t.receiverCpuSeconds, 100 * t.receiverCpuSeconds / t.seconds, perCpu, perCpu / verifyPerCpuS);
+  fmt::print(
+      "    receiver CPU {:.2f} s ({:.0f}% of the wall time): {:.0f} entries per CPU-second = {:.2f} x verify "
+      "per CPU-second\n",
+      t.receiverCpuSeconds, 100 * t.receiverCpuSeconds / t.seconds, perCpu, perCpu / verifyPerCpuS);
   double idle = std::max(0.0, t.seconds - t.receiverCpuSeconds - t.receiverRunnableSeconds);
-  fmt::print("    receiver's wall time: {:.0f}% on a CPU, {:.0f}% runnable but waiting for a CPU (other processes), "
-             "{:.0f}% waiting for data\n",
-             100 * t.receiverCpuSeconds / t.seconds, 100 * t.receiverRunnableSeconds / t.seconds,
-             100 * idle / t.seconds);
+  fmt::print(
+      "    receiver's wall time: {:.0f}% on a CPU, {:.0f}% runnable but waiting for a CPU (other processes), "
+      "{:.0f}% waiting for data\n",
+      100 * t.receiverCpuSeconds / t.seconds, 100 * t.receiverRunnableSeconds / t.seconds, 100 * idle / t.seconds);
   // Entries/s in each tenth: a rate that falls as the store grows shows here.
   std::string tenths;
   double before = 0;
@@ -516,25 +518,26 @@ int runBench(int argc, char** argv) {
   auto aNode = ws.serve("a", a.path, aPort);
 
   // --- sync: `kith follow` fetches everything in sequential ranged batches.
-  Transfer sync = transfer(b1.path, journal, expected,
-                           std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b1.path, "follow",
-                                                                            journalHex, "--peer", aAddress, "--key",
-                                                                            a.id()},
-                                                   ws.logPath("follow")),
-                           true);
+  Transfer sync =
+      transfer(b1.path, journal, expected,
+               std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b1.path, "follow", journalHex,
+                                                                "--peer", aAddress, "--key", a.id()},
+                                       ws.logPath("follow")),
+               true);
 
   // --- live: B2's node subscribes; A pushes with PUSHES_IN_FLIGHT_MAX in flight.
-  Transfer live = transfer(b2.path, journal, expected,
-                           std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve",
-                                                                            "--listen", "127.0.0.1:0"},
-                                                   ws.logPath("b-live")),
-                           false);
+  Transfer live = transfer(
+      b2.path, journal, expected,
+      std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve", "--listen", "127.0.0.1:0"},
+                              ws.logPath("b-live")),
+      false);
   VerifyRate verifyAfter = verifyRate();
   double verifyPerS = (verifyBefore.perSecond + verifyAfter.perSecond) / 2;
   double verifyPerCpuS = (verifyBefore.perCpuSecond + verifyAfter.perCpuSecond) / 2;
-  fmt::print("reference: ed25519 verify {:.0f}/s (256-byte messages, one thread; {:.0f} before the transfers, "
-             "{:.0f} after), {:.0f} per CPU-second\n",
-             verifyPerS, verifyBefore.perSecond, verifyAfter.perSecond, verifyPerCpuS);
+  fmt::print(
+      "reference: ed25519 verify {:.0f}/s (256-byte messages, one thread; {:.0f} before the transfers, "
+      "{:.0f} after), {:.0f} per CPU-second\n",
+      verifyPerS, verifyBefore.perSecond, verifyAfter.perSecond, verifyPerCpuS);
   report("sync (kith follow, ranged fetch): ", sync, expected, payloadBytes, verifyPerS, verifyPerCpuS);
   report("live (kith serve, subscription):  ", live, expected, payloadBytes, verifyPerS, verifyPerCpuS);
   double syncSeconds = sync.seconds;
@@ -560,7 +563,8 @@ int runBench(int argc, char** argv) {
     for (size_t i = from; i < to; ++i) {
       followers[i].node = ws.serve(fmt::format("f{:02}", i), followers[i].home.path, freePort());
     }
-    for (size_t i = from; i < to; ++i) followers[i].node->waitForLog("journal " + latencyHex.substr(0, 8) + ": replicating");
+    for (size_t i = from; i < to; ++i)
+      followers[i].node->waitForLog("journal " + latencyHex.substr(0, 8) + ": replicating");
   };
   std::vector<Follower*> serving;
   startFollowers(0, 1);
@@ -577,20 +581,22 @@ int runBench(int argc, char** argv) {
              percentile(latency1, 0.5), percentile(latency1, 1), posts);
   fmt::print("latency post -> readable, {} nodes: median {:.1f} ms, max {:.1f} ms ({} posts x {} nodes)\n",
              followers.size(), percentile(latencyN, 0.5), percentile(latencyN, 1), posts, followers.size());
-  fmt::print("  (the 'kith post' process itself: median {:.1f} ms; the owner's node notices a post within its "
-             "store poll interval)\n",
-             percentile(postMs, 0.5));
+  fmt::print(
+      "  (the 'kith post' process itself: median {:.1f} ms; the owner's node notices a post within its "
+      "store poll interval)\n",
+      percentile(postMs, 0.5));
 
   for (auto& f : followers) {
     if (f.node->stop(SIGTERM) != 0) throw std::runtime_error("a follower's node did not stop cleanly");
   }
   if (aNode->stop(SIGTERM) != 0) throw std::runtime_error("A's node did not stop cleanly");
 
-  fmt::print("entries_per_s={:.0f} verify_per_s={:.0f} ratio={:.2f} mb_per_s={:.1f} sync_entries_per_s={:.0f} "
-             "live_entries_per_s={:.0f} receiver_cpu_ratio={:.2f} latency_1_ms={:.1f} latency_{}_median_ms={:.1f} "
-             "latency_{}_max_ms={:.1f}\n",
-             entriesPerS, verifyPerS, ratio, mbPerS, syncRate, liveRate, cpuRatio, percentile(latency1, 0.5),
-             followers.size(), percentile(latencyN, 0.5), followers.size(), percentile(latencyN, 1));
+  fmt::print(
+      "entries_per_s={:.0f} verify_per_s={:.0f} ratio={:.2f} mb_per_s={:.1f} sync_entries_per_s={:.0f} "
+      "live_entries_per_s={:.0f} receiver_cpu_ratio={:.2f} latency_1_ms={:.1f} latency_{}_median_ms={:.1f} "
+      "latency_{}_max_ms={:.1f}\n",
+      entriesPerS, verifyPerS, ratio, mbPerS, syncRate, liveRate, cpuRatio, percentile(latency1, 0.5), followers.size(),
+      percentile(latencyN, 0.5), followers.size(), percentile(latencyN, 1));
   return 0;
 }
 

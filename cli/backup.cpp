@@ -21,8 +21,8 @@ namespace {
 
 static_assert(BACKUP_KEY_FILE_BYTES_MAX == crypto::KEY_FILE_BYTES_MAX);
 static_assert(BACKUP_CHECKSUM_BYTES == crypto::HASH_BYTES);
-static_assert(BACKUP_HEADER_BYTES == BACKUP_MAGIC_BYTES + 4 + 4);    // magic, version, section count
-static_assert(BACKUP_SECTION_HEADER_BYTES == 4 + 4 + 8);            // type, flags, length
+static_assert(BACKUP_HEADER_BYTES == BACKUP_MAGIC_BYTES + 4 + 4);  // magic, version, section count
+static_assert(BACKUP_SECTION_HEADER_BYTES == 4 + 4 + 8);           // type, flags, length
 // The smallest well-formed backup: a one-byte key file and a one-byte store.
 constexpr uint64_t BACKUP_FILE_BYTES_MIN =
     BACKUP_HEADER_BYTES + 2 * BACKUP_SECTION_HEADER_BYTES + 2 + BACKUP_CHECKSUM_BYTES;
@@ -33,7 +33,7 @@ constexpr const char* HINT_DAMAGED =
 
 [[noreturn]] void ioError(const std::string& what, const std::string& path) {
   int err = errno;
-  std::string hint = err == ENOSPC                  ? "free some disk space and try again"
+  std::string hint = err == ENOSPC                   ? "free some disk space and try again"
                      : err == EACCES || err == EROFS ? "check the folder's permissions"
                      : err == ENOENT                 ? "check that the folder exists"
                                                      : "";
@@ -143,18 +143,24 @@ Bytes sectionHeader(BackupSection type, uint64_t length) {
 
 const char* sectionName(BackupSection type) {
   switch (type) {
-    case BackupSection::KEY_FILE: return "key file";
-    case BackupSection::CONFIG: return "config.json";
-    case BackupSection::STORE: return "store";
+    case BackupSection::KEY_FILE:
+      return "key file";
+    case BackupSection::CONFIG:
+      return "config.json";
+    case BackupSection::STORE:
+      return "store";
   }
   return "unknown";
 }
 
 uint64_t sectionBytesMax(BackupSection type) {
   switch (type) {
-    case BackupSection::KEY_FILE: return BACKUP_KEY_FILE_BYTES_MAX;
-    case BackupSection::CONFIG: return BACKUP_CONFIG_BYTES_MAX;
-    case BackupSection::STORE: return BACKUP_STORE_BYTES_MAX;
+    case BackupSection::KEY_FILE:
+      return BACKUP_KEY_FILE_BYTES_MAX;
+    case BackupSection::CONFIG:
+      return BACKUP_CONFIG_BYTES_MAX;
+    case BackupSection::STORE:
+      return BACKUP_STORE_BYTES_MAX;
   }
   return 0;
 }
@@ -214,7 +220,8 @@ CheckedBackup checkBackup(const std::string& path) {
   uint8_t header[BACKUP_HEADER_BYTES];
   if (b.fileBytes < BACKUP_HEADER_BYTES) {
     throw Error(ErrorKind::CORRUPT,
-                path + " is too short to be a kith backup (" + std::to_string(b.fileBytes) + " bytes)", HINT_NOT_BACKUP);
+                path + " is too short to be a kith backup (" + std::to_string(b.fileBytes) + " bytes)",
+                HINT_NOT_BACKUP);
   }
   preadAll(fd, header, 0, path);
   if (std::memcmp(header, BACKUP_MAGIC, BACKUP_MAGIC_BYTES) != 0) {
@@ -262,9 +269,17 @@ CheckedBackup checkBackup(const std::string& path) {
       damaged(path, std::string("it ends before its ") + sectionName(type) + " section does (truncated?)");
     }
     switch (type) {
-      case BackupSection::KEY_FILE: keyAt = {offset, length}; hasKey = true; break;
-      case BackupSection::CONFIG: configAt = {{offset, length}}; break;
-      case BackupSection::STORE: b.storeOffset = offset; b.storeBytes = length; break;
+      case BackupSection::KEY_FILE:
+        keyAt = {offset, length};
+        hasKey = true;
+        break;
+      case BackupSection::CONFIG:
+        configAt = {{offset, length}};
+        break;
+      case BackupSection::STORE:
+        b.storeOffset = offset;
+        b.storeBytes = length;
+        break;
     }
     offset += length;
     lastType = typeCode;
@@ -429,9 +444,7 @@ BackupSummary restoreBackup(const std::string& path, const std::string& homePath
   summary.hasConfig = b.config.has_value();
   try {
     summary.key = crypto::readKeyFileInfo(b.keyFile);
-  } catch (const Error& e) {
-    damaged(path, std::string("its key file is not usable (") + e.what() + ")");
-  }
+  } catch (const Error& e) { damaged(path, std::string("its key file is not usable (") + e.what() + ")"); }
   if (b.config) {
     auto config = nlohmann::json::parse(b.config->begin(), b.config->end(), nullptr, false);
     if (config.is_discarded() || !config.is_object()) damaged(path, "its config.json is not a JSON object");
@@ -454,9 +467,7 @@ BackupSummary restoreBackup(const std::string& path, const std::string& homePath
       writeAll(out.get(), chunk, dataPath);
     });
     bool same = sum.final() == b.checksum;
-    if (!same || fileSize(in, path) != b.fileBytes) {
-      damaged(path, "it changed while it was being restored");
-    }
+    if (!same || fileSize(in, path) != b.fileBytes) { damaged(path, "it changed while it was being restored"); }
     if (::fsync(out.get()) != 0) ioError("cannot write", dataPath);
     out.close(dataPath);
 

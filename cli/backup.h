@@ -20,9 +20,9 @@
 #include <cstdint>
 #include <string>
 
-#include "crypto/key-file.h"
 #include "cli/home.h"
 #include "cli/limits.h"
+#include "crypto/key-file.h"
 #include "store/store.h"
 
 namespace kith::cli {
@@ -42,11 +42,11 @@ enum class BackupSection : uint32_t {
 
 // What a backup holds, as the commands report it.
 struct BackupSummary {
-  std::string file;            // the backup file
-  std::string home;            // the home it was made from, or restored into
-  uint64_t fileBytes = 0;      // the backup file's size
-  uint64_t storeBytes = 0;     // the store section's size
-  crypto::KeyFileInfo key{};   // the identity's public key, and whether a passphrase seals it
+  std::string file;           // the backup file
+  std::string home;           // the home it was made from, or restored into
+  uint64_t fileBytes = 0;     // the backup file's size
+  uint64_t storeBytes = 0;    // the store section's size
+  crypto::KeyFileInfo key{};  // the identity's public key, and whether a passphrase seals it
   bool hasConfig = false;
   size_t journals = 0;
   uint64_t entries = 0;

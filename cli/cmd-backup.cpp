@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "cli/backup.h"
 #include "cli/commands.h"
 #include "crypto/fingerprint.h"
-#include "cli/backup.h"
 
 namespace kith::cli {
 namespace {
@@ -46,8 +46,8 @@ void cmdBackup(Context& ctx, const std::string& file) {
   BackupSummary s = writeBackup(ctx.home(), ctx.store(), file);
   json j = summaryJson(s);
   std::ostringstream text;
-  text << "Wrote the backup " << s.file << " (" << humanBytes(s.fileBytes) << "): "
-       << countOf(s.journals, "journal", "journals") << ", " << countOf(s.entries, "entry", "entries")
+  text << "Wrote the backup " << s.file << " (" << humanBytes(s.fileBytes)
+       << "): " << countOf(s.journals, "journal", "journals") << ", " << countOf(s.entries, "entry", "entries")
        << ", the key file" << (s.hasConfig ? " and config.json" : "") << ".\n"
        << "  id:          " << toHex(s.key.publicKey) << "\n"
        << "  fingerprint: " << crypto::fingerprint(s.key.publicKey) << "\n";

@@ -48,10 +48,10 @@ json problemOnly(const std::string& text, const std::string& hint) {
   return {{"journals", nullptr},
           {"entries", nullptr},
           {"problems", json::array({{{"kind", store::problemKindName(store::ProblemKind::STORE_UNREADABLE)},
-                                      {"journal", nullptr},
-                                      {"entry", nullptr},
-                                      {"text", text},
-                                      {"hint", hint}}})}};
+                                     {"journal", nullptr},
+                                     {"entry", nullptr},
+                                     {"text", text},
+                                     {"hint", hint}}})}};
 }
 
 void writeAll(int fd, const std::string& bytes) {
@@ -69,7 +69,9 @@ void writeAll(int fd, const std::string& bytes) {
                            std::optional<ByteView> storageKey) {
   // Die of the signal itself (the parent names it), and leave no core file behind.
   resetCrashActions();
-  struct rlimit noCore {0, 0};
+  struct rlimit noCore {
+    0, 0
+  };
   ::setrlimit(RLIMIT_CORE, &noCore);
   json out;
   try {
@@ -88,9 +90,10 @@ void writeAll(int fd, const std::string& bytes) {
   } catch (const Error& e) {
     out = {{"error", {{"kind", static_cast<int>(e.kind())}, {"what", e.what()}, {"hint", e.hint()}}}};
   } catch (const std::exception& e) {
-    out = {{"error", {{"kind", static_cast<int>(ErrorKind::IO)},
-                      {"what", std::string("the check failed: ") + e.what()},
-                      {"hint", HINT_RESTORE_KEY}}}};
+    out = {{"error",
+            {{"kind", static_cast<int>(ErrorKind::IO)},
+             {"what", std::string("the check failed: ") + e.what()},
+             {"hint", HINT_RESTORE_KEY}}}};
   }
   writeAll(fd, out.dump());
   ::_exit(0);
@@ -138,8 +141,7 @@ json checkInChild(Context& ctx, const std::optional<std::string>& journalArg, st
   }
   ::close(fds[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
 
   if (WIFSIGNALED(status) && !tooLong) {
     return problemOnly("the store is damaged in a way that makes LMDB crash (" + signalName(WTERMSIG(status)) +

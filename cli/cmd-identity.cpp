@@ -52,7 +52,10 @@ void cmdInit(Context& ctx, const InitArgs& args) {
     text << "Note: the key file is NOT encrypted (--no-passphrase); it is readable only by you (mode 0600).\n";
   }
   text << "Next: create a journal with 'kith journal create \"TITLE\"'.";
-  ctx.print({{"home", home.path()}, {"id", toHex(id.publicKey())}, {"fingerprint", fp}, {"name", args.name},
+  ctx.print({{"home", home.path()},
+             {"id", toHex(id.publicKey())},
+             {"fingerprint", fp},
+             {"name", args.name},
              {"sealed", passphrase.has_value()}},
             text.str());
 }

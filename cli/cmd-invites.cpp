@@ -84,7 +84,8 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   for (const auto& a : addressArgs.empty() ? std::vector<std::string>{config.listen} : addressArgs) {
     auto [host, port] = parseAddress(a);
     if (host == "0.0.0.0" || host == "::") {
-      throw Error(ErrorKind::USAGE, "the node listens on all addresses (" + a + "); the invite needs one friends can reach",
+      throw Error(ErrorKind::USAGE,
+                  "the node listens on all addresses (" + a + "); the invite needs one friends can reach",
                   "give it with --address HOST:PORT");
     }
     if (host.size() > protocol::INVITE_HOST_BYTES_MAX) throw Error(ErrorKind::USAGE, "the host name is too long");
@@ -112,11 +113,16 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   out << "One person can use this invite (as " << roleArg << ") until " << localTime(invite.expiresMs)
       << ". Keep 'kith serve' running so that their node can reach yours";
   bool loopback = false;
-  for (const auto& a : addresses) loopback = loopback || a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
-  if (loopback) out << "\nNote: " << node::formatHostPort(addresses[0].host, addresses[0].port)
-                    << " is reachable from this machine only; use --address HOST:PORT for friends elsewhere";
-  ctx.print({{"code", text}, {"id", toHex(invite.id).substr(0, 8)}, {"journal", toHex(journal)},
-             {"role", roleArg}, {"expires", isoTime(invite.expiresMs)}},
+  for (const auto& a : addresses)
+    loopback = loopback || a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
+  if (loopback)
+    out << "\nNote: " << node::formatHostPort(addresses[0].host, addresses[0].port)
+        << " is reachable from this machine only; use --address HOST:PORT for friends elsewhere";
+  ctx.print({{"code", text},
+             {"id", toHex(invite.id).substr(0, 8)},
+             {"journal", toHex(journal)},
+             {"role", roleArg},
+             {"expires", isoTime(invite.expiresMs)}},
             out.str());
 }
 
@@ -127,8 +133,11 @@ void cmdInviteList(Context& ctx) {
   int64_t now = nowMs();
   for (const auto& i : ctx.store().invites()) {
     std::string status = i.used ? "used by " + toHex(i.usedBy).substr(0, 8) : now >= i.expiresMs ? "expired" : "open";
-    list.push_back({{"id", toHex(i.id).substr(0, 8)}, {"journal", toHex(i.journal)}, {"role", protocol::roleName(i.role)},
-                    {"status", status}, {"expires", isoTime(i.expiresMs)}});
+    list.push_back({{"id", toHex(i.id).substr(0, 8)},
+                    {"journal", toHex(i.journal)},
+                    {"role", protocol::roleName(i.role)},
+                    {"status", status},
+                    {"expires", isoTime(i.expiresMs)}});
     text << toHex(i.id).substr(0, 8) << "  journal " << toHex(i.journal).substr(0, 8) << "  "
          << protocol::roleName(i.role) << "  " << status << "  (until " << localTime(i.expiresMs) << ")\n";
   }
@@ -143,7 +152,8 @@ void cmdInviteCancel(Context& ctx, const std::string& idArg) {
     if (!idArg.empty() && toHex(i.id).rfind(idArg, 0) == 0) matches.push_back(i);
   }
   if (matches.empty()) throw Error(ErrorKind::NOT_FOUND, "there is no invite " + idArg, "see 'kith invite list'");
-  if (matches.size() > 1) throw Error(ErrorKind::USAGE, "'" + idArg + "' matches several invites", "give more characters");
+  if (matches.size() > 1)
+    throw Error(ErrorKind::USAGE, "'" + idArg + "' matches several invites", "give more characters");
   ctx.store().cancelInvite(matches[0].id);
   ctx.print({{"id", toHex(matches[0].id).substr(0, 8)}, {"cancelled", true}},
             "Cancelled invite " + toHex(matches[0].id).substr(0, 8) + ": nobody can use it any more");
@@ -152,7 +162,8 @@ void cmdInviteCancel(Context& ctx, const std::string& idArg) {
 void cmdAccept(Context& ctx, const std::string& codeArg) {
   protocol::InviteCode code = protocol::decodeInvite(codeArg);
   const Unlocked& me = ctx.unlock();
-  if (code.node == me.identity.publicKey()) throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
+  if (code.node == me.identity.publicKey())
+    throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
   Runtime rt(ctx);
   auto& ws = rt.io.getWaitScope();
   auto& port = rt.io.getPort();
@@ -190,7 +201,8 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
     try {
       granted = session->redeem(code.secret).wait(ws);
     } catch (const kj::Exception& e) {
-      throw Error(ErrorKind::AUTH, "the inviting node refused the invite: " + peerMessage(e), "ask them for a new invite");
+      throw Error(ErrorKind::AUTH, "the inviting node refused the invite: " + peerMessage(e),
+                  "ask them for a new invite");
     }
     auto [journal, role] = granted;
     rt.config.addFollow({journal, code.node});
@@ -206,12 +218,16 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
     session = nullptr;
     store::Keyring keyring = me.keyring();
     auto title = store::journalTitle(ctx.store(), keyring, journal);
-    ctx.print({{"journal", toHex(journal)}, {"owner", toHex(code.node)}, {"role", protocol::roleName(role)},
-               {"title", title ? json(*title) : json(nullptr)}, {"received", received}},
+    ctx.print({{"journal", toHex(journal)},
+               {"owner", toHex(code.node)},
+               {"role", protocol::roleName(role)},
+               {"title", title ? json(*title) : json(nullptr)},
+               {"received", received}},
               "Joined \"" + (title ? *title : std::string("(title not yet received)")) + "\" as " +
                   protocol::roleName(role) + " (journal " + toHex(journal).substr(0, 16) + ", " +
                   std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
-                  ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) + "'; keep 'kith serve' running for updates.");
+                  ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) +
+                  "'; keep 'kith serve' running for updates.");
     return;
   }
   if (wrongNode) {
@@ -241,7 +257,8 @@ void addInviteCommands(Commands& commands) {
         addJournalOption(cmd, a.journal);
         cmd.add_option("--role", a.role, "subscriber (reads, comments, hearts) or coauthor (also posts)");
         cmd.add_option("--expires", a.expires, "How long the invite stays valid: 7d, 24h, 30m (at most 90d)");
-        cmd.add_option("--address", a.addresses, "HOST:PORT where friends reach your node (default: the listen address)");
+        cmd.add_option("--address", a.addresses,
+                       "HOST:PORT where friends reach your node (default: the listen address)");
       },
       [](Context& ctx, const InviteArgs& a) { cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses); });
   Commands inviteCommands = commands.under(invite);

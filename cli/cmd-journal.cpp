@@ -17,9 +17,8 @@ void cmdJournalCreate(Context& ctx, const std::string& title) {
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
   store::JournalId id = store::createJournal(ctx.store(), keyring, title);
-  ctx.print({{"id", toHex(id)}, {"title", title}},
-            "Created journal " + toHex(id) + "\n  title: " + title +
-                "\nNext: post an update with 'kith post \"TEXT\"'.");
+  ctx.print({{"id", toHex(id)}, {"title", title}}, "Created journal " + toHex(id) + "\n  title: " + title +
+                                                       "\nNext: post an update with 'kith post \"TEXT\"'.");
 }
 
 void cmdJournalList(Context& ctx) {
@@ -43,8 +42,8 @@ void cmdJournalList(Context& ctx) {
                     {"entries", j.entryCount},
                     {"epoch", j.epoch},
                     {"last_update", isoTime(j.lastEntryMs)}});
-    text << toHex(j.id).substr(0, 16) << "  " << (title ? *title : "(title unreadable)") << "\n    " << role
-         << ", " << members << (members == 1 ? " member, " : " members, ") << j.entryCount
+    text << toHex(j.id).substr(0, 16) << "  " << (title ? *title : "(title unreadable)") << "\n    " << role << ", "
+         << members << (members == 1 ? " member, " : " members, ") << j.entryCount
          << (j.entryCount == 1 ? " entry" : " entries") << ", last update " << localTime(j.lastEntryMs) << "\n";
   }
   if (journals.empty()) text << "No journals yet: create one with 'kith journal create \"TITLE\"'.";

@@ -20,7 +20,8 @@ void cmdGrant(Context& ctx, const std::string& keyArg, const std::optional<std::
   }
   store::JournalId journal = ctx.journal(journalArg);
   const Unlocked& me = ctx.unlock();
-  if (member == me.identity.publicKey()) throw Error(ErrorKind::USAGE, "that is your own key", "give your friend's key");
+  if (member == me.identity.publicKey())
+    throw Error(ErrorKind::USAGE, "that is your own key", "give your friend's key");
   store::Keyring keyring = me.keyring();
   store::addMember(ctx.store(), keyring, journal, member, *role);
   Config config = Config::load(ctx.home());
@@ -42,8 +43,11 @@ void cmdMembers(Context& ctx, const std::optional<std::string>& journalArg) {
   std::ostringstream text;
   for (const auto& m : ctx.store().members(journal)) {
     std::string fp = crypto::fingerprint(m.key);
-    list.push_back({{"key", toHex(m.key)}, {"fingerprint", fp}, {"role", protocol::roleName(m.role)},
-                    {"active", m.active}, {"you", m.key == me.publicKey}});
+    list.push_back({{"key", toHex(m.key)},
+                    {"fingerprint", fp},
+                    {"role", protocol::roleName(m.role)},
+                    {"active", m.active},
+                    {"you", m.key == me.publicKey}});
     text << toHex(m.key).substr(0, 16) << "  " << fp << "  " << protocol::roleName(m.role)
          << (m.active ? "" : " (removed)") << (m.key == me.publicKey ? "  (you)" : "") << "\n";
   }
@@ -52,7 +56,8 @@ void cmdMembers(Context& ctx, const std::optional<std::string>& journalArg) {
 
 void cmdRevoke(Context& ctx, const std::string& memberArg, const std::optional<std::string>& journalArg) {
   store::JournalId journal = ctx.journal(journalArg);
-  if (memberArg.size() < 6 || memberArg.size() > 64 || !tryFromHex(memberArg.substr(0, memberArg.size() & ~size_t{1}))) {
+  if (memberArg.size() < 6 || memberArg.size() > 64 ||
+      !tryFromHex(memberArg.substr(0, memberArg.size() & ~size_t{1}))) {
     throw Error(ErrorKind::USAGE, "'" + memberArg + "' is not a member's key",
                 "give the key (or its first characters) shown by 'kith members'");
   }
@@ -63,7 +68,8 @@ void cmdRevoke(Context& ctx, const std::string& memberArg, const std::optional<s
   if (matches.empty()) {
     throw Error(ErrorKind::NOT_FOUND, "no current member's key starts with " + memberArg, "see 'kith members'");
   }
-  if (matches.size() > 1) throw Error(ErrorKind::USAGE, "'" + memberArg + "' matches several members", "give more characters");
+  if (matches.size() > 1)
+    throw Error(ErrorKind::USAGE, "'" + memberArg + "' matches several members", "give more characters");
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
   protocol::Entry e = store::removeMember(ctx.store(), keyring, journal, matches[0].key);

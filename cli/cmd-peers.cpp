@@ -28,7 +28,8 @@ void cmdPeersList(Context& ctx) {
   json list = json::array();
   std::ostringstream text;
   for (const auto& p : config.peers) {
-    list.push_back({{"address", node::formatHostPort(p.host, p.port)}, {"key", toHex(p.key)},
+    list.push_back({{"address", node::formatHostPort(p.host, p.port)},
+                    {"key", toHex(p.key)},
                     {"fingerprint", crypto::fingerprint(p.key)}});
     text << toHex(p.key).substr(0, 16) << "  " << node::formatHostPort(p.host, p.port) << "  "
          << crypto::fingerprint(p.key) << "\n";
@@ -53,17 +54,19 @@ void cmdFollow(Context& ctx, const std::string& journalArg, const std::string& p
   Runtime rt(ctx);
   SyncSummary s = syncWith(rt, {{host, port, owner}}, 1, ctx.options().json);
   if (s.peersReached == 0) {
-    throw Error(ErrorKind::IO,
-                "now following journal " + journalArg.substr(0, 16) + ", but the first sync failed: " +
-                    (s.failures.empty() ? std::string("unknown reason") : s.failures[0]),
-                "'kith serve' and 'kith sync' will keep trying; if the owner refused you, ask them to 'kith grant' your key");
+    throw Error(
+        ErrorKind::IO,
+        "now following journal " + journalArg.substr(0, 16) +
+            ", but the first sync failed: " + (s.failures.empty() ? std::string("unknown reason") : s.failures[0]),
+        "'kith serve' and 'kith sync' will keep trying; if the owner refused you, ask them to 'kith grant' your key");
   }
   bool held = ctx.store().journal(*journal).has_value();
-  ctx.print({{"journal", toHex(*journal)}, {"owner", toHex(owner)}, {"received", s.received}, {"held", held}},
-            held ? "Following journal " + journalArg.substr(0, 16) + ": received " + std::to_string(s.received) +
-                       " entries. Read it with 'kith read --journal " + journalArg.substr(0, 16) + "'."
-                 : "Following journal " + journalArg.substr(0, 16) +
-                       ", but the owner's node did not share it: ask them to 'kith grant' your key ('kith id' shows it).");
+  ctx.print(
+      {{"journal", toHex(*journal)}, {"owner", toHex(owner)}, {"received", s.received}, {"held", held}},
+      held ? "Following journal " + journalArg.substr(0, 16) + ": received " + std::to_string(s.received) +
+                 " entries. Read it with 'kith read --journal " + journalArg.substr(0, 16) + "'."
+           : "Following journal " + journalArg.substr(0, 16) +
+                 ", but the owner's node did not share it: ask them to 'kith grant' your key ('kith id' shows it).");
 }
 
 struct PeersAddArgs {

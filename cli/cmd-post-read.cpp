@@ -29,12 +29,8 @@ std::string readText(const std::string& arg) {
 
 json entryJson(const store::ReadEntry& r) {
   const protocol::Entry& e = r.entry;
-  json j = {{"id", toHex(e.id)},
-            {"journal", toHex(e.journal)},
-            {"author", toHex(e.author)},
-            {"seq", e.seq},
-            {"time", isoTime(e.timestampMs)},
-            {"timestamp_ms", e.timestampMs},
+  json j = {{"id", toHex(e.id)}, {"journal", toHex(e.journal)},    {"author", toHex(e.author)},
+            {"seq", e.seq},      {"time", isoTime(e.timestampMs)}, {"timestamp_ms", e.timestampMs},
             {"epoch", e.epoch}};
   if (r.body) {
     j["kind"] = protocol::kindName(r.body->kind);
@@ -50,16 +46,19 @@ json entryJson(const store::ReadEntry& r) {
     j["text"] = nullptr;
   }
   switch (e.control.type) {
-    case protocol::Control::Type::CREATE: j["control"] = {{"type", "create"}}; break;
+    case protocol::Control::Type::CREATE:
+      j["control"] = {{"type", "create"}};
+      break;
     case protocol::Control::Type::ADD_MEMBER:
-      j["control"] = {{"type", "add-member"}, {"member", toHex(e.control.member)},
-                      {"role", protocol::roleName(e.control.role)}};
+      j["control"] = {
+          {"type", "add-member"}, {"member", toHex(e.control.member)}, {"role", protocol::roleName(e.control.role)}};
       break;
     case protocol::Control::Type::REMOVE_MEMBER:
-      j["control"] = {{"type", "remove-member"}, {"member", toHex(e.control.member)},
-                      {"new_epoch", e.control.newEpoch}};
+      j["control"] = {
+          {"type", "remove-member"}, {"member", toHex(e.control.member)}, {"new_epoch", e.control.newEpoch}};
       break;
-    case protocol::Control::Type::NONE: break;
+    case protocol::Control::Type::NONE:
+      break;
   }
   return j;
 }
@@ -73,7 +72,8 @@ void cmdPost(Context& ctx, const std::optional<std::string>& journalArg, const s
   }
   requireSize(text, protocol::TEXT_BYTES_MAX, "text", "shorten it or split it into several posts");
   requireText(text, "text");
-  if (text.empty()) throw Error(ErrorKind::USAGE, "there is nothing to post", "give the text, or - to read it from stdin");
+  if (text.empty())
+    throw Error(ErrorKind::USAGE, "there is nothing to post", "give the text, or - to read it from stdin");
   store::JournalId journal = ctx.journal(journalArg);
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
@@ -119,8 +119,10 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
     const protocol::Entry& e = r.entry;
     json commentList = json::array();
     for (const auto* c : comments[e.id]) {
-      commentList.push_back({{"id", toHex(c->entry.id)}, {"author", toHex(c->entry.author)},
-                             {"time", isoTime(c->entry.timestampMs)}, {"text", c->body->text}});
+      commentList.push_back({{"id", toHex(c->entry.id)},
+                             {"author", toHex(c->entry.author)},
+                             {"time", isoTime(c->entry.timestampMs)},
+                             {"text", c->body->text}});
     }
     json heartedBy = json::array();
     std::set<crypto::PublicKey> heartAuthors;
@@ -136,7 +138,8 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
     if (r.body && r.body->kind != Kind::UPDATE) continue;  // shown under their update, or not at all
     if (!r.body) {
       if (e.body.empty()) continue;  // membership changes are listed by 'kith members'
-      text << "\n" << localTime(e.timestampMs) << "  " << who(e.author)
+      text << "\n"
+           << localTime(e.timestampMs) << "  " << who(e.author)
            << "\n  (encrypted for an epoch this node has no key for)\n";
       ++shown;
       continue;
@@ -199,7 +202,10 @@ void react(Context& ctx, const std::string& entryArg, Kind kind, const std::stri
   }
   protocol::Entry e = store::post(ctx.store(), keyring, target.journal, Body{kind, text, {target.id}});
   const char* what = kind == Kind::HEART ? "Hearted" : "Commented on";
-  ctx.print({{"id", toHex(e.id)}, {"journal", toHex(e.journal)}, {"seq", e.seq}, {"kind", protocol::kindName(kind)},
+  ctx.print({{"id", toHex(e.id)},
+             {"journal", toHex(e.journal)},
+             {"seq", e.seq},
+             {"kind", protocol::kindName(kind)},
              {"ref", toHex(target.id)}},
             std::string(what) + " " + toHex(target.id).substr(0, 12) + " (" + toHex(e.id).substr(0, 12) + ")");
 }

@@ -20,7 +20,8 @@ void cmdSync(Context& ctx, bool once) {
   SyncSummary s = syncWith(rt, rt.config.peers, once ? 1 : 3, ctx.options().json);
   for (const auto& f : s.failures) std::cerr << "sync: could not sync with " << f << std::endl;
   if (s.peersReached == 0) {
-    throw Error(ErrorKind::IO, "could not sync with any peer", "check the addresses with 'kith peers list' and that the peers run 'kith serve'");
+    throw Error(ErrorKind::IO, "could not sync with any peer",
+                "check the addresses with 'kith peers list' and that the peers run 'kith serve'");
   }
   json failures = s.failures;
   ctx.print({{"peers_reached", s.peersReached}, {"received", s.received}, {"sent", s.sent}, {"failures", failures}},
@@ -68,8 +69,7 @@ void addSyncServeCommands(Commands& commands) {
       cmdServe);
   commands.add<bool>(
       "sync", "Catch up with known peers, then exit",
-      [](CLI::App& cmd, bool& once) { cmd.add_flag("--once", once, "One attempt per peer, no retries"); },
-      cmdSync);
+      [](CLI::App& cmd, bool& once) { cmd.add_flag("--once", once, "One attempt per peer, no retries"); }, cmdSync);
 }
 
 }  // namespace kith::cli

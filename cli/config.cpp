@@ -103,8 +103,9 @@ Config Config::load(const Home& home) {
     }
   } catch (const nlohmann::json::exception&) {
     // The library's own text names its internals, not the file: say what the file must hold.
-    throw corrupt(home, "a setting is missing or of the wrong type ('listen', and each peer's 'address' and 'key' "
-                        "and each followed journal's 'journal' and 'owner', are text)");
+    throw corrupt(home,
+                  "a setting is missing or of the wrong type ('listen', and each peer's 'address' and 'key' "
+                  "and each followed journal's 'journal' and 'owner', are text)");
   }
   return c;
 }
@@ -113,7 +114,8 @@ void Config::save(const Home& home) const {
   nlohmann::json j = home.readConfig();
   j["listen"] = listen;
   nlohmann::json peersJson = nlohmann::json::array();
-  for (const auto& p : peers) peersJson.push_back({{"address", node::formatHostPort(p.host, p.port)}, {"key", toHex(p.key)}});
+  for (const auto& p : peers)
+    peersJson.push_back({{"address", node::formatHostPort(p.host, p.port)}, {"key", toHex(p.key)}});
   j["peers"] = peersJson;
   nlohmann::json followsJson = nlohmann::json::array();
   for (const auto& f : follows) followsJson.push_back({{"journal", toHex(f.journal)}, {"owner", toHex(f.owner)}});
@@ -137,7 +139,8 @@ bool Config::addPeer(const node::PeerAddress& peer) {
 
 bool Config::addFollow(const Follow& follow) {
   if (isFollowing(follow.journal)) return false;
-  if (follows.size() >= CONFIG_FOLLOWS_MAX) throw Error(ErrorKind::INPUT, "this home follows too many journals already");
+  if (follows.size() >= CONFIG_FOLLOWS_MAX)
+    throw Error(ErrorKind::INPUT, "this home follows too many journals already");
   follows.push_back(follow);
   return true;
 }

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "node/node.h"
 #include "cli/home.h"
+#include "node/node.h"
 
 namespace kith::cli {
 

@@ -8,8 +8,7 @@
 namespace kith::cli {
 
 Context::Context(Options options)
-    : options_(std::move(options)),
-      home_(options_.home.empty() ? Home::defaultPath() : options_.home) {}
+    : options_(std::move(options)), home_(options_.home.empty() ? Home::defaultPath() : options_.home) {}
 
 crypto::KeyFileInfo Context::keyInfo() const { return crypto::readKeyFileInfo(home_.readKeyFile()); }
 
@@ -45,8 +44,7 @@ store::JournalId Context::journal(const std::optional<std::string>& named) {
     auto all = s.journals();
     if (all.size() == 1) return all[0].id;
     if (all.empty()) {
-      throw Error(ErrorKind::NOT_FOUND, "this home has no journal yet",
-                  "create one with 'kith journal create TITLE'");
+      throw Error(ErrorKind::NOT_FOUND, "this home has no journal yet", "create one with 'kith journal create TITLE'");
     }
     throw Error(ErrorKind::USAGE, "this home has " + std::to_string(all.size()) + " journals",
                 "choose one with --journal ID (see 'kith journal list')");
@@ -106,7 +104,7 @@ void requireText(const std::string& text, const char* what) {
     size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     bool ok = len != 0 && i + len <= n && c != 0;
     for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len == 2) ok = c >= 0xc2;                                   // overlong
+    if (ok && len == 2) ok = c >= 0xc2;  // overlong
     if (ok && len == 3) ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
     if (ok && len == 4) ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c > 0xf4 || (c == 0xf4 && p[i + 1] >= 0x90));
     if (!ok) {

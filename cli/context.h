@@ -7,14 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crypto/key-file.h"
 #include "cli/home.h"
+#include "crypto/key-file.h"
 #include "store/journal.h"
 
 namespace kith::cli {
 
 struct Options {
-  std::string home;       // empty: Home::defaultPath()
+  std::string home;  // empty: Home::defaultPath()
   bool json = false;
   bool verbose = false;
 };

@@ -71,7 +71,8 @@ std::optional<Bytes> readSmallFile(const std::string& what, const std::string& p
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
-    if (errno == EACCES) throw Error(ErrorKind::IO, "cannot read " + path + ": permission denied", "check the file's permissions");
+    if (errno == EACCES)
+      throw Error(ErrorKind::IO, "cannot read " + path + ": permission denied", "check the file's permissions");
     ioError("cannot read", path);
   }
   struct FdCloser {
@@ -204,8 +205,7 @@ Bytes Home::readKeyFile() const {
   requireExists();
   auto file = readSmallFile("the key file", keyFilePath(), crypto::KEY_FILE_BYTES_MAX, HINT_RESTORE_KEY);
   if (!file) {
-    throw Error(ErrorKind::NOT_FOUND, "the home " + path_ + " has no identity yet",
-                "run 'kith init' first");
+    throw Error(ErrorKind::NOT_FOUND, "the home " + path_ + " has no identity yet", "run 'kith init' first");
   }
   return std::move(*file);
 }

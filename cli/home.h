@@ -45,7 +45,7 @@ public:
   // Creates the home's empty store (the first open); for a home being built.
   std::unique_ptr<store::Store> createStore(store::StoreOptions options = {}) const;
 
-  nlohmann::json readConfig() const;          // {} when there is none
+  nlohmann::json readConfig() const;                     // {} when there is none
   void writeConfig(const nlohmann::json& config) const;  // atomically
 
 private:

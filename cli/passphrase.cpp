@@ -50,7 +50,8 @@ std::optional<crypto::SecretBuffer> readPassphrase(const char* prompt, bool conf
     size_t len = std::strlen(env);
     if (len == 0) throw Error(ErrorKind::INPUT, "KITH_PASSPHRASE is empty", "set it to the passphrase, or unset it");
     if (len > PASSPHRASE_BYTES_MAX) {
-      throw Error(ErrorKind::INPUT, "KITH_PASSPHRASE is longer than 1024 bytes", "use a passphrase of at most 1024 bytes");
+      throw Error(ErrorKind::INPUT, "KITH_PASSPHRASE is longer than 1024 bytes",
+                  "use a passphrase of at most 1024 bytes");
     }
     return crypto::SecretBuffer::copyOf({reinterpret_cast<const uint8_t*>(env), len});
   }

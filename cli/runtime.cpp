@@ -27,8 +27,9 @@ std::shared_ptr<spdlog::logger> makeLogger(bool verbose) {
 Runtime::Runtime(Context& ctx) : logger(makeLogger(ctx.options().verbose)), config(Config::load(ctx.home())) {
   const Unlocked& me = ctx.unlock();
   // The replicator asks the live config: `kith accept` adds a follow while the runtime exists.
-  replicator = std::make_unique<node::Replicator>(ctx.store(), me.identity, me.storageKey.view(), *logger,
-                                                  [this](const protocol::JournalId& j) { return config.isFollowing(j); });
+  replicator =
+      std::make_unique<node::Replicator>(ctx.store(), me.identity, me.storageKey.view(), *logger,
+                                         [this](const protocol::JournalId& j) { return config.isFollowing(j); });
 }
 
 SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, unsigned attempts, bool json) {
@@ -77,7 +78,8 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
         if (attempt == attempts) {
           summary.failures.push_back(label + " (" + where + "): " + reason);
         } else {
-          kj::Promise<void> delay = port.getTimer().afterDelay((SYNC_RETRY_DELAY_MS << (attempt - 1)) * kj::MILLISECONDS);
+          kj::Promise<void> delay =
+              port.getTimer().afterDelay((SYNC_RETRY_DELAY_MS << (attempt - 1)) * kj::MILLISECONDS);
           delay.wait(ws);
         }
       }

@@ -16,9 +16,8 @@ Bytes aeadSeal(ByteView key, ByteView plaintext, ByteView ad) {
   Bytes out(AEAD_NONCE_BYTES + plaintext.size() + AEAD_TAG_BYTES);
   randombytes_buf(out.data(), AEAD_NONCE_BYTES);
   unsigned long long len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + AEAD_NONCE_BYTES, &len, plaintext.data(),
-                                             plaintext.size(), ad.data(), ad.size(), nullptr,
-                                             out.data(), key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + AEAD_NONCE_BYTES, &len, plaintext.data(), plaintext.size(),
+                                             ad.data(), ad.size(), nullptr, out.data(), key.data());
   KITH_ASSERT(len == plaintext.size() + AEAD_TAG_BYTES);
   return out;
 }
@@ -27,9 +26,9 @@ namespace {
 bool open(ByteView key, ByteView sealed, ByteView ad, uint8_t* out) {
   KITH_ASSERT(key.size() == AEAD_KEY_BYTES);
   unsigned long long len = 0;
-  return crypto_aead_xchacha20poly1305_ietf_decrypt(
-             out, &len, nullptr, sealed.data() + AEAD_NONCE_BYTES,
-             sealed.size() - AEAD_NONCE_BYTES, ad.data(), ad.size(), sealed.data(), key.data()) == 0;
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(out, &len, nullptr, sealed.data() + AEAD_NONCE_BYTES,
+                                                    sealed.size() - AEAD_NONCE_BYTES, ad.data(), ad.size(),
+                                                    sealed.data(), key.data()) == 0;
 }
 }  // namespace
 
@@ -57,8 +56,7 @@ std::optional<SecretBuffer> openSealed(const Key32& boxPublicKey, ByteView boxSe
   KITH_ASSERT(boxSecret.size() == crypto_box_SECRETKEYBYTES);
   if (sealed.size() < SEALED_BOX_OVERHEAD_BYTES) return std::nullopt;
   SecretBuffer out(sealed.size() - SEALED_BOX_OVERHEAD_BYTES);
-  if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(), boxPublicKey.data(),
-                           boxSecret.data()) != 0) {
+  if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(), boxPublicKey.data(), boxSecret.data()) != 0) {
     return std::nullopt;
   }
   return out;

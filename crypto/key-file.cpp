@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "crypto/aead.h"
 #include "base/error.h"
+#include "crypto/aead.h"
 
 namespace kith::crypto {
 namespace {
@@ -24,9 +24,8 @@ static_assert(SALT_BYTES == 16);
 
 SecretBuffer passphraseKey(ByteView passphrase, const uint8_t* salt, uint64_t ops, uint64_t mem) {
   SecretBuffer key(AEAD_KEY_BYTES);
-  if (crypto_pwhash(key.data(), key.size(), reinterpret_cast<const char*>(passphrase.data()),
-                    passphrase.size(), salt, ops, static_cast<size_t>(mem),
-                    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+  if (crypto_pwhash(key.data(), key.size(), reinterpret_cast<const char*>(passphrase.data()), passphrase.size(), salt,
+                    ops, static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13) != 0) {
     throw Error(ErrorKind::IO, "not enough memory to derive the key from the passphrase",
                 "free some memory and try again");
   }
@@ -35,8 +34,7 @@ SecretBuffer passphraseKey(ByteView passphrase, const uint8_t* salt, uint64_t op
 
 }  // namespace
 
-Bytes writeKeyFile(const Identity& identity, const std::string& name,
-                   std::optional<ByteView> passphrase) {
+Bytes writeKeyFile(const Identity& identity, const std::string& name, std::optional<ByteView> passphrase) {
   if (name.size() > KEY_FILE_NAME_BYTES_MAX) {
     throw Error(ErrorKind::INPUT, "the name is longer than 256 bytes", "choose a shorter name");
   }
@@ -87,8 +85,7 @@ KeyFileInfo readKeyFileInfo(ByteView file) {
 
 UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   if (file.size() > KEY_FILE_BYTES_MAX) {
-    throw Error(ErrorKind::CORRUPT, "the key file is too large to be a kith key file",
-                HINT_RESTORE_KEY);
+    throw Error(ErrorKind::CORRUPT, "the key file is too large to be a kith key file", HINT_RESTORE_KEY);
   }
   KeyFileInfo info = readKeyFileInfo(file);
   const uint8_t* p = file.data() + 9;
@@ -97,8 +94,7 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   const uint8_t* salt = p + 16;
   uint32_t payloadLen = getU32(file.data() + HEADER_BYTES - 4);
   if (payloadLen != file.size() - HEADER_BYTES) {
-    throw Error(ErrorKind::CORRUPT, "the key file is truncated or damaged",
-                HINT_RESTORE_KEY);
+    throw Error(ErrorKind::CORRUPT, "the key file is truncated or damaged", HINT_RESTORE_KEY);
   }
   ByteView header = file.first(HEADER_BYTES);
   ByteView body = file.subspan(HEADER_BYTES);
@@ -116,8 +112,7 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
     // Refuse parameters that would make a forged file exhaust memory or time.
     if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
         mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE) {
-      throw Error(ErrorKind::CORRUPT, "the key file has implausible passphrase parameters",
-                  HINT_RESTORE_KEY);
+      throw Error(ErrorKind::CORRUPT, "the key file has implausible passphrase parameters", HINT_RESTORE_KEY);
     }
     SecretBuffer key = passphraseKey(*passphrase, salt, ops, mem);
     payload = aeadOpenSecret({key.data(), key.size()}, body, header);
@@ -136,8 +131,7 @@ UnlockedKeyFile openKeyFile(ByteView file, std::optional<ByteView> passphrase) {
   UnlockedKeyFile out{Identity::fromSeed({payload->data(), SEED_BYTES}),
                       std::string(reinterpret_cast<const char*>(payload->data()) + SEED_BYTES + 2, nameLen)};
   if (sodium_memcmp(out.identity.publicKey().data(), info.publicKey.data(), PUBLIC_KEY_BYTES) != 0) {
-    throw Error(ErrorKind::CORRUPT, "the key file's public key does not match its secret key",
-                HINT_RESTORE_KEY);
+    throw Error(ErrorKind::CORRUPT, "the key file's public key does not match its secret key", HINT_RESTORE_KEY);
   }
   return out;
 }

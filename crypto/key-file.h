@@ -26,8 +26,7 @@ struct KeyFileInfo {
 };
 
 // Serialises `identity` and `name`; sealed with `passphrase` unless it is nullopt.
-Bytes writeKeyFile(const Identity& identity, const std::string& name,
-                   std::optional<ByteView> passphrase);
+Bytes writeKeyFile(const Identity& identity, const std::string& name, std::optional<ByteView> passphrase);
 
 // Reads the clear header (public key, sealed or not). Throws Error(CORRUPT) when it is not a key file.
 KeyFileInfo readKeyFileInfo(ByteView file);

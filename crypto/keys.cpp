@@ -27,9 +27,7 @@ Identity Identity::generate() {
 }
 
 Identity Identity::fromSeed(ByteView seed) {
-  if (seed.size() != SEED_BYTES) {
-    throw Error(ErrorKind::CORRUPT, "the identity's secret key has the wrong length");
-  }
+  if (seed.size() != SEED_BYTES) { throw Error(ErrorKind::CORRUPT, "the identity's secret key has the wrong length"); }
   Identity id;
   std::memcpy(id.seed_.data(), seed.data(), SEED_BYTES);
   crypto_sign_seed_keypair(id.publicKey_.data(), id.signingSecret_.data(), id.seed_.data());

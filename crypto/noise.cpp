@@ -150,8 +150,7 @@ X25519KeyPair copyKeyPair(const X25519KeyPair& pair) {
 }  // namespace
 
 std::string protocolName(NoiseHash hash) {
-  return hash == NoiseHash::BLAKE2B ? "Noise_XK_25519_ChaChaPoly_BLAKE2b"
-                                    : "Noise_XK_25519_ChaChaPoly_SHA256";
+  return hash == NoiseHash::BLAKE2B ? "Noise_XK_25519_ChaChaPoly_BLAKE2b" : "Noise_XK_25519_ChaChaPoly_SHA256";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,9 +163,7 @@ X25519KeyPair X25519KeyPair::generate() {
 }
 
 X25519KeyPair X25519KeyPair::fromSecret(ByteView secret) {
-  if (secret.size() != DH_BYTES) {
-    throw Error(ErrorKind::INPUT, "an X25519 secret key must be 32 bytes");
-  }
+  if (secret.size() != DH_BYTES) { throw Error(ErrorKind::INPUT, "an X25519 secret key must be 32 bytes"); }
   X25519KeyPair pair{{}, SecretBuffer::copyOf(secret)};
   // The base point has no low-order component, so this cannot fail.
   KITH_ASSERT(crypto_scalarmult_base(pair.publicKey.data(), pair.secretKey.data()) == 0);
@@ -175,9 +172,7 @@ X25519KeyPair X25519KeyPair::fromSecret(ByteView secret) {
 
 std::optional<Key32> ed25519PublicToX25519(const Key32& ed25519Public) {
   Key32 out;
-  if (crypto_sign_ed25519_pk_to_curve25519(out.data(), ed25519Public.data()) != 0) {
-    return std::nullopt;
-  }
+  if (crypto_sign_ed25519_pk_to_curve25519(out.data(), ed25519Public.data()) != 0) { return std::nullopt; }
   return out;
 }
 
@@ -205,22 +200,17 @@ std::array<uint8_t, NONCE_BYTES> encodeNonce(uint64_t n) {
 constexpr uint64_t NONCE_RESERVED = UINT64_MAX;
 }  // namespace
 
-CipherState::CipherState(ByteView key32) : key_(SecretBuffer::copyOf(key32)) {
-  KITH_ASSERT(key32.size() == KEY_BYTES);
-}
+CipherState::CipherState(ByteView key32) : key_(SecretBuffer::copyOf(key32)) { KITH_ASSERT(key32.size() == KEY_BYTES); }
 
 Bytes CipherState::encryptWithAd(ByteView ad, ByteView plaintext) {
   if (!hasKey()) return Bytes(plaintext.begin(), plaintext.end());
-  if (nonce_ == NONCE_RESERVED) {
-    throw Error(ErrorKind::AUTH, "the session's nonces are exhausted; reconnect");
-  }
+  if (nonce_ == NONCE_RESERVED) { throw Error(ErrorKind::AUTH, "the session's nonces are exhausted; reconnect"); }
   KITH_ASSERT(plaintext.size() <= TRANSPORT_PAYLOAD_BYTES_MAX);
   auto nonce = encodeNonce(nonce_);
   Bytes out(plaintext.size() + TAG_BYTES);
   unsigned long long outBytes = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &outBytes, plaintext.data(),
-                                            plaintext.size(), ad.data(), ad.size(), nullptr,
-                                            nonce.data(), key_.data());
+  crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &outBytes, plaintext.data(), plaintext.size(), ad.data(),
+                                            ad.size(), nullptr, nonce.data(), key_.data());
   KITH_ASSERT(outBytes == out.size());
   ++nonce_;
   return out;
@@ -228,18 +218,15 @@ Bytes CipherState::encryptWithAd(ByteView ad, ByteView plaintext) {
 
 Bytes CipherState::decryptWithAd(ByteView ad, ByteView ciphertext) {
   if (!hasKey()) return Bytes(ciphertext.begin(), ciphertext.end());
-  if (nonce_ == NONCE_RESERVED) {
-    throw Error(ErrorKind::AUTH, "the session's nonces are exhausted; reconnect");
-  }
+  if (nonce_ == NONCE_RESERVED) { throw Error(ErrorKind::AUTH, "the session's nonces are exhausted; reconnect"); }
   if (ciphertext.size() < TAG_BYTES) {
     throw Error(ErrorKind::AUTH, "a Noise message is shorter than its authentication tag");
   }
   auto nonce = encodeNonce(nonce_);
   Bytes out(ciphertext.size() - TAG_BYTES);
   unsigned long long outBytes = 0;
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(out.data(), &outBytes, nullptr, ciphertext.data(),
-                                                ciphertext.size(), ad.data(), ad.size(),
-                                                nonce.data(), key_.data()) != 0) {
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(out.data(), &outBytes, nullptr, ciphertext.data(), ciphertext.size(),
+                                                ad.data(), ad.size(), nonce.data(), key_.data()) != 0) {
     throw Error(ErrorKind::AUTH, "a Noise message failed to authenticate");
   }
   KITH_ASSERT(outBytes == out.size());
@@ -251,13 +238,9 @@ Bytes CipherState::decryptWithAd(ByteView ad, ByteView ciphertext) {
 // HandshakeState: Noise's SymmetricState and HandshakeState for the XK pattern.
 
 struct HandshakeState::Impl {
-  Impl(ByteView prologue, const X25519KeyPair& staticKeys, bool initiator,
-       HandshakeOverrides overrides)
-      : hash(overrides.hash),
-        hashBytes(specOf(overrides.hash).hashBytes),
-        isInitiator(initiator),
-        s(copyKeyPair(staticKeys)),
-        e(std::move(overrides.ephemeral)) {
+  Impl(ByteView prologue, const X25519KeyPair& staticKeys, bool initiator, HandshakeOverrides overrides)
+      : hash(overrides.hash), hashBytes(specOf(overrides.hash).hashBytes), isInitiator(initiator),
+        s(copyKeyPair(staticKeys)), e(std::move(overrides.ephemeral)) {
     initializeSymmetric();
     mixHash(prologue);
   }
@@ -337,24 +320,21 @@ HandshakeState::HandshakeState(HandshakeState&&) noexcept = default;
 HandshakeState& HandshakeState::operator=(HandshakeState&&) noexcept = default;
 HandshakeState::~HandshakeState() = default;
 
-HandshakeState HandshakeState::initiator(ByteView prologue, const X25519KeyPair& s,
-                                         const Key32& rs, HandshakeOverrides overrides) {
+HandshakeState HandshakeState::initiator(ByteView prologue, const X25519KeyPair& s, const Key32& rs,
+                                         HandshakeOverrides overrides) {
   auto impl = std::make_unique<Impl>(prologue, s, true, std::move(overrides));
   impl->rs = rs;
   impl->mixHash(rs);  // pre-message "<- s"
   return HandshakeState(std::move(impl));
 }
 
-HandshakeState HandshakeState::responder(ByteView prologue, const X25519KeyPair& s,
-                                         HandshakeOverrides overrides) {
+HandshakeState HandshakeState::responder(ByteView prologue, const X25519KeyPair& s, HandshakeOverrides overrides) {
   auto impl = std::make_unique<Impl>(prologue, s, false, std::move(overrides));
   impl->mixHash(impl->s.publicKey);  // pre-message "<- s"
   return HandshakeState(std::move(impl));
 }
 
-bool HandshakeState::isComplete() const {
-  return impl_->messagesDone == HANDSHAKE_MESSAGE_COUNT;
-}
+bool HandshakeState::isComplete() const { return impl_->messagesDone == HANDSHAKE_MESSAGE_COUNT; }
 
 bool HandshakeState::isWriteTurn() const {
   // The initiator writes messages 1 and 3 (indexes 0 and 2), the responder message 2.
@@ -400,9 +380,8 @@ Bytes HandshakeState::readMessage(ByteView message) {
   size_t minBytes = (number == 3 ? ENCRYPTED_STATIC_BYTES : DH_BYTES) + TAG_BYTES;
   if (message.size() < minBytes || message.size() > NOISE_MESSAGE_BYTES_MAX) {
     throw Error(ErrorKind::AUTH, "handshake message " + std::to_string(number) + " has " +
-                                     std::to_string(message.size()) + " bytes, expected " +
-                                     std::to_string(minBytes) + " to " +
-                                     std::to_string(NOISE_MESSAGE_BYTES_MAX));
+                                     std::to_string(message.size()) + " bytes, expected " + std::to_string(minBytes) +
+                                     " to " + std::to_string(NOISE_MESSAGE_BYTES_MAX));
   }
   Bytes payload;
   try {
@@ -424,8 +403,7 @@ Bytes HandshakeState::readMessage(ByteView message) {
     }
     payload = st.decryptAndHash(rest);
   } catch (const Error& error) {
-    throw Error(ErrorKind::AUTH,
-                "handshake message " + std::to_string(number) + " refused: " + error.what());
+    throw Error(ErrorKind::AUTH, "handshake message " + std::to_string(number) + " refused: " + error.what());
   }
   st.failed = false;
   ++st.messagesDone;
@@ -496,8 +474,8 @@ std::optional<Bytes> FrameReader::tryNext() {
   if (bufferedBytes() < FRAME_HEADER_BYTES) return std::nullopt;
   size_t length = size_t{buffer_[start_]} << 8 | buffer_[start_ + 1];
   if (length > frameBytesMax_) {
-    throw Error(ErrorKind::AUTH, "the peer announced a frame of " + std::to_string(length) +
-                                     " bytes; the limit is " + std::to_string(frameBytesMax_));
+    throw Error(ErrorKind::AUTH, "the peer announced a frame of " + std::to_string(length) + " bytes; the limit is " +
+                                     std::to_string(frameBytesMax_));
   }
   if (bufferedBytes() < FRAME_HEADER_BYTES + length) return std::nullopt;
   auto begin = buffer_.begin() + static_cast<ptrdiff_t>(start_ + FRAME_HEADER_BYTES);
@@ -510,14 +488,12 @@ std::optional<Bytes> FrameReader::tryNext() {
   return body;
 }
 
-TransportEncoder::TransportEncoder(CipherState send) : cipher_(std::move(send)) {
-  KITH_ASSERT(cipher_.hasKey());
-}
+TransportEncoder::TransportEncoder(CipherState send) : cipher_(std::move(send)) { KITH_ASSERT(cipher_.hasKey()); }
 
 Bytes TransportEncoder::encrypt(ByteView plaintext) {
   Bytes out;
-  size_t frames = std::max<size_t>(1, (plaintext.size() + TRANSPORT_PAYLOAD_BYTES_MAX - 1) /
-                                          TRANSPORT_PAYLOAD_BYTES_MAX);
+  size_t frames =
+      std::max<size_t>(1, (plaintext.size() + TRANSPORT_PAYLOAD_BYTES_MAX - 1) / TRANSPORT_PAYLOAD_BYTES_MAX);
   out.reserve(plaintext.size() + frames * (FRAME_HEADER_BYTES + TAG_BYTES));
   size_t offset = 0;
   do {

@@ -112,8 +112,7 @@ public:
   // Copies the keys it is given; the caller keeps ownership of `s`.
   static HandshakeState initiator(ByteView prologue, const X25519KeyPair& s, const Key32& rs,
                                   HandshakeOverrides overrides = {});
-  static HandshakeState responder(ByteView prologue, const X25519KeyPair& s,
-                                  HandshakeOverrides overrides = {});
+  static HandshakeState responder(ByteView prologue, const X25519KeyPair& s, HandshakeOverrides overrides = {});
   HandshakeState(HandshakeState&&) noexcept;
   HandshakeState& operator=(HandshakeState&&) noexcept;
   ~HandshakeState();

@@ -8,8 +8,7 @@ namespace kith::crypto {
 
 void init() {
   if (sodium_init() < 0) {
-    throw Error(ErrorKind::IO, "libsodium failed to initialise",
-                "check that /dev/urandom or getrandom() is available");
+    throw Error(ErrorKind::IO, "libsodium failed to initialise", "check that /dev/urandom or getrandom() is available");
   }
 }
 

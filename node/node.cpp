@@ -70,7 +70,7 @@ kj::Promise<void> Node::pollLoop(unsigned failures) {
           nextReaderCheck_ = now + STALE_READERS_CHECK_MS * kj::MILLISECONDS;
           if (int freed = replicator_.store().reclaimStaleReaders(); freed > 0) {
             replicator_.log().info("freed {} store reader slot{} left by kith commands that were killed", freed,
-                                freed == 1 ? "" : "s");
+                                   freed == 1 ? "" : "s");
           }
         }
       })
@@ -98,28 +98,26 @@ std::string Node::acceptReason(const crypto::PublicKey& peer) const {
 
 kj::Promise<void> Node::acceptLoop(unsigned failures) {
   KJ_IF_MAYBE(l, listener_) {
-    return (*l)
-        ->accept()
-        .then(
-            [this](kj::Own<UvStream> stream) {
-              std::string from = stream->getPeerName().cStr();
-              tasks_.add(secureRespond(kj::mv(stream), replicator_.identity(),
-                                       [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
-                                       port_.getTimer())
-                             .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
-                                   [this, from](kj::Exception&& e) {
-                                     replicator_.log().warn("[{}] inbound connection dropped: {}", from,
-                                                         e.getDescription().cStr());
-                                   }));
-              return acceptLoop(0);
-            },
-            [this, failures](kj::Exception&& e) {
-              // Out of file descriptors, or the like: the listener stays usable, so wait and go on.
-              logLoopFailure(replicator_.log(), "accepting a connection", failures + 1, e);
-              return port_.getTimer().afterDelay(loopRetryDelay(failures + 1)).then([this, failures]() {
-                return acceptLoop(failures + 1);
-              });
-            });
+    return (*l)->accept().then(
+        [this](kj::Own<UvStream> stream) {
+          std::string from = stream->getPeerName().cStr();
+          tasks_.add(secureRespond(
+                         kj::mv(stream), replicator_.identity(),
+                         [this](const crypto::PublicKey& peer) { return acceptReason(peer); }, port_.getTimer())
+                         .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
+                               [this, from](kj::Exception&& e) {
+                                 replicator_.log().warn("[{}] inbound connection dropped: {}", from,
+                                                        e.getDescription().cStr());
+                               }));
+          return acceptLoop(0);
+        },
+        [this, failures](kj::Exception&& e) {
+          // Out of file descriptors, or the like: the listener stays usable, so wait and go on.
+          logLoopFailure(replicator_.log(), "accepting a connection", failures + 1, e);
+          return port_.getTimer().afterDelay(loopRetryDelay(failures + 1)).then([this, failures]() {
+            return acceptLoop(failures + 1);
+          });
+        });
   }
   return kj::READY_NOW;
 }
@@ -150,29 +148,30 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
             const PeerAddress& peer = options_.peers[index];
             if (attempt == 0 || attempt % DIAL_FAILURES_LOG_EVERY == 0) {
               replicator_.log().warn("[peer {}] cannot connect to {}: {}", label, formatHostPort(peer.host, peer.port),
-                                  e.getDescription().cStr());
+                                     e.getDescription().cStr());
             }
             return attempt + 1;
           })
-      .then([this, index](unsigned nextAttempt) {
-        // Exponential backoff with jitter; after a session ended, start again from the shortest delay.
-        double delay = DIAL_BACKOFF_INITIAL_MS;
-        for (unsigned i = 0; i < nextAttempt && delay < DIAL_BACKOFF_MAX_MS; ++i) delay *= 2;
-        delay = std::min<double>(delay, DIAL_BACKOFF_MAX_MS);
-        static thread_local std::mt19937 rng{std::random_device{}()};
-        std::uniform_real_distribution<double> jitter(1 - DIAL_BACKOFF_JITTER, 1 + DIAL_BACKOFF_JITTER);
-        auto ms = static_cast<uint64_t>(delay * jitter(rng));
-        return port_.getTimer().afterDelay(ms * kj::MILLISECONDS).then([this, index, nextAttempt]() {
-          return dialLoop(index, nextAttempt);
-        });
-      },
-      [this, index, attempt](kj::Exception&& e) {
-        // Anything else that failed (adopting the session, the store): log, wait, dial again.
-        logLoopFailure(replicator_.log(), "dialling a peer", attempt + 1, e);
-        return port_.getTimer().afterDelay(loopRetryDelay(attempt + 1)).then([this, index, attempt]() {
-          return dialLoop(index, attempt + 1);
-        });
-      });
+      .then(
+          [this, index](unsigned nextAttempt) {
+            // Exponential backoff with jitter; after a session ended, start again from the shortest delay.
+            double delay = DIAL_BACKOFF_INITIAL_MS;
+            for (unsigned i = 0; i < nextAttempt && delay < DIAL_BACKOFF_MAX_MS; ++i) delay *= 2;
+            delay = std::min<double>(delay, DIAL_BACKOFF_MAX_MS);
+            static thread_local std::mt19937 rng{std::random_device{}()};
+            std::uniform_real_distribution<double> jitter(1 - DIAL_BACKOFF_JITTER, 1 + DIAL_BACKOFF_JITTER);
+            auto ms = static_cast<uint64_t>(delay * jitter(rng));
+            return port_.getTimer().afterDelay(ms * kj::MILLISECONDS).then([this, index, nextAttempt]() {
+              return dialLoop(index, nextAttempt);
+            });
+          },
+          [this, index, attempt](kj::Exception&& e) {
+            // Anything else that failed (adopting the session, the store): log, wait, dial again.
+            logLoopFailure(replicator_.log(), "dialling a peer", attempt + 1, e);
+            return port_.getTimer().afterDelay(loopRetryDelay(attempt + 1)).then([this, index, attempt]() {
+              return dialLoop(index, attempt + 1);
+            });
+          });
 }
 
 void Node::adopt(SecureConnection connection, bool initiator) {

@@ -26,7 +26,6 @@ void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, co
   }
 }
 
-
 namespace {
 
 Key32 key32(capnp::Data::Reader d, const char* what) {
@@ -86,14 +85,14 @@ std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& jou
 // ---------------------------------------------------------------------------------------------
 // Replicator
 
-Replicator::Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey,
-                 spdlog::logger& log, std::function<bool(const JournalId&)> followed)
+Replicator::Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
+                       std::function<bool(const JournalId&)> followed)
     : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followed_(std::move(followed)) {
   lastChange_ = store_.changeCounter();
 }
 
 VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
-                              const PublicKey& peer) {
+                                 const PublicKey& peer) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
   std::vector<Entry> decoded;
   decoded.reserve(entries.size());
@@ -211,9 +210,7 @@ private:
   void pump() {
     try {
       pumpOnce();
-    } catch (const kj::Exception& e) {
-      storeFailed(e.getDescription().cStr());
-    } catch (const std::exception& e) {
+    } catch (const kj::Exception& e) { storeFailed(e.getDescription().cStr()); } catch (const std::exception& e) {
       storeFailed(e.what());
     }
   }
@@ -223,7 +220,7 @@ private:
   void storeFailed(const std::string& what) {
     replicator_.storeFailed_ = true;
     replicator_.log().error("[peer {}] journal {}: could not read the store for live updates, will retry: {}",
-                         shortId(peer_), shortId(journal_), what);
+                            shortId(peer_), shortId(journal_), what);
   }
 
   void pumpOnce() {
@@ -232,7 +229,7 @@ private:
       // member removed while subscribed must get nothing more.
       if (!replicator_.mayAccess(journal_, peer_)) {
         replicator_.log().warn("[peer {}] journal {}: live updates stopped: no longer a member", shortId(peer_),
-                            shortId(journal_));
+                               shortId(journal_));
         failed_ = true;
         break;
       }
@@ -252,31 +249,31 @@ private:
         seq = std::max(seq, last);
       }
       ++inFlight_;
-      tasks_.add(req.send().then([this, offered = kj::mv(offered)](
-                                     capnp::Response<rpc::EntrySink::PushResults>&& response) {
-        --inFlight_;
-        bool behind = false;
-        for (const auto& [author, seq] : readHeads(response.getHeads())) {
-          auto mine = offered.find(author);
-          if (mine == offered.end() || seq >= mine->second) continue;
-          auto it = sent_.find(author);
-          if (it != sent_.end() && seq < it->second) {
-            // The subscriber refused part of the batch: go back to what it holds, and try again
-            // only when something changes here, so that a refusal cannot loop.
-            it->second = seq;
-            behind = true;
-          }
-        }
-        if (behind) dirty_ = false;
-        pump();
-      }));
+      tasks_.add(
+          req.send().then([this, offered = kj::mv(offered)](capnp::Response<rpc::EntrySink::PushResults>&& response) {
+            --inFlight_;
+            bool behind = false;
+            for (const auto& [author, seq] : readHeads(response.getHeads())) {
+              auto mine = offered.find(author);
+              if (mine == offered.end() || seq >= mine->second) continue;
+              auto it = sent_.find(author);
+              if (it != sent_.end() && seq < it->second) {
+                // The subscriber refused part of the batch: go back to what it holds, and try again
+                // only when something changes here, so that a refusal cannot loop.
+                it->second = seq;
+                behind = true;
+              }
+            }
+            if (behind) dirty_ = false;
+            pump();
+          }));
     }
   }
 
   void taskFailed(kj::Exception&& exception) override {
     if (!failed_) {
       replicator_.log().info("[peer {}] journal {}: live updates stopped: {}", shortId(peer_), shortId(journal_),
-                          exception.getDescription().cStr());
+                             exception.getDescription().cStr());
     }
     failed_ = true;
   }
@@ -356,7 +353,7 @@ private:
   void requireAccess() {
     if (!replicator_.mayAccess(journal_, peer_)) {
       replicator_.log().warn("[peer {}] journal {}: refused a call: no longer a member", shortId(peer_),
-                          shortId(journal_));
+                             shortId(journal_));
       KJ_FAIL_REQUIRE("not a member of this journal");
     }
   }
@@ -395,7 +392,7 @@ public:
     }
     const store::Invite* invite = &*redeemed.invite;
     replicator_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
-                        protocol::roleName(invite->role));
+                           protocol::roleName(invite->role));
     replicator_.notifyChanged();
     auto results = context.getResults();
     results.setJournal(kj::arrayPtr(invite->journal.data(), invite->journal.size()));

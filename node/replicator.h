@@ -42,14 +42,13 @@ kj::Duration loopRetryDelay(unsigned failures);
 // Logs the failure of one turn of a long-running loop (the first few, then every so often).
 void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, const kj::Exception& e);
 
-
 class Subscription;
 
 class Replicator {
 public:
   // `followed` says whether this node wants a journal it does not hold yet (config "follows").
   Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
-          std::function<bool(const JournalId&)> followed);
+             std::function<bool(const JournalId&)> followed);
   KJ_DISALLOW_COPY(Replicator);
 
   store::Store& store() { return store_; }

@@ -45,9 +45,7 @@ template <typename F>
 auto guarded(std::optional<TransportFailure>* failed, TransportFailure failure, F&& fn) -> decltype(fn()) {
   try {
     return fn();
-  } catch (const Error& e) {
-    kj::throwFatalException(fail(failed, failure, e.what()));
-  }
+  } catch (const Error& e) { kj::throwFatalException(fail(failed, failure, e.what())); }
 }
 
 class SecureStream final : public kj::AsyncIoStream {
@@ -55,8 +53,8 @@ public:
   SecureStream(kj::Own<kj::AsyncIoStream> inner, noise::SessionCiphers ciphers, noise::FrameReader leftover,
                std::shared_ptr<std::string> failure)
       : inner_(kj::mv(inner)), encoder_(std::move(ciphers.send)),
-        decoder_(std::move(ciphers.receive), std::move(leftover)), failure_(kj::mv(failure)),
-        chunk_(READ_CHUNK_BYTES) {}
+        decoder_(std::move(ciphers.receive), std::move(leftover)), failure_(kj::mv(failure)), chunk_(READ_CHUNK_BYTES) {
+  }
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
     return readLoop(static_cast<kj::byte*>(buffer), minBytes, maxBytes, 0)
@@ -68,8 +66,9 @@ public:
 
   kj::Promise<void> write(const void* buffer, size_t size) override {
     if (size == 0) return kj::READY_NOW;
-    Bytes frames = guarded(nullptr, TransportFailure::ENCRYPT_FAILED,
-                           [&] { return encoder_.encrypt({static_cast<const uint8_t*>(buffer), size}); });
+    Bytes frames = guarded(nullptr, TransportFailure::ENCRYPT_FAILED, [&] {
+      return encoder_.encrypt({static_cast<const uint8_t*>(buffer), size});
+    });
     auto owned = kj::heap<Bytes>(std::move(frames));
     auto promise = inner_->write(owned->data(), owned->size());
     return promise.attach(kj::mv(owned));
@@ -201,8 +200,8 @@ kj::Promise<SecureConnection> secureInitiate(kj::Own<kj::AsyncIoStream> raw, con
   auto remoteStatic = noise::ed25519PublicToX25519(expected);
   if (!remoteStatic) return fail(failed, TransportFailure::INVALID_PEER_KEY);
   noise::X25519KeyPair statics = noise::ed25519SecretToX25519(me.signingSecret());
-  auto hs = kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::initiator(prologue(), statics, *remoteStatic),
-                                failed);
+  auto hs =
+      kj::heap<Handshake>(kj::mv(raw), noise::HandshakeState::initiator(prologue(), statics, *remoteStatic), failed);
   hs->remote = expected;
   Handshake& h = *hs;
   Bytes myKey(me.publicKey().begin(), me.publicKey().end());
@@ -265,8 +264,9 @@ kj::Promise<SecureConnection> secureRespond(kj::Own<kj::AsyncIoStream> raw, cons
             noise::SessionCiphers ciphers = h.state.split();
             std::string refusal = accept(h.remote);
             Bytes status{refusal.empty() ? STATUS_ACCEPTED : STATUS_REFUSED};
-            status.insert(status.end(), refusal.begin(),
-                          refusal.begin() + static_cast<std::ptrdiff_t>(std::min(refusal.size(), REFUSAL_REASON_BYTES_MAX)));
+            status.insert(
+                status.end(), refusal.begin(),
+                refusal.begin() + static_cast<std::ptrdiff_t>(std::min(refusal.size(), REFUSAL_REASON_BYTES_MAX)));
             Bytes sealed = ciphers.send.encryptWithAd({}, status);
             auto written = writeFrame(*h.raw, std::move(sealed));
             if (!refusal.empty()) {

@@ -33,28 +33,28 @@ namespace kith::node {
 // of the enumerators: the exception's type and description ("{}" is where the detail goes).
 enum class TransportFailure : uint8_t {
   // Dialling (secureInitiate).
-  INVALID_PEER_KEY,         // the key to dial is not an Ed25519 public key
-  NOT_THIS_NODE,            // message 2 did not authenticate: another key answered, or no kith node
-  PAYLOAD_IN_MESSAGE_2,     // message 2 carried a payload, which no kith node sends
-  BAD_STATUS,               // the status frame did not authenticate
+  INVALID_PEER_KEY,      // the key to dial is not an Ed25519 public key
+  NOT_THIS_NODE,         // message 2 did not authenticate: another key answered, or no kith node
+  PAYLOAD_IN_MESSAGE_2,  // message 2 carried a payload, which no kith node sends
+  BAD_STATUS,            // the status frame did not authenticate
   EMPTY_STATUS,
   UNKNOWN_STATUS,
-  REFUSED,                  // the peer authenticated us and refused us (its reason is the detail)
+  REFUSED,  // the peer authenticated us and refused us (its reason is the detail)
   // Answering (secureRespond).
-  NOT_FOR_THIS_NODE,        // message 1 did not authenticate: the peer dialled another key
+  NOT_FOR_THIS_NODE,  // message 1 did not authenticate: the peer dialled another key
   PAYLOAD_IN_MESSAGE_1,
   BAD_MESSAGE_3,
-  NO_IDENTITY_KEY,          // message 3 carried no Ed25519 key
-  IDENTITY_KEY_MISMATCH,    // message 3's key is not the static key the handshake authenticated
-  REFUSED_PEER,             // our `accept` refused the peer (the detail: its short id and the reason)
+  NO_IDENTITY_KEY,        // message 3 carried no Ed25519 key
+  IDENTITY_KEY_MISMATCH,  // message 3's key is not the static key the handshake authenticated
+  REFUSED_PEER,           // our `accept` refused the peer (the detail: its short id and the reason)
   // Either side.
   BAD_HANDSHAKE_FRAME,      // a handshake frame over its size limit
   CLOSED_DURING_HANDSHAKE,  // the peer hung up before the handshake finished
   TIMED_OUT,                // the handshake took longer than HANDSHAKE_TIMEOUT_MS
   // After the handshake (SecureConnection::failure).
   ENCRYPT_FAILED,
-  DECRYPT_FAILED,           // a frame that did not authenticate, or broke a limit
-  CLOSED,                   // the peer closed the connection
+  DECRYPT_FAILED,  // a frame that did not authenticate, or broke a limit
+  CLOSED,          // the peer closed the connection
 };
 
 struct TransportFailureText {
@@ -64,7 +64,8 @@ struct TransportFailureText {
 };
 
 inline constexpr TransportFailureText TRANSPORT_FAILURES[] = {
-    {TransportFailure::INVALID_PEER_KEY, kj::Exception::Type::FAILED, "the peer's key is not a valid Ed25519 public key"},
+    {TransportFailure::INVALID_PEER_KEY, kj::Exception::Type::FAILED,
+     "the peer's key is not a valid Ed25519 public key"},
     {TransportFailure::NOT_THIS_NODE, kj::Exception::Type::FAILED,
      "secure transport failed at message 2 (wrong peer key, or not a kith node?): {}"},
     {TransportFailure::PAYLOAD_IN_MESSAGE_2, kj::Exception::Type::FAILED,

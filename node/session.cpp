@@ -52,16 +52,11 @@ private:
 }  // namespace
 
 PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer)
-    : replicator_(replicator),
-      connection_(kj::mv(connection)),
-      peer_(connection_.remote),
-      initiator_(initiator),
+    : replicator_(replicator), connection_(kj::mv(connection)), peer_(connection_.remote), initiator_(initiator),
       timer_(timer),
-      network_(*connection_.stream,
-               initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
+      network_(*connection_.stream, initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
                rpcReaderOptions()),
-      rpc_(capnp::makeRpcServer(network_, replicator.nodeFor(peer_))),
-      remote_(bootstrapOf(rpc_, initiator)),
+      rpc_(capnp::makeRpcServer(network_, replicator.nodeFor(peer_))), remote_(bootstrapOf(rpc_, initiator)),
       tasks_(*this) {
   rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
 }
@@ -95,12 +90,12 @@ void PeerSession::subscribe(const JournalId& journal) {
   auto subscription = sub.send().getSubscription();
   subscriptions_.emplace(journal, subscription);
   replicator_.log().info("[peer {}] journal {}: replicating (we hold {} authors' chains)", shortId(peer_),
-                      shortId(journal), have.size());
+                         shortId(journal), have.size());
   // Learn of a refusal (a removed member) from the subscription's answer.
   tasks_.add(kj::mv(subscription).whenResolved().catch_([this, journal](kj::Exception&& e) {
     subscriptions_.erase(journal);
-    replicator_.log().warn("[peer {}] journal {}: the peer refused to replicate: {}", shortId(peer_),
-                        shortId(journal), e.getDescription().cStr());
+    replicator_.log().warn("[peer {}] journal {}: the peer refused to replicate: {}", shortId(peer_), shortId(journal),
+                           e.getDescription().cStr());
   }));
 }
 
@@ -141,44 +136,42 @@ kj::Promise<std::pair<JournalId, protocol::Role>> PeerSession::redeem(const Byte
 
 kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(const SyncProgress&)> progress) {
   auto results = std::make_shared<std::vector<SyncProgress>>();
-  return remote_.journalsRequest().send().then(
-      [this, results, progress](capnp::Response<rpc::Node::JournalsResults>&& response) {
-        kj::Promise<void> chain = kj::READY_NOW;
-        for (auto id : response.getIds()) {
-          JournalId journal = key32(id);
-          if (!replicator_.wants(journal)) continue;
-          chain = chain.then([this, journal, results, progress]() {
-            auto req = remote_.journalRequest();
-            req.setId(kj::arrayPtr(journal.data(), journal.size()));
-            rpc::Journal::Client cap = req.send().getJournal();
-            auto state = std::make_shared<SyncProgress>();
-            state->journal = journal;
-            return cap.headsRequest().send().then(
-                [this, cap, state, results, progress](capnp::Response<rpc::Journal::HeadsResults>&& heads) mutable {
-                  VersionVector remote = readHeads(heads.getHeads());
-                  VersionVector local = replicator_.store().versionVector(state->journal);
-                  auto info = replicator_.store().journal(state->journal);
-                  auto wants = std::make_shared<std::vector<protocol::Want>>(
-                      protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{}));
-                  state->expected = protocol::count(*wants);
-                  return pull(cap, state, wants, 0, false, progress)
-                      .then([this, cap, state, remote, progress]() mutable {
-                        return pushAll(cap, state, remote, progress);
-                      })
-                      .then([state, results]() { results->push_back(*state); });
-                });
-          });
-        }
-        return chain.then([results]() { return kj::mv(*results); });
+  return remote_.journalsRequest().send().then([this, results,
+                                                progress](capnp::Response<rpc::Node::JournalsResults>&& response) {
+    kj::Promise<void> chain = kj::READY_NOW;
+    for (auto id : response.getIds()) {
+      JournalId journal = key32(id);
+      if (!replicator_.wants(journal)) continue;
+      chain = chain.then([this, journal, results, progress]() {
+        auto req = remote_.journalRequest();
+        req.setId(kj::arrayPtr(journal.data(), journal.size()));
+        rpc::Journal::Client cap = req.send().getJournal();
+        auto state = std::make_shared<SyncProgress>();
+        state->journal = journal;
+        return cap.headsRequest().send().then([this, cap, state, results,
+                                               progress](capnp::Response<rpc::Journal::HeadsResults>&& heads) mutable {
+          VersionVector remote = readHeads(heads.getHeads());
+          VersionVector local = replicator_.store().versionVector(state->journal);
+          auto info = replicator_.store().journal(state->journal);
+          auto wants = std::make_shared<std::vector<protocol::Want>>(
+              protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{}));
+          state->expected = protocol::count(*wants);
+          return pull(cap, state, wants, 0, false, progress)
+              .then([this, cap, state, remote, progress]() mutable { return pushAll(cap, state, remote, progress); })
+              .then([state, results]() { results->push_back(*state); });
+        });
       });
+    }
+    return chain.then([results]() { return kj::mv(*results); });
+  });
 }
 
 // Fetches want `index` in batches until it is complete or the peer stops giving; a want that
 // failed (entries refused because an earlier chain was missing) is tried again in another round
 // while rounds make progress.
 kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
-                                    std::shared_ptr<std::vector<protocol::Want>> wants, size_t index,
-                                    bool progressed, std::function<void(const SyncProgress&)> onProgress) {
+                                    std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
+                                    std::function<void(const SyncProgress&)> onProgress) {
   if (index == wants->size()) {
     // End of a round: drop the complete wants; go again if something moved and something is left.
     VersionVector local = replicator_.store().versionVector(progress->journal);
@@ -199,8 +192,8 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
   req.setAuthor(kj::arrayPtr(want.author.data(), want.author.size()));
   req.setFromSeq(from);
   req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
-  return req.send().then([this, journal, progress, wants, index, progressed, onProgress, want, from](
-                             capnp::Response<rpc::Journal::FetchResults>&& response) mutable {
+  return req.send().then([this, journal, progress, wants, index, progressed, onProgress, want,
+                          from](capnp::Response<rpc::Journal::FetchResults>&& response) mutable {
     auto entries = response.getEntries();
     if (entries.size() == 0) return pull(journal, progress, wants, index + 1, progressed, onProgress);
     uint64_t before = replicator_.ingestedCount();
@@ -224,8 +217,8 @@ kj::Promise<void> PeerSession::pushAll(rpc::Journal::Client journal, std::shared
   if (batch.empty()) return kj::READY_NOW;
   auto req = journal.pushRequest();
   fillEntries(req.initEntries(static_cast<unsigned>(batch.size())), batch);
-  return req.send().then([this, journal, progress, remote, offered, onProgress](
-                             capnp::Response<rpc::EntrySink::PushResults>&& response) mutable {
+  return req.send().then([this, journal, progress, remote, offered,
+                          onProgress](capnp::Response<rpc::EntrySink::PushResults>&& response) mutable {
     VersionVector heads = readHeads(response.getHeads());
     uint64_t accepted = 0;
     bool moved = false;

@@ -51,8 +51,8 @@ private:
   kj::Promise<void> pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                          std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
                          std::function<void(const SyncProgress&)> onProgress);
-  kj::Promise<void> pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
-                            VersionVector remote, std::function<void(const SyncProgress&)> onProgress);
+  kj::Promise<void> pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress, VersionVector remote,
+                            std::function<void(const SyncProgress&)> onProgress);
   void taskFailed(kj::Exception&& exception) override;
 
   Replicator& replicator_;

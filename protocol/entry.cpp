@@ -75,20 +75,28 @@ std::vector<KeyWrap> readWraps(capnp::List<schema::KeyWrap>::Reader in) {
 
 Role roleFromSchema(schema::Role r) {
   switch (r) {
-    case schema::Role::SUBSCRIBER: return Role::SUBSCRIBER;
-    case schema::Role::COAUTHOR: return Role::COAUTHOR;
-    case schema::Role::OWNER: return Role::OWNER;
-    case schema::Role::RELAY: return Role::RELAY;
+    case schema::Role::SUBSCRIBER:
+      return Role::SUBSCRIBER;
+    case schema::Role::COAUTHOR:
+      return Role::COAUTHOR;
+    case schema::Role::OWNER:
+      return Role::OWNER;
+    case schema::Role::RELAY:
+      return Role::RELAY;
   }
   throw EntryError(Rejection::MALFORMED, "unknown member role");
 }
 
 Kind kindFromSchema(schema::Kind k) {
   switch (k) {
-    case schema::Kind::UPDATE: return Kind::UPDATE;
-    case schema::Kind::COMMENT: return Kind::COMMENT;
-    case schema::Kind::HEART: return Kind::HEART;
-    case schema::Kind::JOURNAL_INFO: return Kind::JOURNAL_INFO;
+    case schema::Kind::UPDATE:
+      return Kind::UPDATE;
+    case schema::Kind::COMMENT:
+      return Kind::COMMENT;
+    case schema::Kind::HEART:
+      return Kind::HEART;
+    case schema::Kind::JOURNAL_INFO:
+      return Kind::JOURNAL_INFO;
   }
   throw EntryError(Rejection::MALFORMED, "unknown entry kind");
 }
@@ -170,10 +178,14 @@ void checkValues(const Entry& out) {
 
 const char* roleName(Role role) {
   switch (role) {
-    case Role::SUBSCRIBER: return "subscriber";
-    case Role::COAUTHOR: return "coauthor";
-    case Role::OWNER: return "owner";
-    case Role::RELAY: return "relay";
+    case Role::SUBSCRIBER:
+      return "subscriber";
+    case Role::COAUTHOR:
+      return "coauthor";
+    case Role::OWNER:
+      return "owner";
+    case Role::RELAY:
+      return "relay";
   }
   return "unknown";
 }
@@ -187,35 +199,45 @@ std::optional<Role> tryParseRole(std::string_view name) {
 
 const char* kindName(Kind kind) {
   switch (kind) {
-    case Kind::UPDATE: return "update";
-    case Kind::COMMENT: return "comment";
-    case Kind::HEART: return "heart";
-    case Kind::JOURNAL_INFO: return "journal-info";
+    case Kind::UPDATE:
+      return "update";
+    case Kind::COMMENT:
+      return "comment";
+    case Kind::HEART:
+      return "heart";
+    case Kind::JOURNAL_INFO:
+      return "journal-info";
   }
   return "unknown";
 }
 
 const char* rejectionName(Rejection r) {
   switch (r) {
-    case Rejection::MALFORMED: return "malformed";
-    case Rejection::TOO_LARGE: return "too-large";
-    case Rejection::BAD_SIGNATURE: return "bad-signature";
-    case Rejection::BAD_GENESIS: return "bad-genesis";
-    case Rejection::BROKEN_CHAIN: return "broken-chain";
-    case Rejection::FORK: return "fork";
-    case Rejection::UNKNOWN_JOURNAL: return "unknown-journal";
-    case Rejection::UNAUTHORISED: return "unauthorised";
-    case Rejection::BAD_EPOCH: return "bad-epoch";
+    case Rejection::MALFORMED:
+      return "malformed";
+    case Rejection::TOO_LARGE:
+      return "too-large";
+    case Rejection::BAD_SIGNATURE:
+      return "bad-signature";
+    case Rejection::BAD_GENESIS:
+      return "bad-genesis";
+    case Rejection::BROKEN_CHAIN:
+      return "broken-chain";
+    case Rejection::FORK:
+      return "fork";
+    case Rejection::UNKNOWN_JOURNAL:
+      return "unknown-journal";
+    case Rejection::UNAUTHORISED:
+      return "unauthorised";
+    case Rejection::BAD_EPOCH:
+      return "bad-epoch";
   }
   return "unknown";
 }
 
-JournalId journalIdFor(const PublicKey& owner, ByteView salt) {
-  return crypto::hash(JOURNAL_DOMAIN, {owner, salt});
-}
+JournalId journalIdFor(const PublicKey& owner, ByteView salt) { return crypto::hash(JOURNAL_DOMAIN, {owner, salt}); }
 
-Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint64_t seq,
-                         uint32_t epoch) {
+Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint64_t seq, uint32_t epoch) {
   Bytes ad(BODY_AD_DOMAIN.begin(), BODY_AD_DOMAIN.end());
   ad.insert(ad.end(), journal.begin(), journal.end());
   ad.insert(ad.end(), author.begin(), author.end());
@@ -224,8 +246,7 @@ Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint
   return ad;
 }
 
-Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
-                std::optional<ByteView> epochKey) {
+Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::optional<ByteView> epochKey) {
   KITH_ASSERT(draft.seq >= 1);
   checkWraps(draft.control.wraps);
   Bytes sealedBody;
@@ -233,9 +254,8 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
     KITH_ASSERT(epochKey.has_value());
     const Body& body = *draft.body;
     if (body.text.size() > TEXT_BYTES_MAX) {
-      throw EntryError(Rejection::TOO_LARGE,
-                       "the text is " + std::to_string(body.text.size()) + " bytes, over the limit of " +
-                           std::to_string(TEXT_BYTES_MAX));
+      throw EntryError(Rejection::TOO_LARGE, "the text is " + std::to_string(body.text.size()) +
+                                                 " bytes, over the limit of " + std::to_string(TEXT_BYTES_MAX));
     }
     if (body.refs.size() > REFS_MAX) throw EntryError(Rejection::TOO_LARGE, "too many references");
     capnp::MallocMessageBuilder bodyMessage;
@@ -249,7 +269,8 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
     sealedBody = crypto::aeadSeal(*epochKey, {plainBytes.begin(), plainBytes.size()},
                                   bodyAssociatedData(draft.journal, author.publicKey(), draft.seq, draft.epoch));
     sodium_memzero(plainBytes.begin(), plainBytes.size());
-    if (sealedBody.size() > BODY_BYTES_MAX) throw EntryError(Rejection::TOO_LARGE, "the entry's body is over the limit");
+    if (sealedBody.size() > BODY_BYTES_MAX)
+      throw EntryError(Rejection::TOO_LARGE, "the entry's body is over the limit");
   }
 
   capnp::MallocMessageBuilder message;
@@ -313,7 +334,8 @@ Entry parseEntry(ByteView entryBytes, ByteView signature) {
   if (entryBytes.empty() || entryBytes.size() % sizeof(capnp::word) != 0) {
     throw EntryError(Rejection::MALFORMED, "the entry is not a whole number of 8-byte words");
   }
-  if (signature.size() != crypto::SIGNATURE_BYTES) throw EntryError(Rejection::MALFORMED, "the signature is not 64 bytes");
+  if (signature.size() != crypto::SIGNATURE_BYTES)
+    throw EntryError(Rejection::MALFORMED, "the signature is not 64 bytes");
   Entry out;
   try {
     // Copy into word-aligned memory: the input may be at any address.
@@ -346,8 +368,8 @@ Entry decodeEntry(ByteView entryBytes, ByteView signature) {
 
 std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
   if (entry.body.empty()) return std::nullopt;
-  auto plain = crypto::aeadOpen(epochKey, entry.body,
-                                bodyAssociatedData(entry.journal, entry.author, entry.seq, entry.epoch));
+  auto plain =
+      crypto::aeadOpen(epochKey, entry.body, bodyAssociatedData(entry.journal, entry.author, entry.seq, entry.epoch));
   if (!plain) return std::nullopt;
   // The plaintext is wiped however this ends, a malformed body included.
   KJ_DEFER(if (!plain->empty()) sodium_memzero(plain->data(), plain->size()));

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "crypto/aead.h"
 #include "base/error.h"
+#include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "protocol/limits.h"
 
@@ -39,23 +39,22 @@ const char* kindName(Kind kind);
 
 // Why an entry was refused. The store and the node log the reason with the entry's author and seq.
 enum class Rejection {
-  MALFORMED,       // not a canonical Entry, a field of the wrong length, an unknown version
-  TOO_LARGE,       // over a limit of protocol/limits.h
-  BAD_SIGNATURE,   // the signature does not verify under the author's key
-  BAD_GENESIS,     // a journal's first entry that does not bind the journal id to its owner
-  BROKEN_CHAIN,    // seq is not head + 1, or prev is not the id of the author's previous entry
-  FORK,            // a second, different entry at an (author, seq) already stored
-  UNKNOWN_JOURNAL, // an entry of a journal this store does not hold
-  UNAUTHORISED,    // the author's role does not allow this entry
-  BAD_EPOCH,       // an epoch that does not exist (yet) in the journal
+  MALFORMED,        // not a canonical Entry, a field of the wrong length, an unknown version
+  TOO_LARGE,        // over a limit of protocol/limits.h
+  BAD_SIGNATURE,    // the signature does not verify under the author's key
+  BAD_GENESIS,      // a journal's first entry that does not bind the journal id to its owner
+  BROKEN_CHAIN,     // seq is not head + 1, or prev is not the id of the author's previous entry
+  FORK,             // a second, different entry at an (author, seq) already stored
+  UNKNOWN_JOURNAL,  // an entry of a journal this store does not hold
+  UNAUTHORISED,     // the author's role does not allow this entry
+  BAD_EPOCH,        // an epoch that does not exist (yet) in the journal
 };
 const char* rejectionName(Rejection r);
 
 class EntryError : public Error {
 public:
   EntryError(Rejection reason, const std::string& what)
-      : Error(reason == Rejection::TOO_LARGE ? ErrorKind::INPUT : ErrorKind::CORRUPT, what),
-        reason_(reason) {}
+      : Error(reason == Rejection::TOO_LARGE ? ErrorKind::INPUT : ErrorKind::CORRUPT, what), reason_(reason) {}
   Rejection reason() const { return reason_; }
 
 private:
@@ -71,11 +70,11 @@ struct KeyWrap {
 struct Control {
   enum class Type : uint8_t { NONE, CREATE, ADD_MEMBER, REMOVE_MEMBER };
   Type type = Type::NONE;
-  Bytes salt;                  // CREATE
-  PublicKey member{};          // ADD_MEMBER, REMOVE_MEMBER
-  Role role = Role::SUBSCRIBER;// ADD_MEMBER
-  uint32_t newEpoch = 0;       // REMOVE_MEMBER
-  std::vector<KeyWrap> wraps;  // CREATE, ADD_MEMBER, REMOVE_MEMBER
+  Bytes salt;                    // CREATE
+  PublicKey member{};            // ADD_MEMBER, REMOVE_MEMBER
+  Role role = Role::SUBSCRIBER;  // ADD_MEMBER
+  uint32_t newEpoch = 0;         // REMOVE_MEMBER
+  std::vector<KeyWrap> wraps;    // CREATE, ADD_MEMBER, REMOVE_MEMBER
 };
 
 struct Body {
@@ -104,10 +103,10 @@ struct Entry {
   int64_t timestampMs = 0;
   uint32_t epoch = 0;
   Control control;
-  Bytes body;           // encrypted; empty when the entry carries no content
+  Bytes body;  // encrypted; empty when the entry carries no content
   Signature signature{};
   EntryId id{};
-  Bytes bytes;          // the canonical Entry encoding (SignedEntry.entry)
+  Bytes bytes;  // the canonical Entry encoding (SignedEntry.entry)
 };
 
 constexpr size_t JOURNAL_SALT_BYTES = 16;
@@ -117,8 +116,7 @@ JournalId journalIdFor(const PublicKey& owner, ByteView salt);
 
 // Encodes, encrypts the body with `epochKey` (required when the draft has a body) and signs.
 // Throws EntryError(TOO_LARGE) when the result is over a limit (the text, or the whole entry).
-Entry signEntry(const crypto::Identity& author, const EntryDraft& draft,
-                std::optional<ByteView> epochKey);
+Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::optional<ByteView> epochKey);
 
 // Parses and checks untrusted bytes (from the network, or stored bytes that must prove they are
 // undamaged): the encoding, the limits, the signature and the values. `entryBytes` is
@@ -129,8 +127,7 @@ Entry decodeEntry(ByteView entryBytes, ByteView signature);
 std::optional<Body> openBody(const Entry& entry, ByteView epochKey);
 
 // The associated data that binds a body to its entry's position.
-Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint64_t seq,
-                         uint32_t epoch);
+Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint64_t seq, uint32_t epoch);
 
 // A serialised SignedEntry (signature || entry bytes), as the store keeps it.
 Bytes packEntry(const Entry& entry);

@@ -134,13 +134,15 @@ InviteCode decodeInvite(std::string_view text) {
   Bytes expected = checksum(body);
   if (std::memcmp(expected.data(), b.data() + body.size(), CHECKSUM_BYTES) != 0) throw mistyped("checksum");
   if (b[0] != INVITE_VERSION) {
-    throw Error(ErrorKind::INPUT, "the invite code is for another version of kith", "upgrade kith, or ask for a new code");
+    throw Error(ErrorKind::INPUT, "the invite code is for another version of kith",
+                "upgrade kith, or ask for a new code");
   }
   InviteCode code;
   size_t pos = 1;
   std::memcpy(code.node.data(), b.data() + pos, 32);
   pos += 32;
-  code.secret.assign(b.begin() + static_cast<std::ptrdiff_t>(pos), b.begin() + static_cast<std::ptrdiff_t>(pos + INVITE_SECRET_BYTES));
+  code.secret.assign(b.begin() + static_cast<std::ptrdiff_t>(pos),
+                     b.begin() + static_cast<std::ptrdiff_t>(pos + INVITE_SECRET_BYTES));
   pos += INVITE_SECRET_BYTES;
   size_t count = b[pos++];
   if (count == 0 || count > INVITE_ADDRESSES_MAX) throw mistyped("address count");

@@ -24,8 +24,8 @@ AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring*
                                           " of this author is already stored (kept as fork evidence)");
   }
   if (e.seq != headSeq + 1) {
-    throw EntryError(Rejection::BROKEN_CHAIN, "seq " + std::to_string(e.seq) + " does not follow the stored head " +
-                                                  std::to_string(headSeq));
+    throw EntryError(Rejection::BROKEN_CHAIN,
+                     "seq " + std::to_string(e.seq) + " does not follow the stored head " + std::to_string(headSeq));
   }
   if (head ? e.prev != head->id : !isZero(e.prev)) {
     throw EntryError(Rejection::BROKEN_CHAIN, "prev is not the id of the author's previous entry");
@@ -52,7 +52,8 @@ AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring*
   journal->lastEntryMs = std::max(journal->lastEntryMs, e.timestampMs);
   switch (ctl.type) {
     case Control::Type::ADD_MEMBER:
-      members.put(txn, memberKey(e.journal, ctl.member), encodeMember(Member{ctl.member, ctl.role, true, journal->epoch}));
+      members.put(txn, memberKey(e.journal, ctl.member),
+                  encodeMember(Member{ctl.member, ctl.role, true, journal->epoch}));
       break;
     case Control::Type::REMOVE_MEMBER: {
       auto m = memberRecord(txn, e.journal, ctl.member);
@@ -168,8 +169,7 @@ class Store::Impl::TxnAppendView final : public AppendView {
 public:
   TxnAppendView(Store::Impl& impl, const Txn& txn, const JournalId& journal, const PublicKey& author,
                 const Keyring* keyring)
-      : impl_(impl), txn_(txn), journalId_(journal), keyring_(keyring),
-        head_(impl.headOf(txn, journal, author)) {
+      : impl_(impl), txn_(txn), journalId_(journal), keyring_(keyring), head_(impl.headOf(txn, journal, author)) {
     if (auto r = impl.journalRecord(txn, journal)) journal_ = r->info(journal);
   }
 
@@ -198,8 +198,8 @@ private:
   std::optional<JournalInfo> journal_;
 };
 
-Entry Store::Impl::appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author,
-                                const MakeEntry& make, const Keyring* keyring) {
+Entry Store::Impl::appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author, const MakeEntry& make,
+                                const Keyring* keyring) {
   TxnAppendView view(*this, txn, journal, author, keyring);
   MadeEntry made = make(view);
   KITH_ASSERT(made.entry.author == author);
@@ -223,9 +223,7 @@ std::vector<AppendOutcome> Store::appendBatch(const std::vector<Entry>& entries,
     for (size_t i = 0; i < entries.size(); ++i) {
       try {
         outcomes[i].status = impl_->appendIn(txn, entries[i], keyring);
-      } catch (const EntryError& e) {
-        outcomes[i] = {AppendStatus::REJECTED, e.reason(), e.what()};
-      }
+      } catch (const EntryError& e) { outcomes[i] = {AppendStatus::REJECTED, e.reason(), e.what()}; }
     }
   });
   impl_->keyCache.clear();

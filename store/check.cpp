@@ -13,19 +13,25 @@ using protocol::EntryError;
 
 const char* problemKindName(ProblemKind kind) {
   switch (kind) {
-    case ProblemKind::STORE_UNREADABLE: return "store-unreadable";
-    case ProblemKind::RECORD_DAMAGED: return "record-damaged";
-    case ProblemKind::ENTRY_DAMAGED: return "entry-damaged";
-    case ProblemKind::CHAIN_BROKEN: return "chain-broken";
-    case ProblemKind::INDEX_MISMATCH: return "index-mismatch";
-    case ProblemKind::HEAD_MISMATCH: return "head-mismatch";
-    case ProblemKind::COUNT_MISMATCH: return "count-mismatch";
+    case ProblemKind::STORE_UNREADABLE:
+      return "store-unreadable";
+    case ProblemKind::RECORD_DAMAGED:
+      return "record-damaged";
+    case ProblemKind::ENTRY_DAMAGED:
+      return "entry-damaged";
+    case ProblemKind::CHAIN_BROKEN:
+      return "chain-broken";
+    case ProblemKind::INDEX_MISMATCH:
+      return "index-mismatch";
+    case ProblemKind::HEAD_MISMATCH:
+      return "head-mismatch";
+    case ProblemKind::COUNT_MISMATCH:
+      return "count-mismatch";
   }
   return "unknown";
 }
 
 namespace {
-
 
 // The entries are signed, so the other members of a journal hold the same bytes: a restored
 // backup or a fresh copy from them repairs any of these problems.
@@ -72,8 +78,7 @@ public:
     walk("free-page list", [&] { Table::freePages().scan(txn_, {}, [](ByteView, ByteView) { return true; }); });
     if (dropped_ > 0) {
       report_.problems.push_back({ProblemKind::STORE_UNREADABLE, options_.journal, std::nullopt,
-                                  "and " + std::to_string(dropped_) + " more problems not listed",
-                                  HINT_CHECK_RESTORE});
+                                  "and " + std::to_string(dropped_) + " more problems not listed", HINT_CHECK_RESTORE});
     }
     return std::move(report_);
   }
@@ -81,7 +86,7 @@ public:
 private:
   struct EntryState {
     JournalId journal{};
-    std::optional<EntryId> id;   // known when the entry decoded
+    std::optional<EntryId> id;  // known when the entry decoded
     int64_t timestampMs = 0;
     uint32_t idRows = 0;
     uint32_t timelineRows = 0;
@@ -112,14 +117,14 @@ private:
   size_t dropped_ = 0;
 
   std::map<JournalId, std::optional<JournalRecord>> journals_;  // nullopt: the record is damaged
-  std::map<Bytes, EntryState> entries_;                          // by entry key
-  std::map<Bytes, AuthorState> authors_;                         // by journal | author
+  std::map<Bytes, EntryState> entries_;                         // by entry key
+  std::map<Bytes, AuthorState> authors_;                        // by journal | author
   std::map<JournalId, Tally> tallies_;
   std::vector<Row> idRows_, timelineRows_;
-  std::map<Bytes, EntryId> idAt_;                                // an id the indexes give a place
+  std::map<Bytes, EntryId> idAt_;  // an id the indexes give a place
 
-  void problem(ProblemKind kind, std::optional<JournalId> journal, std::optional<EntryId> entry,
-               std::string text, std::string hint = HINT_CHECK_RESTORE) {
+  void problem(ProblemKind kind, std::optional<JournalId> journal, std::optional<EntryId> entry, std::string text,
+               std::string hint = HINT_CHECK_RESTORE) {
     if (report_.problems.size() >= CHECK_PROBLEMS_MAX) {
       ++dropped_;
       return;
@@ -158,7 +163,8 @@ private:
         journals_[j] = JournalRecord::decode(v);
       } catch (const Error&) {
         journals_[j] = std::nullopt;
-        problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt, "the journal's record (its owner, epoch and counts) is damaged");
+        problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt,
+                "the journal's record (its owner, epoch and counts) is damaged");
       }
       return true;
     });
@@ -187,8 +193,7 @@ private:
         return true;
       }
       JournalId j = key32At(k.data());
-      Row row{cat({j, v}), key32At(k.data() + 32 + 8),
-              timeFromOrdered(getU64(k.data() + KEY_BYTES))};
+      Row row{cat({j, v}), key32At(k.data() + 32 + 8), timeFromOrdered(getU64(k.data() + KEY_BYTES))};
       idAt_.emplace(row.entryKey, row.id);
       timelineRows_.push_back(std::move(row));
       ++tallies_[j].timelineRows;
@@ -226,8 +231,7 @@ private:
         tally.allDecoded = false;
         std::optional<EntryId> id;
         if (auto it = idAt_.find(key); it != idAt_.end()) id = it->second;
-        problem(ProblemKind::ENTRY_DAMAGED, j, id,
-                entryName(id, author, seq) + " fails verification: " + err.what());
+        problem(ProblemKind::ENTRY_DAMAGED, j, id, entryName(id, author, seq) + " fails verification: " + err.what());
       }
       if (e && (e->journal != j || e->author != author || e->seq != seq)) {
         tally.allDecoded = false;
@@ -309,9 +313,9 @@ private:
       ++it->second.timelineRows;
       if (!it->second.id) continue;
       if (*it->second.id != row.id) {
-        problem(ProblemKind::INDEX_MISMATCH, j, row.id,
-                "the timeline index lists entry " + shortId(row.id) + " at the place of entry " +
-                    shortId(*it->second.id));
+        problem(
+            ProblemKind::INDEX_MISMATCH, j, row.id,
+            "the timeline index lists entry " + shortId(row.id) + " at the place of entry " + shortId(*it->second.id));
       } else if (it->second.timestampMs != row.timestampMs) {
         problem(ProblemKind::INDEX_MISMATCH, j, row.id,
                 "the timeline index lists entry " + shortId(row.id) + " at another time than the entry's");
@@ -402,7 +406,8 @@ private:
           withOwner.insert(*j);
         }
       } catch (const Error&) {
-        problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt, "the record of member " + shortId(key, 8) + " is damaged");
+        problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt,
+                "the record of member " + shortId(key, 8) + " is damaged");
       }
       return true;
     });
@@ -426,8 +431,7 @@ private:
         if (!epochKeyOpens(v, *j, epoch, *options_.storageKey)) {
           problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt,
                   "the key of epoch " + std::to_string(epoch) + " does not open with this identity",
-                  "if this home's identity.key was replaced, put the right one back; otherwise " +
-                      HINT_CHECK_RESTORE);
+                  "if this home's identity.key was replaced, put the right one back; otherwise " + HINT_CHECK_RESTORE);
         }
       }
       return true;
@@ -444,8 +448,7 @@ private:
           Entry e = protocol::decodePackedEntry(v);  // verifies the signature
           ok = e.id == key32At(k.data() + ENTRY_KEY_BYTES) &&
                Bytes(k.begin(), k.begin() + ENTRY_KEY_BYTES) == entryKey(e.journal, e.author, e.seq);
-        } catch (const EntryError&) {
-        }
+        } catch (const EntryError&) {}
       }
       if (!ok) {
         problem(ProblemKind::RECORD_DAMAGED, j, std::nullopt,

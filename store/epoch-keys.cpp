@@ -22,8 +22,7 @@ bool epochKeyOpens(ByteView sealed, const JournalId& j, uint32_t epoch, ByteView
 
 }  // namespace internal
 
-void Store::Impl::storeEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key,
-                                ByteView storageKey) {
+void Store::Impl::storeEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key, ByteView storageKey) {
   epochs.put(txn, epochKeyRow(j, epoch), crypto::aeadSeal(storageKey, key, epochKeyAd(j, epoch)));
 }
 

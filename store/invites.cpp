@@ -23,10 +23,14 @@ std::pair<InviteStatus, std::optional<Invite>> inviteIn(const Table& invites, co
 
 const char* inviteStatusText(InviteStatus status) {
   switch (status) {
-    case InviteStatus::OPEN: return "open";
-    case InviteStatus::UNKNOWN: return "this invite is not known here (cancelled, mistyped or forged)";
-    case InviteStatus::USED: return "this invite was already used";
-    case InviteStatus::EXPIRED: return "this invite has expired";
+    case InviteStatus::OPEN:
+      return "open";
+    case InviteStatus::UNKNOWN:
+      return "this invite is not known here (cancelled, mistyped or forged)";
+    case InviteStatus::USED:
+      return "this invite was already used";
+    case InviteStatus::EXPIRED:
+      return "this invite has expired";
   }
   return "unknown";
 }

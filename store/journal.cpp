@@ -137,8 +137,7 @@ Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const
       &keyring);
 }
 
-Entry addMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
-                Role role) {
+Entry addMember(Store& store, const Keyring& keyring, const JournalId& journal, const PublicKey& member, Role role) {
   return store.appendNext(
       journal, keyring.identity.publicKey(),
       [&](AppendView& view) { return internal::addMemberEntry(view, keyring, journal, member, role); }, &keyring);

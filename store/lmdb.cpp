@@ -62,8 +62,7 @@ void check(int rc, const char* what) {
     case MDB_PAGE_NOTFOUND:
     case MDB_VERSION_MISMATCH:
     case MDB_INCOMPATIBLE:
-      throw Error(ErrorKind::CORRUPT, "the store is damaged (" + msg + ")",
-                  HINT_RESTORE_STORE);
+      throw Error(ErrorKind::CORRUPT, "the store is damaged (" + msg + ")", HINT_RESTORE_STORE);
     case EACCES:
     case EROFS:
       throw Error(ErrorKind::IO, msg, "check the home folder's permissions");
@@ -137,8 +136,10 @@ void checkDataFile(const std::string& dir, bool create) {
     if (!create) throw Error(ErrorKind::CORRUPT, "the store is missing (there is no " + data + ")", HINT_RESTORE_STORE);
     return;
   }
-  if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::CORRUPT, "the store is damaged (" + data + " is not a file)", HINT_RESTORE_STORE);
-  if (st.st_size == 0) throw Error(ErrorKind::CORRUPT, "the store is damaged (" + data + " is empty)", HINT_RESTORE_STORE);
+  if (!S_ISREG(st.st_mode))
+    throw Error(ErrorKind::CORRUPT, "the store is damaged (" + data + " is not a file)", HINT_RESTORE_STORE);
+  if (st.st_size == 0)
+    throw Error(ErrorKind::CORRUPT, "the store is damaged (" + data + " is empty)", HINT_RESTORE_STORE);
 }
 
 }  // namespace
@@ -176,7 +177,8 @@ void Env::checkFileSize() const {
   check(mdb_env_stat(env_, &st), "reading the store's state");
   check(mdb_env_get_fd(env_, &fd), "reading the store's state");
   struct stat file;
-  if (::fstat(fd, &file) != 0) throw Error(ErrorKind::IO, std::string("reading the store's size: ") + std::strerror(errno));
+  if (::fstat(fd, &file) != 0)
+    throw Error(ErrorKind::IO, std::string("reading the store's size: ") + std::strerror(errno));
   uint64_t needed = (uint64_t{info.me_last_pgno} + 1) * st.ms_psize;
   if (static_cast<uint64_t>(file.st_size) < needed) {
     throw Error(ErrorKind::CORRUPT,
@@ -212,9 +214,7 @@ int Env::reclaimStaleReaders() const {
 Txn::Txn(const Env& env, unsigned flags) {
   TxnCounting counting;
   int rc = mdb_txn_begin(env.raw(), nullptr, flags, &txn_);
-  if (rc == MDB_READERS_FULL && env.reclaimStaleReaders() > 0) {
-    rc = mdb_txn_begin(env.raw(), nullptr, flags, &txn_);
-  }
+  if (rc == MDB_READERS_FULL && env.reclaimStaleReaders() > 0) { rc = mdb_txn_begin(env.raw(), nullptr, flags, &txn_); }
   if (rc == MDB_READERS_FULL) {
     throw Error(ErrorKind::IO, "the store has no free reader slot: too many kith commands hold it open at once",
                 "wait for other kith commands to finish, then try again");

@@ -119,8 +119,7 @@ public:
   // in key order, until fn returns false. Views are valid until `txn` ends.
   void scan(const Txn& txn, ByteView prefix, ByteView from,
             const std::function<bool(ByteView key, ByteView value)>& fn) const;
-  void scan(const Txn& txn, ByteView prefix,
-            const std::function<bool(ByteView key, ByteView value)>& fn) const {
+  void scan(const Txn& txn, ByteView prefix, const std::function<bool(ByteView key, ByteView value)>& fn) const {
     scan(txn, prefix, prefix, fn);
   }
 

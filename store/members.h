@@ -14,8 +14,8 @@ namespace kith::store {
 struct Member {
   protocol::PublicKey key{};
   protocol::Role role = protocol::Role::SUBSCRIBER;
-  bool active = true;        // false once removed
-  uint32_t sinceEpoch = 0;   // the epoch in force when added
+  bool active = true;       // false once removed
+  uint32_t sinceEpoch = 0;  // the epoch in force when added
 };
 
 }  // namespace kith::store

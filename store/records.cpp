@@ -16,9 +16,21 @@ Bytes cat(std::initializer_list<ByteView> parts) {
   for (ByteView p : parts) out.insert(out.end(), p.begin(), p.end());
   return out;
 }
-Bytes u64(uint64_t v) { Bytes b; putU64(b, v); return b; }
-Bytes u32(uint32_t v) { Bytes b; putU32(b, v); return b; }
-Key32 key32At(const uint8_t* p) { Key32 k; std::memcpy(k.data(), p, KEY_BYTES); return k; }
+Bytes u64(uint64_t v) {
+  Bytes b;
+  putU64(b, v);
+  return b;
+}
+Bytes u32(uint32_t v) {
+  Bytes b;
+  putU32(b, v);
+  return b;
+}
+Key32 key32At(const uint8_t* p) {
+  Key32 k;
+  std::memcpy(k.data(), p, KEY_BYTES);
+  return k;
+}
 bool isZero(const Key32& k) { return sodium_is_zero(k.data(), k.size()) == 1; }
 
 bool hexPrefixMatches(const Key32& key, std::string_view hexPrefix) {

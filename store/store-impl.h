@@ -31,9 +31,7 @@ struct Store::Impl {
         fn(txn);
         txn.commit();
         return;
-      } catch (const MapFullError&) {
-        growMap();
-      }
+      } catch (const MapFullError&) { growMap(); }
     }
   }
   // Doubles the map up to options.mapBytesMax; throws Error(IO) there.
@@ -70,8 +68,8 @@ struct Store::Impl {
   // The AppendView appendNextIn gives `make` (append.cpp).
   class TxnAppendView;
   // Builds the author's next entry with `make` and appends it, inside `txn`.
-  Entry appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author,
-                     const MakeEntry& make, const Keyring* keyring);
+  Entry appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author, const MakeEntry& make,
+                     const Keyring* keyring);
   void authorise(const Txn& txn, const Entry& e, const internal::JournalRecord& journal, const Keyring* keyring,
                  const protocol::Body* knownBody);
   void authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring* keyring,
@@ -82,8 +80,8 @@ namespace internal {
 
 // The owner's ADD_MEMBER entry for `member`, built from `view` (store/journal.cpp): every epoch
 // key so far wrapped to the member, none to a relay. Throws as store::addMember does.
-MadeEntry addMemberEntry(AppendView& view, const Keyring& keyring, const JournalId& journal,
-                         const PublicKey& member, Role role);
+MadeEntry addMemberEntry(AppendView& view, const Keyring& keyring, const JournalId& journal, const PublicKey& member,
+                         Role role);
 
 }  // namespace internal
 

@@ -13,7 +13,8 @@ using protocol::EntryError;
 void Store::Impl::growMap() {
   size_t size = env.mapSizeBytes();
   if (size >= options.mapBytesMax) {
-    throw Error(ErrorKind::IO, "the store reached its maximum size", "free disk space or move the home to a larger disk");
+    throw Error(ErrorKind::IO, "the store reached its maximum size",
+                "free disk space or move the home to a larger disk");
   }
   env.setMapSize(std::min(size * 2, options.mapBytesMax));
 }
@@ -41,11 +42,13 @@ std::unique_ptr<Store> Store::open(const std::string& dir, StoreOptions options)
     if (!meta) {
       // Only a brand-new environment may become a kith store; anything else in it is foreign.
       if (namedTableCount(txn) != 0) {
-        throw Error(ErrorKind::CORRUPT, "the store in " + dir + " is not a kith store (another program's LMDB database)",
+        throw Error(ErrorKind::CORRUPT,
+                    "the store in " + dir + " is not a kith store (another program's LMDB database)",
                     HINT_RESTORE_STORE);
       }
       if (!options.create) {
-        throw Error(ErrorKind::CORRUPT, "the store in " + dir + " is empty (it was never finished)", HINT_RESTORE_STORE);
+        throw Error(ErrorKind::CORRUPT, "the store in " + dir + " is empty (it was never finished)",
+                    HINT_RESTORE_STORE);
       }
       s.meta = Table(txn, "meta");
       s.meta.put(txn, SCHEMA_KEY, u32(SCHEMA_VERSION));
@@ -149,7 +152,8 @@ std::optional<Entry> Store::entryById(const EntryId& id) const {
   if (!v) throw Error(ErrorKind::CORRUPT, "the store's index points at a missing entry", HINT_RESTORE_STORE);
   Entry e = unpackAt(*k, *v);
   if (e.id != id) {
-    throw EntryError(protocol::Rejection::MALFORMED, "the entry stored under id " + shortId(id) + " has another id (damaged)");
+    throw EntryError(protocol::Rejection::MALFORMED,
+                     "the entry stored under id " + shortId(id) + " has another id (damaged)");
   }
   return e;
 }
@@ -171,28 +175,26 @@ std::vector<Entry> Store::range(const JournalId& journal, const PublicKey& autho
   limit = std::min(limit, RANGE_LIMIT_MAX);
   ReadTxn txn(impl_->env);
   std::vector<Entry> out;
-  impl_->entries.scan(txn, headKey(journal, author), entryKey(journal, author, fromSeq),
-                      [&](ByteView k, ByteView v) {
-                        if (out.size() >= limit) return false;
-                        out.push_back(unpackAt(k, v));
-                        return true;
-                      });
+  impl_->entries.scan(txn, headKey(journal, author), entryKey(journal, author, fromSeq), [&](ByteView k, ByteView v) {
+    if (out.size() >= limit) return false;
+    out.push_back(unpackAt(k, v));
+    return true;
+  });
   return out;
 }
 
-std::vector<Bytes> Store::rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
-                                      size_t limit, size_t bytesMax) const {
+std::vector<Bytes> Store::rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq, size_t limit,
+                                      size_t bytesMax) const {
   limit = std::min(limit, RANGE_LIMIT_MAX);
   ReadTxn txn(impl_->env);
   std::vector<Bytes> out;
   size_t bytes = 0;
-  impl_->entries.scan(txn, headKey(journal, author), entryKey(journal, author, fromSeq),
-                      [&](ByteView, ByteView v) {
-                        if (out.size() >= limit || (!out.empty() && bytes + v.size() > bytesMax)) return false;
-                        bytes += v.size();
-                        out.emplace_back(v.begin(), v.end());
-                        return true;
-                      });
+  impl_->entries.scan(txn, headKey(journal, author), entryKey(journal, author, fromSeq), [&](ByteView, ByteView v) {
+    if (out.size() >= limit || (!out.empty() && bytes + v.size() > bytesMax)) return false;
+    bytes += v.size();
+    out.emplace_back(v.begin(), v.end());
+    return true;
+  });
   return out;
 }
 
@@ -219,9 +221,7 @@ std::vector<Entry> Store::timeline(const JournalId& journal, TimelineReport* rep
           return true;
         }
         reason = "the entry stored at its place has another id";
-      } catch (const EntryError& e) {
-        reason = std::string("its stored bytes fail verification: ") + e.what();
-      }
+      } catch (const EntryError& e) { reason = std::string("its stored bytes fail verification: ") + e.what(); }
     } else {
       reason = "it is missing from the entries table";
     }

@@ -54,7 +54,7 @@ struct StoreOptions {
 struct JournalInfo {
   JournalId id{};
   PublicKey owner{};
-  uint32_t epoch = 0;          // the current epoch
+  uint32_t epoch = 0;  // the current epoch
   int64_t createdMs = 0;
   int64_t lastEntryMs = 0;
   uint64_t entryCount = 0;
@@ -72,7 +72,7 @@ enum class AppendStatus { ADDED, DUPLICATE, REJECTED };
 struct AppendOutcome {
   AppendStatus status = AppendStatus::ADDED;
   protocol::Rejection reason = protocol::Rejection::MALFORMED;  // when REJECTED
-  std::string message;                                           // when REJECTED
+  std::string message;                                          // when REJECTED
 };
 
 // An entry the store holds but cannot return: its stored bytes fail to decode or verify, its index
@@ -84,8 +84,8 @@ struct DamagedEntry {
 
 // What a timeline read found besides the entries it returned (see Store::timeline).
 struct TimelineReport {
-  uint64_t rows = 0;       // timeline rows read: the entries returned plus those skipped
-  uint64_t expected = 0;   // the journal record's entry count, read in the same transaction
+  uint64_t rows = 0;      // timeline rows read: the entries returned plus those skipped
+  uint64_t expected = 0;  // the journal record's entry count, read in the same transaction
   std::vector<DamagedEntry> skipped;
 };
 
@@ -129,8 +129,7 @@ public:
   AppendStatus append(const Entry& entry, const Keyring* keyring = nullptr);
   // Appends many in one write transaction, in order; a refused entry does not stop the others
   // (an entry that depends on a refused one is refused in turn). At most APPEND_BATCH_MAX.
-  std::vector<AppendOutcome> appendBatch(const std::vector<Entry>& entries,
-                                         const Keyring* keyring = nullptr);
+  std::vector<AppendOutcome> appendBatch(const std::vector<Entry>& entries, const Keyring* keyring = nullptr);
 
   // Builds and appends the next entry of `author` in one write transaction, so that concurrent
   // writers (two `kith post` at once) never race for the same seq. `make` reads the journal
@@ -153,11 +152,10 @@ public:
   // Entries whose id starts with the hex prefix (at most `limit`).
   std::vector<EntryId> findEntries(std::string_view hexPrefix, size_t limit) const;
   // The author's entries from `fromSeq` on, at most `limit` (<= RANGE_LIMIT_MAX) of them.
-  std::vector<Entry> range(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
-                           size_t limit) const;
+  std::vector<Entry> range(const JournalId& journal, const PublicKey& author, uint64_t fromSeq, size_t limit) const;
   // Packed entries (signature || bytes) likewise, for serving peers without decoding.
-  std::vector<Bytes> rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq,
-                                 size_t limit, size_t bytesMax) const;
+  std::vector<Bytes> rangePacked(const JournalId& journal, const PublicKey& author, uint64_t fromSeq, size_t limit,
+                                 size_t bytesMax) const;
   // Every entry of the journal by (timestamp, id), read in one transaction. With `report`, an
   // entry that fails to decode or verify (or that its row points past) is skipped and named there,
   // and the row count and the journal record's entry count are filled in for the caller to
@@ -171,8 +169,7 @@ public:
 
   // Epoch keys this node holds, sealed at rest under keyring.storageKey.
   void putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey);
-  std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch,
-                                               ByteView storageKey) const;
+  std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch, ByteView storageKey) const;
 
   // Invitations (local to this node, never replicated; store/invites.h).
   void putInvite(const Invite& invite);

@@ -10,18 +10,12 @@
 namespace kith::node {
 
 UvEventPort::UvEventPort(uv_loop_t& loop)
-    : loop(loop),
-      wakeHandle(UvHandle<uv_async_t>::make(loop, "cannot create the wake-up handle",
-                                            uv_async_init, &UvEventPort::onWake)),
-      timerHandle(UvHandle<uv_timer_t>::make(loop, "cannot create the timer handle",
-                                             uv_timer_init)),
+    : loop(loop), wakeHandle(UvHandle<uv_async_t>::make(loop, "cannot create the wake-up handle", uv_async_init,
+                                                        &UvEventPort::onWake)),
+      timerHandle(UvHandle<uv_timer_t>::make(loop, "cannot create the timer handle", uv_timer_init)),
       idleHandle(UvHandle<uv_idle_t>::make(loop, "cannot create the idle handle", uv_idle_init)),
-      prepareHandle(UvHandle<uv_prepare_t>::make(loop, "cannot create the prepare handle",
-                                                 uv_prepare_init)),
-      clock(kj::systemPreciseMonotonicClock()),
-      timerImpl(clock.now()),
-      timer(*this),
-      kjLoop(*this) {
+      prepareHandle(UvHandle<uv_prepare_t>::make(loop, "cannot create the prepare handle", uv_prepare_init)),
+      clock(kj::systemPreciseMonotonicClock()), timerImpl(clock.now()), timer(*this), kjLoop(*this) {
   wakeHandle->data = this;
   timerHandle->data = this;
   idleHandle->data = this;
@@ -40,13 +34,10 @@ UvEventPort::~UvEventPort() noexcept(false) {
 // kj::EventPort
 
 bool UvEventPort::wait() {
-  KJ_REQUIRE(!insideUvRun,
-             "promise.wait() called from inside a libuv callback; uv_run is not re-entrant");
+  KJ_REQUIRE(!insideUvRun, "promise.wait() called from inside a libuv callback; uv_run is not re-entrant");
   // An active idle handle makes uv_run(UV_RUN_ONCE) poll with a zero timeout: KJ would call wait()
   // again at once, a busy spin. It is only started by run(), but never let it survive into here.
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(idleHandle.get()))) {
-    uv_idle_stop(idleHandle.get());
-  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(idleHandle.get()))) { uv_idle_stop(idleHandle.get()); }
   runUvOnce(UV_RUN_ONCE);
   advanceTimer();
   rethrowCallbackFailure();
@@ -66,9 +57,7 @@ bool UvEventPort::poll() {
   return consumeWake();
 }
 
-void UvEventPort::setRunnable(bool) {
-  updateIdle();
-}
+void UvEventPort::setRunnable(bool) { updateIdle(); }
 
 void UvEventPort::wake() const {
   // Any thread. The flag is set before the send so the woken loop thread always sees it.
@@ -88,8 +77,7 @@ void UvEventPort::run(kj::WaitScope& waitScope) {
   waitScope.poll();
   if (stopRequested) return;
   runScope = &waitScope;
-  KJ_DEFER(runScope = nullptr; uv_idle_stop(idleHandle.get());
-           uv_prepare_stop(prepareHandle.get()));
+  KJ_DEFER(runScope = nullptr; uv_idle_stop(idleHandle.get()); uv_prepare_stop(prepareHandle.get()));
 
   // KJ only calls setRunnable() when its cached state changes, and WaitScope::poll() (used above
   // and in runKjWork()) can leave that cache saying "runnable" over an empty queue; an event armed
@@ -178,9 +166,7 @@ void UvEventPort::armTimer() {
   }
 }
 
-kj::TimePoint UvEventPort::UvTimer::now() const {
-  return port.timerImpl.now();
-}
+kj::TimePoint UvEventPort::UvTimer::now() const { return port.timerImpl.now(); }
 
 kj::Promise<void> UvEventPort::UvTimer::atTime(kj::TimePoint time) {
   auto promise = port.timerImpl.atTime(time);
@@ -189,9 +175,7 @@ kj::Promise<void> UvEventPort::UvTimer::atTime(kj::TimePoint time) {
   return promise;
 }
 
-kj::Promise<void> UvEventPort::UvTimer::afterDelay(kj::Duration delay) {
-  return atTime(port.timerImpl.now() + delay);
-}
+kj::Promise<void> UvEventPort::UvTimer::afterDelay(kj::Duration delay) { return atTime(port.timerImpl.now() + delay); }
 
 // ---------------------------------------------------------------------------------------------
 // Callbacks and failures
@@ -249,15 +233,12 @@ class SignalWatcher {
   // Adapter behind onSignal(): owns one uv_signal_t per signal for as long as the promise exists.
 
 public:
-  SignalWatcher(kj::PromiseFulfiller<int>& fulfiller, UvEventPort& port,
-                kj::ArrayPtr<const int> signums)
+  SignalWatcher(kj::PromiseFulfiller<int>& fulfiller, UvEventPort& port, kj::ArrayPtr<const int> signums)
       : fulfiller(fulfiller), port(port) {
-    for (int signum: signums) {
-      auto handle = UvHandle<uv_signal_t>::make(port.getUvLoop(), "cannot create a signal handle",
-                                                uv_signal_init);
+    for (int signum : signums) {
+      auto handle = UvHandle<uv_signal_t>::make(port.getUvLoop(), "cannot create a signal handle", uv_signal_init);
       handle->data = this;
-      uvCheck(uv_signal_start(handle.get(), &SignalWatcher::onSignal, signum),
-              kj::str("cannot watch signal ", signum));
+      uvCheck(uv_signal_start(handle.get(), &SignalWatcher::onSignal, signum), kj::str("cannot watch signal ", signum));
       handles.add(kj::mv(handle));
     }
   }
@@ -301,16 +282,12 @@ UvIoContext::~UvIoContext() noexcept {
 }
 
 UvEventPort& UvIoContext::getPort() {
-  KJ_IF_MAYBE(p, port) {
-    return **p;
-  }
+  KJ_IF_MAYBE(p, port) { return **p; }
   KJ_FAIL_REQUIRE("UvIoContext was shut down");
 }
 
 kj::WaitScope& UvIoContext::getWaitScope() {
-  KJ_IF_MAYBE(ws, waitScope) {
-    return **ws;
-  }
+  KJ_IF_MAYBE(ws, waitScope) { return **ws; }
   KJ_FAIL_REQUIRE("UvIoContext was shut down");
 }
 

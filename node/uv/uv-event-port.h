@@ -55,7 +55,7 @@ constexpr kj::uint UV_KJ_EVENTS_PER_ITERATION_MAX = 1024;
 // In run(), KJ events run per libuv iteration before libuv polls for I/O again. Bounds how long a
 // burst of KJ work can delay sockets, timers and signals.
 
-class UvEventPort final: public kj::EventPort {
+class UvEventPort final : public kj::EventPort {
   // Owns the `kj::EventLoop` (get it with getKjLoop() to build a `kj::WaitScope`), a
   // `kj::TimerImpl` and four libuv handles: an async (cross-thread wake), a timer, and an idle and
   // a prepare that are active only in run(). The `uv_loop_t` is borrowed and must outlive the port
@@ -97,9 +97,9 @@ public:
   void wake() const override;
 
 private:
-  class UvTimer final: public kj::Timer {
+  class UvTimer final : public kj::Timer {
   public:
-    explicit UvTimer(UvEventPort& port): port(port) {}
+    explicit UvTimer(UvEventPort& port) : port(port) {}
     kj::TimePoint now() const override;
     kj::Promise<void> atTime(kj::TimePoint time) override;
     kj::Promise<void> afterDelay(kj::Duration delay) override;
@@ -119,9 +119,9 @@ private:
   kj::TimerImpl timerImpl;
   UvTimer timer;
   kj::Maybe<kj::TimePoint> armedDeadline;  // What timerHandle is armed for, if anything.
-  mutable std::atomic<bool> woken{false};   // Set by wake(), consumed by wait()/poll().
-  bool insideUvRun = false;                 // True while uv_run() is on the stack.
-  kj::WaitScope* runScope = nullptr;        // Non-null while run() is on the stack.
+  mutable std::atomic<bool> woken{false};  // Set by wake(), consumed by wait()/poll().
+  bool insideUvRun = false;                // True while uv_run() is on the stack.
+  kj::WaitScope* runScope = nullptr;       // Non-null while run() is on the stack.
   bool stopRequested = false;
   kj::Maybe<kj::Exception> callbackFailure;
   kj::EventLoop kjLoop;
@@ -198,19 +198,19 @@ T UvEventPort::runUntil(kj::Promise<T>&& promise, kj::WaitScope& waitScope) {
   };
   auto outcome = kj::heap<Outcome>();
   Outcome* out = outcome.get();
-  kj::Promise<void> settled = [&]() {
-    if constexpr (std::is_void_v<T>) {
-      return promise.then([out]() { out->result = true; });
-    } else {
-      return promise.then([out](T&& value) { out->result = kj::mv(value); });
-    }
-  }().then([]() {}, [out](kj::Exception&& exception) { out->failure = kj::mv(exception); })
-      .then([this]() { stop(); })
-      .eagerlyEvaluate(nullptr);
+  kj::Promise<void> settled =
+      [&]() {
+        if constexpr (std::is_void_v<T>) {
+          return promise.then([out]() { out->result = true; });
+        } else {
+          return promise.then([out](T&& value) { out->result = kj::mv(value); });
+        }
+      }()
+          .then([]() {}, [out](kj::Exception&& exception) { out->failure = kj::mv(exception); })
+          .then([this]() { stop(); })
+          .eagerlyEvaluate(nullptr);
   run(waitScope);
-  KJ_IF_MAYBE(exception, out->failure) {
-    kj::throwFatalException(kj::mv(*exception));
-  }
+  KJ_IF_MAYBE(exception, out->failure) { kj::throwFatalException(kj::mv(*exception)); }
   KJ_IF_MAYBE(value, out->result) {
     if constexpr (std::is_void_v<T>) {
       return;

@@ -28,8 +28,7 @@ bool isUvDisconnect(int code) {
 
 kj::Exception uvException(int code, kj::StringPtr what) {
   KJ_ASSERT(code < 0, "uvException() needs a libuv error code", code);
-  auto type =
-      isUvDisconnect(code) ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
+  auto type = isUvDisconnect(code) ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
   return kj::Exception(type, __FILE__, __LINE__, kj::str(what, ": ", uv_strerror(code)));
 }
 
@@ -45,7 +44,7 @@ void uvCheck(int code, kj::StringPtr what) {
   if (code < 0) kj::throwFatalException(uvException(code, what));
 }
 
-UvLoop::UvLoop(): loop(new uv_loop_t()) {
+UvLoop::UvLoop() : loop(new uv_loop_t()) {
   int rc = uv_loop_init(loop);
   if (rc < 0) {
     delete loop;
@@ -69,21 +68,26 @@ uv_loop_t& UvLoop::get() {
 size_t UvLoop::countOpenHandles() const {
   if (loop == nullptr) return 0;
   size_t count = 0;
-  uv_walk(loop, [](uv_handle_t* handle, void* arg) {
-    if (!uv_is_closing(handle)) ++*static_cast<size_t*>(arg);
-  }, &count);
+  uv_walk(
+      loop,
+      [](uv_handle_t* handle, void* arg) {
+        if (!uv_is_closing(handle)) ++*static_cast<size_t*>(arg);
+      },
+      &count);
   return count;
 }
 
 kj::String UvLoop::describeOpenHandles() const {
   if (loop == nullptr) return kj::str();
   kj::Vector<kj::StringPtr> types;
-  uv_walk(loop, [](uv_handle_t* handle, void* arg) {
-    if (!uv_is_closing(handle)) {
-      static_cast<kj::Vector<kj::StringPtr>*>(arg)->add(
-          uv_handle_type_name(uv_handle_get_type(handle)));
-    }
-  }, &types);
+  uv_walk(
+      loop,
+      [](uv_handle_t* handle, void* arg) {
+        if (!uv_is_closing(handle)) {
+          static_cast<kj::Vector<kj::StringPtr>*>(arg)->add(uv_handle_type_name(uv_handle_get_type(handle)));
+        }
+      },
+      &types);
   return kj::strArray(types, ", ");
 }
 
@@ -98,8 +102,8 @@ void UvLoop::close() {
   }
   int rc = uv_loop_close(loop);
   if (rc == UV_EBUSY) {
-    KJ_FAIL_REQUIRE("libuv handles still open at shutdown; an owner outlived the loop",
-                    countOpenHandles(), describeOpenHandles());
+    KJ_FAIL_REQUIRE("libuv handles still open at shutdown; an owner outlived the loop", countOpenHandles(),
+                    describeOpenHandles());
   }
   uvCheck(rc, "cannot close the libuv loop");
   delete loop;

@@ -56,7 +56,7 @@ class UvHandle {
 public:
   UvHandle() = default;
   ~UvHandle() noexcept { close(); }
-  UvHandle(UvHandle&& other) noexcept: handle(other.handle) { other.handle = nullptr; }
+  UvHandle(UvHandle&& other) noexcept : handle(other.handle) { other.handle = nullptr; }
   UvHandle& operator=(UvHandle&& other) noexcept {
     if (this != &other) {
       close();

@@ -41,15 +41,9 @@ kj::Maybe<sockaddr_storage> tryParseAddress(kj::StringPtr host, uint16_t portNum
   sockaddr_storage addr;
   memset(&addr, 0, sizeof(addr));
   kj::String name = host == "localhost" ? kj::str("127.0.0.1") : kj::str(host);
-  if (name.startsWith("[") && name.endsWith("]")) {
-    name = kj::str(name.slice(1, name.size() - 1));
-  }
-  if (uv_ip4_addr(name.cStr(), portNumber, reinterpret_cast<sockaddr_in*>(&addr)) == 0) {
-    return addr;
-  }
-  if (uv_ip6_addr(name.cStr(), portNumber, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
-    return addr;
-  }
+  if (name.startsWith("[") && name.endsWith("]")) { name = kj::str(name.slice(1, name.size() - 1)); }
+  if (uv_ip4_addr(name.cStr(), portNumber, reinterpret_cast<sockaddr_in*>(&addr)) == 0) { return addr; }
+  if (uv_ip6_addr(name.cStr(), portNumber, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) { return addr; }
   return nullptr;
 }
 
@@ -63,10 +57,9 @@ class UvStream::PendingRead {
   // completes or the caller drops the promise.
 
 public:
-  PendingRead(kj::PromiseFulfiller<size_t>& fulfiller, UvStream& stream, kj::byte* buffer,
-              size_t minBytes, size_t maxBytes)
-      : fulfiller(fulfiller), stream(&stream), buffer(buffer), minBytes(minBytes),
-        maxBytes(maxBytes) {
+  PendingRead(kj::PromiseFulfiller<size_t>& fulfiller, UvStream& stream, kj::byte* buffer, size_t minBytes,
+              size_t maxBytes)
+      : fulfiller(fulfiller), stream(&stream), buffer(buffer), minBytes(minBytes), maxBytes(maxBytes) {
     stream.pendingRead = this;
   }
   ~PendingRead() noexcept {
@@ -85,11 +78,8 @@ public:
 UvStream::UvStream(UvEventPort& port, UvHandle<uv_tcp_t> tcp)
     : UvStream(port, kj::mv(tcp), kj::newPromiseAndFulfiller<void>()) {}
 
-UvStream::UvStream(UvEventPort& port, UvHandle<uv_tcp_t> tcpParam,
-                   kj::PromiseFulfillerPair<void> disconnect)
-    : port(port),
-      tcp(kj::mv(tcpParam)),
-      disconnectFulfiller(kj::mv(disconnect.fulfiller)),
+UvStream::UvStream(UvEventPort& port, UvHandle<uv_tcp_t> tcpParam, kj::PromiseFulfillerPair<void> disconnect)
+    : port(port), tcp(kj::mv(tcpParam)), disconnectFulfiller(kj::mv(disconnect.fulfiller)),
       disconnected(disconnect.promise.fork()) {
   KJ_REQUIRE(tcp.get() != nullptr, "UvStream needs a TCP handle");
   tcp->data = this;
@@ -158,8 +148,7 @@ void UvStream::satisfyPendingRead() {
   if (read == nullptr) return;
   size_t available = getReadBacklogBytes();
   if (read->alreadyRead + available >= read->minBytes || readEof || readError != nullptr) {
-    read->alreadyRead += takeBacklog(read->buffer + read->alreadyRead,
-                                     read->maxBytes - read->alreadyRead);
+    read->alreadyRead += takeBacklog(read->buffer + read->alreadyRead, read->maxBytes - read->alreadyRead);
     pendingRead = nullptr;
     read->stream = nullptr;
     if (read->alreadyRead >= read->minBytes || readEof) {
@@ -175,8 +164,7 @@ void UvStream::satisfyPendingRead() {
 }
 
 void UvStream::updateReading() {
-  bool wanted = !readEof && readError == nullptr &&
-                getReadBacklogBytes() < UV_READ_BACKLOG_BYTES_MAX;
+  bool wanted = !readEof && readError == nullptr && getReadBacklogBytes() < UV_READ_BACKLOG_BYTES_MAX;
   if (wanted && !reading) {
     int rc = uv_read_start(tcp.asStream(), &UvStream::onAlloc, &UvStream::onRead);
     if (rc < 0) {
@@ -270,8 +258,7 @@ struct UvStream::WriteRequest {
 
 class UvStream::PendingWrite {
 public:
-  PendingWrite(kj::PromiseFulfiller<void>& fulfiller, WriteRequest* request)
-      : fulfiller(fulfiller), request(request) {
+  PendingWrite(kj::PromiseFulfiller<void>& fulfiller, WriteRequest* request) : fulfiller(fulfiller), request(request) {
     request->waiter = this;
   }
   ~PendingWrite() noexcept {
@@ -290,14 +277,10 @@ kj::Promise<void> UvStream::write(const void* buffer, size_t size) {
 }
 
 kj::Promise<void> UvStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) {
-  KJ_IF_MAYBE(exception, writeError) {
-    return kj::cp(*exception);
-  }
-  if (writeShut) {
-    return KJ_EXCEPTION(FAILED, "write() after shutdownWrite()", peerName);
-  }
+  KJ_IF_MAYBE(exception, writeError) { return kj::cp(*exception); }
+  if (writeShut) { return KJ_EXCEPTION(FAILED, "write() after shutdownWrite()", peerName); }
   size_t total = 0;
-  for (auto& piece: pieces) total += piece.size();
+  for (auto& piece : pieces) total += piece.size();
   if (total == 0) return kj::READY_NOW;
   KJ_REQUIRE(total <= UINT_MAX, "single write too large for libuv", total);
 
@@ -306,7 +289,7 @@ kj::Promise<void> UvStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte
   size_t written = 0;
   if (uv_stream_get_write_queue_size(tcp.asStream()) == 0) {
     kj::Vector<uv_buf_t> bufs(pieces.size());
-    for (auto& piece: pieces) {
+    for (auto& piece : pieces) {
       if (piece.size() == 0) continue;
       bufs.add(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(piece.begin())),
                            static_cast<unsigned int>(piece.size())));
@@ -322,8 +305,8 @@ kj::Promise<void> UvStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte
 
   size_t queued = uv_stream_get_write_queue_size(tcp.asStream());
   if (queued > UV_WRITE_QUEUE_BYTES_MAX) {
-    return KJ_EXCEPTION(FAILED, "write queue over its limit: the peer is not reading", peerName,
-                        queued, UV_WRITE_QUEUE_BYTES_MAX);
+    return KJ_EXCEPTION(FAILED, "write queue over its limit: the peer is not reading", peerName, queued,
+                        UV_WRITE_QUEUE_BYTES_MAX);
   }
 
   // Copy the unwritten remainder: the caller's buffers live only as long as the promise, and a
@@ -332,7 +315,7 @@ kj::Promise<void> UvStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte
   request->data = kj::heapArray<kj::byte>(total - written);
   size_t skip = written;
   kj::byte* out = request->data.begin();
-  for (auto& piece: pieces) {
+  for (auto& piece : pieces) {
     if (skip >= piece.size()) {
       skip -= piece.size();
       continue;
@@ -343,8 +326,8 @@ kj::Promise<void> UvStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte
     skip = 0;
   }
   request->req.data = request.get();
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(request->data.begin()),
-                             static_cast<unsigned int>(request->data.size()));
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(request->data.begin()), static_cast<unsigned int>(request->data.size()));
   int rc = uv_write(&request->req, tcp.asStream(), &buf, 1, &UvStream::onWriteDone);
   if (rc < 0) return failWrite(rc);
   return kj::newAdaptedPromise<void, PendingWrite>(request.release());
@@ -359,8 +342,8 @@ void UvStream::onWriteDone(uv_write_t* req, int status) {
     if (waiter != nullptr) {
       // The writer broke KJ's rule (a stream outlives its promises); fail it rather than hang.
       KJ_IF_MAYBE(exception, kj::runCatchingExceptions([waiter]() {
-        waiter->fulfiller.reject(KJ_EXCEPTION(DISCONNECTED, "stream destroyed during a write"));
-      })) {
+                    waiter->fulfiller.reject(KJ_EXCEPTION(DISCONNECTED, "stream destroyed during a write"));
+                  })) {
         KJ_LOG(ERROR, "cannot fail a write after its stream was destroyed", *exception);
       }
     }
@@ -383,9 +366,7 @@ kj::Exception UvStream::failWrite(int code) {
   return exception;
 }
 
-kj::Promise<void> UvStream::whenWriteDisconnected() {
-  return disconnected.addBranch();
-}
+kj::Promise<void> UvStream::whenWriteDisconnected() { return disconnected.addBranch(); }
 
 void UvStream::shutdownWrite() {
   if (writeShut) return;
@@ -438,16 +419,14 @@ class ConnectOp {
   // dropping the promise closes the handle, and libuv then completes the request with UV_ECANCELED.
 
 public:
-  ConnectOp(kj::PromiseFulfiller<kj::Own<UvStream>>& fulfiller, UvEventPort& port,
-            const sockaddr_storage& addr, kj::String label)
+  ConnectOp(kj::PromiseFulfiller<kj::Own<UvStream>>& fulfiller, UvEventPort& port, const sockaddr_storage& addr,
+            kj::String label)
       : fulfiller(fulfiller), port(port), label(kj::mv(label)),
-        tcp(UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle",
-                                     uv_tcp_init)) {
+        tcp(UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle", uv_tcp_init)) {
     auto request = std::make_unique<Request>();
     request->op = this;
     request->req.data = request.get();
-    int rc = uv_tcp_connect(&request->req, tcp.get(), reinterpret_cast<const sockaddr*>(&addr),
-                            &ConnectOp::onConnect);
+    int rc = uv_tcp_connect(&request->req, tcp.get(), reinterpret_cast<const sockaddr*>(&addr), &ConnectOp::onConnect);
     if (rc < 0) {
       fulfiller.reject(uvConnectException(rc, this->label));
       return;
@@ -482,8 +461,8 @@ private:
         return;
       }
       KJ_IF_MAYBE(exception, kj::runCatchingExceptions([self]() {
-        self->fulfiller.fulfill(kj::heap<UvStream>(self->port, kj::mv(self->tcp)));
-      })) {
+                    self->fulfiller.fulfill(kj::heap<UvStream>(self->port, kj::mv(self->tcp)));
+                  })) {
         self->fulfiller.reject(kj::mv(*exception));
       }
     });
@@ -495,8 +474,8 @@ class ResolveOp {
   // cancels the look-up if it has not started; otherwise its result is discarded on arrival.
 
 public:
-  ResolveOp(kj::PromiseFulfiller<sockaddr_storage>& fulfiller, UvEventPort& port,
-            kj::StringPtr host, uint16_t portNumber)
+  ResolveOp(kj::PromiseFulfiller<sockaddr_storage>& fulfiller, UvEventPort& port, kj::StringPtr host,
+            uint16_t portNumber)
       : fulfiller(fulfiller), port(port), label(formatHostPort(host, portNumber)) {
     auto request = std::make_unique<Request>();
     request->op = this;
@@ -507,8 +486,8 @@ public:
     hints.ai_socktype = SOCK_STREAM;
     auto service = kj::str(portNumber);
     // libuv copies the host, service and hints.
-    int rc = uv_getaddrinfo(&port.getUvLoop(), &request->req, &ResolveOp::onResolved, host.cStr(),
-                            service.cStr(), &hints);
+    int rc =
+        uv_getaddrinfo(&port.getUvLoop(), &request->req, &ResolveOp::onResolved, host.cStr(), service.cStr(), &hints);
     if (rc < 0) {
       fulfiller.reject(uvException(rc, kj::str("cannot resolve ", label)));
       return;
@@ -544,7 +523,7 @@ private:
       if (status < 0) {
         // A name that does not resolve is the user's to fix, not a connection to retry.
         self->fulfiller.reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-            kj::str("cannot resolve ", self->label, ": ", uv_strerror(status))));
+                                             kj::str("cannot resolve ", self->label, ": ", uv_strerror(status))));
         return;
       }
       for (addrinfo* entry = result; entry != nullptr; entry = entry->ai_next) {
@@ -595,9 +574,7 @@ public:
 };
 
 UvListener::UvListener(UvEventPort& port, kj::StringPtr host, uint16_t portNumber, int backlog)
-    : port(port),
-      server(UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle",
-                                      uv_tcp_init)),
+    : port(port), server(UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle", uv_tcp_init)),
       label(formatHostPort(host, portNumber)) {
   KJ_REQUIRE(backlog > 0, backlog);
   server->data = this;
@@ -607,11 +584,9 @@ UvListener::UvListener(UvEventPort& port, kj::StringPtr host, uint16_t portNumbe
   } else {
     KJ_FAIL_REQUIRE("cannot listen: not a numeric IP address nor \"localhost\"", host);
   }
-  uvCheck(uv_tcp_bind(server.get(), reinterpret_cast<const sockaddr*>(&addr), 0),
-          kj::str("cannot bind ", label));
+  uvCheck(uv_tcp_bind(server.get(), reinterpret_cast<const sockaddr*>(&addr), 0), kj::str("cannot bind ", label));
   // libuv reports some bind errors (address in use) only here.
-  uvCheck(uv_listen(server.asStream(), backlog, &UvListener::onConnection),
-          kj::str("cannot listen on ", label));
+  uvCheck(uv_listen(server.asStream(), backlog, &UvListener::onConnection), kj::str("cannot listen on ", label));
 }
 
 UvListener::~UvListener() noexcept {
@@ -628,9 +603,7 @@ uint16_t UvListener::getPort() const {
   int length = sizeof(addr);
   uvCheck(uv_tcp_getsockname(server.get(), reinterpret_cast<sockaddr*>(&addr), &length),
           kj::str("cannot get the address of ", label));
-  if (addr.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
-  }
+  if (addr.ss_family == AF_INET6) { return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port); }
   return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
 }
 
@@ -648,8 +621,7 @@ kj::Promise<kj::Own<UvStream>> UvListener::accept() {
 }
 
 kj::Own<UvStream> UvListener::acceptNow() {
-  auto client = UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle",
-                                         uv_tcp_init);
+  auto client = UvHandle<uv_tcp_t>::make(port.getUvLoop(), "cannot create a TCP handle", uv_tcp_init);
   // Whatever uv_accept() returns, libuv has consumed the connection and listens again.
   connectionPending = false;
   uvCheck(uv_accept(server.asStream(), client.asStream()), kj::str("cannot accept on ", label));
@@ -679,9 +651,7 @@ void UvListener::onConnection(uv_stream_t* stream, int status) {
       PendingAccept* accept = self->waiter;
       self->waiter = nullptr;
       accept->listener = nullptr;
-      KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
-        accept->fulfiller.fulfill(self->acceptNow());
-      })) {
+      KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() { accept->fulfiller.fulfill(self->acceptNow()); })) {
         accept->fulfiller.reject(kj::mv(*exception));
       }
     }

@@ -44,7 +44,7 @@ constexpr size_t UV_WRITE_QUEUE_BYTES_MAX = 16 * 1024 * 1024;
 constexpr int UV_LISTEN_BACKLOG = 128;
 // Connections the kernel queues for a listener before accept(); more are refused by the kernel.
 
-class UvStream final: public kj::AsyncIoStream {
+class UvStream final : public kj::AsyncIoStream {
 public:
   UvStream(UvEventPort& port, UvHandle<uv_tcp_t> tcp);
   // Takes a connected TCP handle (from connect() or UvListener), sets TCP_NODELAY (KJ's sockets do;
@@ -127,8 +127,7 @@ class UvListener {
   // accept(), further connections wait in the kernel's queue (UV_LISTEN_BACKLOG), not in ours.
 
 public:
-  UvListener(UvEventPort& port, kj::StringPtr host, uint16_t portNumber,
-             int backlog = UV_LISTEN_BACKLOG);
+  UvListener(UvEventPort& port, kj::StringPtr host, uint16_t portNumber, int backlog = UV_LISTEN_BACKLOG);
   // Binds host:portNumber (numeric address or "localhost"; port 0 lets the OS choose, see
   // getPort()) and listens. Throws FAILED with the address if either fails (port in use, ...).
   ~UvListener() noexcept;

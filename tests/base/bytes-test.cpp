@@ -26,11 +26,11 @@ TEST_CASE("tryFromHex accepts either case and refuses anything else", "[crypto][
   CHECK(tryFromHex("") == Bytes{});
   CHECK(tryFromHex("00ff") == Bytes{0x00, 0xff});
   CHECK(tryFromHex("ABcdEF") == Bytes{0xab, 0xcd, 0xef});
-  CHECK_FALSE(tryFromHex("0").has_value());     // odd length
-  CHECK_FALSE(tryFromHex("abc").has_value());   // odd length
-  CHECK_FALSE(tryFromHex("0g").has_value());    // not a hex digit
+  CHECK_FALSE(tryFromHex("0").has_value());    // odd length
+  CHECK_FALSE(tryFromHex("abc").has_value());  // odd length
+  CHECK_FALSE(tryFromHex("0g").has_value());   // not a hex digit
   CHECK_FALSE(tryFromHex("g0").has_value());
-  CHECK_FALSE(tryFromHex(" 00").has_value());   // no whitespace
+  CHECK_FALSE(tryFromHex(" 00").has_value());  // no whitespace
   CHECK_FALSE(tryFromHex("00 ").has_value());
   CHECK_FALSE(tryFromHex("0x00").has_value());  // no prefix
   CHECK_FALSE(tryFromHex("+1").has_value());

@@ -242,8 +242,8 @@ TEST_CASE("journal create, list, post and read", "[cli]") {
     CHECK(j["role"] == "owner");
     CHECK(j["members"] == 1);
     CHECK(j["entries"].get<int>() >= 2);
-    CHECK(std::regex_match(j["last_update"].get<std::string>(),
-                           std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+    CHECK(
+        std::regex_match(j["last_update"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
   }
 
   SECTION("read as text shows the title and the updates") {
@@ -331,8 +331,8 @@ TEST_CASE("the --journal option: optional with one journal, required with two, p
   CHECK(contains(line, "no journal"));
 
   // Malformed ids are usage errors.
-  for (std::string bad : {std::string("xyz!"), std::string("abc"), std::string(""), a + "0",
-                          std::string("zzzzzzzz"), std::string("../../etc/passwd")}) {
+  for (std::string bad : {std::string("xyz!"), std::string("abc"), std::string(""), a + "0", std::string("zzzzzzzz"),
+                          std::string("../../etc/passwd")}) {
     INFO("--journal '" << bad << "'");
     line = requireError(h({"read", "--journal", bad}), 2);
     CHECK(contains(line, "journal"));
@@ -441,9 +441,9 @@ TEST_CASE("usage errors exit 2 and --help exits 0", "[cli]") {
   CHECK(contains(line, "needs a command"));
   line = requireError(kithRun({"--home", home, "journal"}), 2);
   CHECK(contains(line, "needs a command"));
-  requireError(kithRun({"--home", home, "post"}), 2);       // no TEXT
+  requireError(kithRun({"--home", home, "post"}), 2);  // no TEXT
   requireError(kithRun({"--home", home, "post", "a", "b"}), 2);
-  requireError(kithRun({"--home"}), 2);                     // option without its value
+  requireError(kithRun({"--home"}), 2);  // option without its value
   // What the user typed is quoted, but a newline in it does not break the one-line error.
   line = requireError(kithRun({"--home", home, "bo\ngus"}), 2);
   CHECK(contains(line, "bo\\x0agus"));
@@ -472,8 +472,8 @@ TEST_CASE("a wrong or missing passphrase is refused with one clear line", "[cli]
   }
 
   Home locked(h.path);  // no KITH_PASSPHRASE, stdin not a terminal
-  for (const auto& command : std::vector<std::vector<std::string>>{
-           {"read"}, {"post", "written without a passphrase"}, {"journal", "list"}}) {
+  for (const auto& command :
+       std::vector<std::vector<std::string>>{{"read"}, {"post", "written without a passphrase"}, {"journal", "list"}}) {
     INFO(command[0]);
     std::string line = requireError(locked(command, "a passphrase on a pipe is not read\n"), 1);
     CHECK(contains(line, "KITH_PASSPHRASE"));
@@ -496,8 +496,8 @@ TEST_CASE("posts over the size limit or not valid text are refused and store not
   h.initUnsealed();
   h.createJournal("Limits");
   h.ok({"post", "first"});
-  h.ok({"post", std::string(TEXT_BYTES_MAX, 'a')});               // exactly at the limit
-  h.ok({"post", "-"}, std::string(TEXT_BYTES_MAX, 'b') + "\n");    // at the limit, plus the newline
+  h.ok({"post", std::string(TEXT_BYTES_MAX, 'a')});              // exactly at the limit
+  h.ok({"post", "-"}, std::string(TEXT_BYTES_MAX, 'b') + "\n");  // at the limit, plus the newline
   json before = h.read();
   REQUIRE(updateTexts(before).size() == 3);
 
@@ -622,8 +622,8 @@ TEST_CASE("a damaged key file gives one clear error, not a crash", "[cli]") {
   SECTION("too large") { damaged = good + std::string(8192, 'z'); }
   writeFile(keyFile, damaged);
 
-  for (const auto& command : std::vector<std::vector<std::string>>{
-           {"read"}, {"post", "with a damaged key"}, {"journal", "list"}, {"id"}}) {
+  for (const auto& command :
+       std::vector<std::vector<std::string>>{{"read"}, {"post", "with a damaged key"}, {"journal", "list"}, {"id"}}) {
     INFO(command[0]);
     RunResult r = h(command);
     // `id` reads only the public key: some damage it cannot see (it must not crash either).

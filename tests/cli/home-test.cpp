@@ -10,8 +10,8 @@
 #include <optional>
 #include <string>
 
-#include "crypto/key-file.h"
 #include "cli/home.h"
+#include "crypto/key-file.h"
 #include "tests/support/errors.h"
 #include "tests/support/temp-dir.h"
 

@@ -123,8 +123,8 @@ TEST_CASE("aeadSeal round-trips, with a fresh nonce each time", "[crypto][aead]"
   randomBytes(key);
   const Bytes ad = unhex("6b6974682f746573742f6164");
 
-  for (size_t len : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{64}, size_t{1000},
-                     size_t{65536}}) {
+  for (size_t len :
+       {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{64}, size_t{1000}, size_t{65536}}) {
     INFO("plaintext length " << len);
     Bytes plaintext(len);
     randomBytes(plaintext);

@@ -11,8 +11,8 @@
 #include <random>
 #include <string>
 
-#include "crypto/aead.h"
 #include "base/error.h"
+#include "crypto/aead.h"
 #include "crypto/key-file.h"
 #include "tests/support/errors.h"
 #include "tests/support/seed.h"
@@ -119,9 +119,7 @@ TEST_CASE("names from empty to 256 bytes round-trip, and longer names are refuse
   try {
     (void)writeKeyFile(id, std::string(KEY_FILE_NAME_BYTES_MAX + 1, 'n'), std::nullopt);
     FAIL("a 257-byte name was accepted");
-  } catch (const Error& e) {
-    CHECK(e.kind() == ErrorKind::INPUT);
-  }
+  } catch (const Error& e) { CHECK(e.kind() == ErrorKind::INPUT); }
 }
 
 TEST_CASE("two sealed files of one identity differ (fresh salt and nonce)", "[crypto][key-file]") {
@@ -140,15 +138,13 @@ TEST_CASE("a sealed key file needs the right passphrase: Error(AUTH)", "[crypto]
   CHECK(refusalKindOf([&] { (void)openKeyFile(file, pass("")); }) == ErrorKind::AUTH);
 }
 
-TEST_CASE("readKeyFileInfo gives the public key of a sealed file without the passphrase",
-          "[crypto][key-file]") {
+TEST_CASE("readKeyFileInfo gives the public key of a sealed file without the passphrase", "[crypto][key-file]") {
   KeyFileInfo info = readKeyFileInfo(sealedFile());
   CHECK(info.sealed);
   CHECK(info.publicKey == fixtureIdentity().publicKey());
 }
 
-TEST_CASE("a sealed key file holds neither the seed, the name nor the passphrase in the clear",
-          "[crypto][key-file]") {
+TEST_CASE("a sealed key file holds neither the seed, the name nor the passphrase in the clear", "[crypto][key-file]") {
   const Bytes& sealed = sealedFile();
   const Identity& id = fixtureIdentity();
   CHECK_FALSE(contains(sealed, id.seed()));
@@ -197,7 +193,8 @@ TEST_CASE("a foreign file (bad magic, unknown mode) is Error(CORRUPT)", "[crypto
       CHECK(refusalKindOf([&] { (void)openKeyFile(bad, pass(PASSPHRASE)); }) == ErrorKind::CORRUPT);
     }
   }
-  std::string text = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n";
+  std::string text =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n";
   CHECK(refusalKindOf([&] { (void)openKeyFile(asBytes(text), std::nullopt); }) == ErrorKind::CORRUPT);
   CHECK(refusalKindOf([&] { (void)openKeyFile(ByteView{}, std::nullopt); }) == ErrorKind::CORRUPT);
 }
@@ -209,10 +206,10 @@ TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing",
   };
   const uint64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   const uint64_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-  for (Params p : {Params{0, mem}, Params{crypto_pwhash_OPSLIMIT_SENSITIVE + 1, mem}, Params{~uint64_t{0}, mem},
-                   Params{ops, 0}, Params{ops, crypto_pwhash_MEMLIMIT_MIN - 1},
-                   Params{ops, uint64_t{crypto_pwhash_MEMLIMIT_SENSITIVE} + 1}, Params{ops, uint64_t{1} << 62},
-                   Params{ops, ~uint64_t{0}}, Params{~uint64_t{0}, ~uint64_t{0}}}) {
+  for (Params p :
+       {Params{0, mem}, Params{crypto_pwhash_OPSLIMIT_SENSITIVE + 1, mem}, Params{~uint64_t{0}, mem}, Params{ops, 0},
+        Params{ops, crypto_pwhash_MEMLIMIT_MIN - 1}, Params{ops, uint64_t{crypto_pwhash_MEMLIMIT_SENSITIVE} + 1},
+        Params{ops, uint64_t{1} << 62}, Params{ops, ~uint64_t{0}}, Params{~uint64_t{0}, ~uint64_t{0}}}) {
     Bytes bad = sealedFile();
     putU64At(bad, OPS_AT, p.ops);
     putU64At(bad, MEM_AT, p.mem);
@@ -261,8 +258,7 @@ TEST_CASE("a plain file whose secret does not match its public key is Error(CORR
   CHECK(refusalKindOf([&] { (void)openKeyFile(shortPayload, std::nullopt); }) == ErrorKind::CORRUPT);
 }
 
-TEST_CASE("every single-bit flip in a plain key file is refused or harmless, never a crash",
-          "[crypto][key-file]") {
+TEST_CASE("every single-bit flip in a plain key file is refused or harmless, never a crash", "[crypto][key-file]") {
   const Bytes& file = plainFile();
   const PublicKey& publicKey = fixtureIdentity().publicKey();
   const size_t nameAt = PAYLOAD_AT + SEED_BYTES + 2;

@@ -39,10 +39,8 @@ struct Rfc8032Vector {
 
 // RFC 8032 section 7.1, TEST 1, TEST 2 and TEST 3.
 const Rfc8032Vector RFC8032[] = {
-    {"TEST 1",
-     "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-     "",
+    {"TEST 1", "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
      "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
      "307c83864f2833cb427a2ef1c00a013cfdff2768d980c0a3a520f006904de94f",
@@ -50,10 +48,8 @@ const Rfc8032Vector RFC8032[] = {
      "cba01b897c9c31bc615f5b27e3fb97ad4bb1ee0479138ba0f773ed26ba478258",
      "38de77c7f2f80c32b271f8f5f798dce1b9f9b9a0f139d1189ca06f2acbb9ac6d",
      "931713d3e8423c96d02d4ebbacc6b2ca749fd86ae28d804c0a22c2459e08a218"},
-    {"TEST 2",
-     "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
-     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
-     "72",
+    {"TEST 2", "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
      "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
      "68bd9ed75882d52815a97585caf4790a7f6c6b3b7f821c5e259a24b02e502e51",
@@ -61,10 +57,8 @@ const Rfc8032Vector RFC8032[] = {
      "a4e8c10a28d2bce38174cce92f1023a6f3b714bfb289f98c45576db59c3c8cd3",
      "442a0dbe8e942735990af376feb0139c07a312939f845a253c4a26ac7bf4014d",
      "41e55c282b3814aedc0dda7d9cb3f16169c45fea2ae072e2ef5526194f469183"},
-    {"TEST 3",
-     "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
-     "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
-     "af82",
+    {"TEST 3", "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+     "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
      "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
      "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
      "909a8b755ed902849023a55b15c23d11ba4d7f4ec5c2f51b1325a181991ea95c",
@@ -244,9 +238,7 @@ TEST_CASE("fromSeed refuses a seed of the wrong length with Error(CORRUPT)", "[c
     try {
       (void)Identity::fromSeed(seed);
       FAIL("fromSeed accepted a seed of " << len << " bytes");
-    } catch (const Error& e) {
-      CHECK(e.kind() == ErrorKind::CORRUPT);
-    }
+    } catch (const Error& e) { CHECK(e.kind() == ErrorKind::CORRUPT); }
   }
 }
 

@@ -1,6 +1,6 @@
 // Noise XK against the cacophony vectors, its error paths, and the transport framing.
-#include <catch2/catch.hpp>
 #include <sodium.h>
+#include <catch2/catch.hpp>
 
 #include <fstream>
 #include <functional>
@@ -41,10 +41,9 @@ Bytes concat(const Bytes& a, const Bytes& b) {
 struct Pair {
   X25519KeyPair initiatorStatic = X25519KeyPair::generate();
   X25519KeyPair responderStatic = X25519KeyPair::generate();
-  HandshakeState initiator = HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE),
-                                                       initiatorStatic, responderStatic.publicKey);
-  HandshakeState responder =
-      HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
+  HandshakeState initiator =
+      HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), initiatorStatic, responderStatic.publicKey);
+  HandshakeState responder = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
 };
 
 const Bytes PAYLOAD = bytesOf("hello");
@@ -91,9 +90,9 @@ TEST_CASE("Noise XK reproduces the cacophony vectors", "[crypto][noise]") {
     HandshakeState initiator = HandshakeState::initiator(
         unhex(v["init_prologue"].get<std::string>()), initiatorStatic, responderStatic.publicKey,
         {X25519KeyPair::fromSecret(unhex(v["init_ephemeral"].get<std::string>())), hash});
-    HandshakeState responder = HandshakeState::responder(
-        unhex(v["resp_prologue"].get<std::string>()), responderStatic,
-        {X25519KeyPair::fromSecret(unhex(v["resp_ephemeral"].get<std::string>())), hash});
+    HandshakeState responder =
+        HandshakeState::responder(unhex(v["resp_prologue"].get<std::string>()), responderStatic,
+                                  {X25519KeyPair::fromSecret(unhex(v["resp_ephemeral"].get<std::string>())), hash});
 
     const auto& messages = v["messages"];
     REQUIRE(messages.size() == 6);
@@ -171,15 +170,13 @@ TEST_CASE("Noise XK refuses a flipped bit in any handshake message", "[crypto][n
   }
 }
 
-TEST_CASE("Noise XK fails at message 1 when the initiator has the wrong responder key",
-          "[crypto][noise]") {
+TEST_CASE("Noise XK fails at message 1 when the initiator has the wrong responder key", "[crypto][noise]") {
   X25519KeyPair initiatorStatic = X25519KeyPair::generate();
   X25519KeyPair responderStatic = X25519KeyPair::generate();
   X25519KeyPair someoneElse = X25519KeyPair::generate();
-  HandshakeState initiator = HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE),
-                                                       initiatorStatic, someoneElse.publicKey);
-  HandshakeState responder =
-      HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
+  HandshakeState initiator =
+      HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), initiatorStatic, someoneElse.publicKey);
+  HandshakeState responder = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
   Bytes message = initiator.writeMessage({});  // even an empty payload carries a tag
   CHECK(errorKindOf([&] { (void)responder.readMessage(message); }) == ErrorKind::AUTH);
 }
@@ -187,10 +184,9 @@ TEST_CASE("Noise XK fails at message 1 when the initiator has the wrong responde
 TEST_CASE("Noise XK fails at message 1 when the prologues differ", "[crypto][noise]") {
   X25519KeyPair initiatorStatic = X25519KeyPair::generate();
   X25519KeyPair responderStatic = X25519KeyPair::generate();
-  HandshakeState initiator = HandshakeState::initiator(asBytes("kith/transport/v2"),
-                                                       initiatorStatic, responderStatic.publicKey);
-  HandshakeState responder =
-      HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
+  HandshakeState initiator =
+      HandshakeState::initiator(asBytes("kith/transport/v2"), initiatorStatic, responderStatic.publicKey);
+  HandshakeState responder = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), responderStatic);
   Bytes message = initiator.writeMessage({});
   CHECK(errorKindOf([&] { (void)responder.readMessage(message); }) == ErrorKind::AUTH);
 }
@@ -199,11 +195,9 @@ TEST_CASE("Noise XK refuses truncated and oversized handshake messages", "[crypt
   for (size_t index = 0; index < 3; ++index) {
     Pair probe;
     runHandshake(probe, index);
-    size_t fullBytes = (index % 2 == 0 ? probe.initiator : probe.responder)
-                           .writeMessage(PAYLOAD)
-                           .size();
-    for (size_t length : {size_t{0}, size_t{31}, size_t{32}, size_t{47}, size_t{63},
-                          fullBytes - 1, NOISE_MESSAGE_BYTES_MAX + 1}) {
+    size_t fullBytes = (index % 2 == 0 ? probe.initiator : probe.responder).writeMessage(PAYLOAD).size();
+    for (size_t length :
+         {size_t{0}, size_t{31}, size_t{32}, size_t{47}, size_t{63}, fullBytes - 1, NOISE_MESSAGE_BYTES_MAX + 1}) {
       INFO("message " << index + 1 << " cut to " << length << " of " << fullBytes);
       Pair pair;
       runHandshake(pair, index);
@@ -216,14 +210,12 @@ TEST_CASE("Noise XK refuses truncated and oversized handshake messages", "[crypt
   }
 }
 
-TEST_CASE("Noise XK: message 1 replayed to a new responder cannot be completed",
-          "[crypto][noise]") {
+TEST_CASE("Noise XK: message 1 replayed to a new responder cannot be completed", "[crypto][noise]") {
   Pair pair;
   std::vector<Bytes> messages = runHandshake(pair, 3);
   // XK's message 1 is replayable (documented), but the new responder picks a new ephemeral, so the
   // original message 3 doesn't authenticate under the new session.
-  HandshakeState replayed =
-      HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), pair.responderStatic);
+  HandshakeState replayed = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), pair.responderStatic);
   CHECK(replayed.readMessage(messages[0]) == PAYLOAD);
   Bytes message2 = replayed.writeMessage(PAYLOAD);
   CHECK(message2 != messages[1]);
@@ -233,8 +225,7 @@ TEST_CASE("Noise XK: message 1 replayed to a new responder cannot be completed",
 TEST_CASE("Noise XK refuses low-order public keys", "[crypto][noise]") {
   X25519KeyPair keys = X25519KeyPair::generate();
   Key32 zero{};  // the all-zero point has order 4; X25519 with it gives all zeros
-  HandshakeState initiator =
-      HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), keys, zero);
+  HandshakeState initiator = HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), keys, zero);
   CHECK(errorKindOf([&] { (void)initiator.writeMessage({}); }) == ErrorKind::AUTH);
 
   HandshakeState responder = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), keys);
@@ -254,10 +245,8 @@ TEST_CASE("Noise keys: Ed25519 identities convert to X25519 statics", "[crypto][
 
   // A handshake keyed by converted identities completes.
   X25519KeyPair other = X25519KeyPair::generate();
-  HandshakeState initiator = HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), other,
-                                                       *convertedPublic);
-  HandshakeState responder =
-      HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), converted);
+  HandshakeState initiator = HandshakeState::initiator(asBytes(KITH_TRANSPORT_PROLOGUE), other, *convertedPublic);
+  HandshakeState responder = HandshakeState::responder(asBytes(KITH_TRANSPORT_PROLOGUE), converted);
   CHECK(responder.readMessage(initiator.writeMessage({})).empty());
   CHECK(initiator.readMessage(responder.writeMessage({})).empty());
   Bytes identityPayload(edPublic.begin(), edPublic.end());
@@ -267,8 +256,7 @@ TEST_CASE("Noise keys: Ed25519 identities convert to X25519 statics", "[crypto][
   Key32 identityPoint{};
   identityPoint[0] = 1;  // the neutral element: small order, refused
   CHECK_FALSE(ed25519PublicToX25519(identityPoint).has_value());
-  CHECK(errorKindOf([&] { (void)ed25519SecretToX25519(edSecret.view().first(32)); }) ==
-        ErrorKind::INPUT);
+  CHECK(errorKindOf([&] { (void)ed25519SecretToX25519(edSecret.view().first(32)); }) == ErrorKind::INPUT);
   CHECK(errorKindOf([&] { (void)X25519KeyPair::fromSecret(Bytes(31, 7)); }) == ErrorKind::INPUT);
 }
 

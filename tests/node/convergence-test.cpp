@@ -40,8 +40,7 @@ std::string describeHeads(const VersionVector& vv) {
 
 }  // namespace
 
-TEST_CASE("convergence: random posts, restarts and peer graphs end with identical replicas",
-          "[node][convergence]") {
+TEST_CASE("convergence: random posts, restarts and peer graphs end with identical replicas", "[node][convergence]") {
   uint64_t seed = testSeed("convergence");
   INFO("seed " << seed << " (KITH_TEST_SEED replays it)");
   std::mt19937 rng(seed);
@@ -55,7 +54,8 @@ TEST_CASE("convergence: random posts, restarts and peer graphs end with identica
   // Journal 2: n2 owns it, n0 co-authors, n4 subscribes; n1 and n3 must never hold it.
   std::vector<JournalPlan> plans(2);
   plans[0].owner = 0;
-  plans[0].members = {{0, Role::OWNER}, {1, Role::COAUTHOR}, {2, Role::COAUTHOR}, {3, Role::SUBSCRIBER}, {4, Role::SUBSCRIBER}};
+  plans[0].members = {
+      {0, Role::OWNER}, {1, Role::COAUTHOR}, {2, Role::COAUTHOR}, {3, Role::SUBSCRIBER}, {4, Role::SUBSCRIBER}};
   plans[1].owner = 2;
   plans[1].members = {{2, Role::OWNER}, {0, Role::COAUTHOR}, {4, Role::SUBSCRIBER}};
   for (auto& plan : plans) {

@@ -94,8 +94,7 @@ private:
 // Waiting: run the event loop until a condition holds (polled every WAIT_POLL_INTERVAL) or the
 // deadline passes. Never a sleep: the loop keeps serving every node while it waits.
 
-inline kj::Promise<bool> pollUntil(kj::Timer& timer, std::shared_ptr<std::function<bool()>> done,
-                                   kj::TimePoint end) {
+inline kj::Promise<bool> pollUntil(kj::Timer& timer, std::shared_ptr<std::function<bool()>> done, kj::TimePoint end) {
   if ((*done)()) return true;
   if (timer.now() >= end) return false;
   return timer.afterDelay(WAIT_POLL_INTERVAL).then([&timer, done, end]() { return pollUntil(timer, done, end); });
@@ -108,9 +107,7 @@ inline bool waitFor(UvIoContext& io, std::function<bool()> done, kj::Duration li
 }
 
 // Lets the loop run for `delay` (for the randomised schedule; never to wait for a result).
-inline void runFor(UvIoContext& io, kj::Duration delay) {
-  io.getTimer().afterDelay(delay).wait(io.getWaitScope());
-}
+inline void runFor(UvIoContext& io, kj::Duration delay) { io.getTimer().afterDelay(delay).wait(io.getWaitScope()); }
 
 // Waits for `promise`, failing (not hanging) after `limit`.
 template <typename T>
@@ -257,7 +254,7 @@ private:
   void open() {
     store = store::Store::open(dir.path());
     replicator = std::make_unique<Replicator>(*store, identity, storageKey.view(), *log,
-                                        [this](const JournalId& j) { return follows.count(j) > 0; });
+                                              [this](const JournalId& j) { return follows.count(j) > 0; });
   }
   void close() {
     node.reset();
@@ -380,13 +377,14 @@ private:
   kj::Promise<void> acceptLoop() {
     return listener_.accept().then([this](kj::Own<UvStream> client) {
       size_t index = connections_++;
-      tasks_.add(connect(port_, "127.0.0.1", target_).then([this, index, client = kj::mv(client)](kj::Own<UvStream> server) mutable {
-        auto conn = kj::heap<Conn>();
-        conn->index = index;
-        conn->client = kj::mv(client);
-        conn->server = kj::mv(server);
-        return forward(kj::mv(conn));
-      }));
+      tasks_.add(connect(port_, "127.0.0.1", target_)
+                     .then([this, index, client = kj::mv(client)](kj::Own<UvStream> server) mutable {
+                       auto conn = kj::heap<Conn>();
+                       conn->index = index;
+                       conn->client = kj::mv(client);
+                       conn->server = kj::mv(server);
+                       return forward(kj::mv(conn));
+                     }));
       return acceptLoop();
     });
   }
@@ -416,7 +414,8 @@ private:
             buffer[flip_->offset - start] ^= flip_->mask;
             flipped_ = true;
           }
-          if (capture_ && conn.index == 0) captured_[dir].insert(captured_[dir].end(), buffer.begin(), buffer.begin() + n);
+          if (capture_ && conn.index == 0)
+            captured_[dir].insert(captured_[dir].end(), buffer.begin(), buffer.begin() + n);
           conn.offset[dir] += n;
           totals_[dir] += n;
           return to.write(buffer.begin(), n).then([this, &conn, toServer]() { return pump(conn, toServer); });
@@ -447,9 +446,8 @@ private:
 class RpcPeer {
 public:
   RpcPeer(SecureConnection connection, capnp::Capability::Client bootstrap, bool initiator)
-      : connection_(kj::mv(connection)),
-        network_(*connection_.stream,
-                 initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER),
+      : connection_(kj::mv(connection)), network_(*connection_.stream, initiator ? capnp::rpc::twoparty::Side::CLIENT
+                                                                                 : capnp::rpc::twoparty::Side::SERVER),
         rpc_(capnp::makeRpcServer(network_, kj::mv(bootstrap))) {
     capnp::MallocMessageBuilder message;
     auto vatId = message.initRoot<capnp::rpc::twoparty::VatId>();

@@ -235,12 +235,13 @@ TEST_CASE("replication: a removed member is refused and cannot read what follows
     fetch.setAuthor(kj::arrayPtr(a.key().data(), 32));
     fetch.setFromSeq(1);
     fetch.setLimit(10);
-    auto refusedFetch = waitWithin(io, settle(fetch.send().then(
-                                           [](capnp::Response<rpc::Journal::FetchResults>&&) { return true; })));
+    auto refusedFetch =
+        waitWithin(io, settle(fetch.send().then([](capnp::Response<rpc::Journal::FetchResults>&&) { return true; })));
     CHECK_FALSE(refusedFetch.ok());
     CHECK_THAT(refusedFetch.error, Catch::Contains("not a member of this journal"));
-    auto allowed = waitWithin(io, settle(peer->journal(j2).headsRequest().send().then(
-                                      [](capnp::Response<rpc::Journal::HeadsResults>&& r) { return r.getHeads().size(); })));
+    auto allowed =
+        waitWithin(io, settle(peer->journal(j2).headsRequest().send().then(
+                           [](capnp::Response<rpc::Journal::HeadsResults>&& r) { return r.getHeads().size(); })));
     CHECK(allowed.ok());
     CHECK(a.sink->contains("refused journal"));
   }
@@ -282,24 +283,25 @@ TEST_CASE("replication: sync pulls and pushes both ways in bounded batches, with
   // One `kith sync` round: B dials A's listener (A serves, B syncs).
   auto syncOnce = [&](std::vector<SyncProgress>& calls) {
     kj::Maybe<kj::Own<PeerSession>> server;
-    auto serving = listener.accept()
-                       .then([&](kj::Own<UvStream> s) {
-                         return secureRespond(kj::mv(s), a.identity,
-                                              [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
-                       })
-                       .then([&](SecureConnection conn) {
-                         server = kj::heap<PeerSession>(*a.replicator, kj::mv(conn), false, port.getTimer());
-                       })
-                       .eagerlyEvaluate(nullptr);
-    auto results = waitWithin(io, connect(port, "127.0.0.1", listener.getPort())
-                                      .then([&](kj::Own<UvStream> s) {
-                                        return secureInitiate(kj::mv(s), b.identity, a.key(), port.getTimer());
-                                      })
-                                      .then([&](SecureConnection conn) {
-                                        auto session = kj::heap<PeerSession>(*b.replicator, kj::mv(conn), true, port.getTimer());
-                                        auto promise = session->sync([&](const SyncProgress& p) { calls.push_back(p); });
-                                        return promise.attach(kj::mv(session));
-                                      }));
+    auto serving =
+        listener.accept()
+            .then([&](kj::Own<UvStream> s) {
+              return secureRespond(
+                  kj::mv(s), a.identity, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+            })
+            .then([&](SecureConnection conn) {
+              server = kj::heap<PeerSession>(*a.replicator, kj::mv(conn), false, port.getTimer());
+            })
+            .eagerlyEvaluate(nullptr);
+    auto results = waitWithin(
+        io,
+        connect(port, "127.0.0.1", listener.getPort())
+            .then([&](kj::Own<UvStream> s) { return secureInitiate(kj::mv(s), b.identity, a.key(), port.getTimer()); })
+            .then([&](SecureConnection conn) {
+              auto session = kj::heap<PeerSession>(*b.replicator, kj::mv(conn), true, port.getTimer());
+              auto promise = session->sync([&](const SyncProgress& p) { calls.push_back(p); });
+              return promise.attach(kj::mv(session));
+            }));
     server = nullptr;
     return results;
   };

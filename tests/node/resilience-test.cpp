@@ -36,8 +36,7 @@ public:
       try {
         env.emplace(dir, store::MAP_BYTES_INITIAL, store::TABLES_MAX, false);
         for (;;) held.emplace_back(*env);  // until LMDB has no slot left
-      } catch (const Error&) {
-      }
+      } catch (const Error&) {}
       char n = static_cast<char>(held.size() > 0 ? 1 : 0);
       (void)!::write(ready[1], &n, 1);
       char buf;

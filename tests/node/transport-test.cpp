@@ -42,10 +42,10 @@ struct Endpoint {
   bool handshakeOk = false;
   std::string handshakeError;  // the handshake promise's exception
   crypto::PublicKey remote{};
-  size_t delivered = 0;        // plaintext bytes handed to the reader
-  bool intact = true;          // every delivered byte was the one sent
-  std::string readError;       // a read's exception
-  std::string failure;         // SecureConnection.failure when the stream ended
+  size_t delivered = 0;   // plaintext bytes handed to the reader
+  bool intact = true;     // every delivered byte was the one sent
+  std::string readError;  // a read's exception
+  std::string failure;    // SecureConnection.failure when the stream ended
   std::string writeError;
 
   // Why this end stopped early; empty when it got everything.
@@ -66,16 +66,17 @@ struct Side {
 
 kj::Promise<void> readChecked(Side& side) {
   if (side.result.delivered == side.expected.size()) return kj::READY_NOW;
-  return side.conn.stream->tryRead(side.buffer.begin(), 1, side.buffer.size()).then([&side](size_t n) -> kj::Promise<void> {
-    if (n == 0) return kj::READY_NOW;  // end of stream: the failure string says why
-    size_t pos = side.result.delivered;
-    if (pos + n > side.expected.size() || std::memcmp(side.buffer.begin(), side.expected.begin() + pos, n) != 0) {
-      side.result.intact = false;
-    }
-    side.result.delivered += n;
-    if (!side.result.intact) return kj::READY_NOW;
-    return readChecked(side);
-  });
+  return side.conn.stream->tryRead(side.buffer.begin(), 1, side.buffer.size())
+      .then([&side](size_t n) -> kj::Promise<void> {
+        if (n == 0) return kj::READY_NOW;  // end of stream: the failure string says why
+        size_t pos = side.result.delivered;
+        if (pos + n > side.expected.size() || std::memcmp(side.buffer.begin(), side.expected.begin() + pos, n) != 0) {
+          side.result.intact = false;
+        }
+        side.result.delivered += n;
+        if (!side.result.intact) return kj::READY_NOW;
+        return readChecked(side);
+      });
 }
 
 // Runs one end: the handshake, then writes `send` while reading and checking `expect`. On any
@@ -132,20 +133,22 @@ struct Pair {
 };
 
 // One connection through `viaPort` (a proxy, or the listener itself), each end sending its data.
-Pair runConnection(UvIoContext& io, UvListener& listener, uint16_t viaPort, const crypto::Identity& client,
-                   const crypto::Identity& server, const crypto::PublicKey& expectedServer,
-                   kj::ArrayPtr<const kj::byte> clientData, kj::ArrayPtr<const kj::byte> serverData,
-                   AcceptPeer accept = [](const crypto::PublicKey&) { return std::string(); }) {
+Pair runConnection(
+    UvIoContext& io, UvListener& listener, uint16_t viaPort, const crypto::Identity& client,
+    const crypto::Identity& server, const crypto::PublicKey& expectedServer, kj::ArrayPtr<const kj::byte> clientData,
+    kj::ArrayPtr<const kj::byte> serverData,
+    AcceptPeer accept = [](const crypto::PublicKey&) { return std::string(); }) {
   auto& port = io.getPort();
   auto& timer = io.getTimer();
   auto responder = listener.accept().then([&server, &timer, accept](kj::Own<UvStream> stream) {
     return secureRespond(kj::mv(stream), server, accept, timer);
   });
-  auto initiator = connect(port, "127.0.0.1", viaPort).then([&client, &timer, expectedServer](kj::Own<UvStream> stream) {
-    return secureInitiate(kj::mv(stream), client, expectedServer, timer);
-  });
-  auto both = kj::joinPromises(kj::arr(runEnd(kj::mv(initiator), clientData, serverData),
-                                       runEnd(kj::mv(responder), serverData, clientData)));
+  auto initiator =
+      connect(port, "127.0.0.1", viaPort).then([&client, &timer, expectedServer](kj::Own<UvStream> stream) {
+        return secureInitiate(kj::mv(stream), client, expectedServer, timer);
+      });
+  auto both = kj::joinPromises(
+      kj::arr(runEnd(kj::mv(initiator), clientData, serverData), runEnd(kj::mv(responder), serverData, clientData)));
   auto ends = waitWithin(io, kj::mv(both));
   return {kj::mv(ends[0]), kj::mv(ends[1])};
 }
@@ -175,7 +178,9 @@ kj::Promise<Bytes> readAll(UvStream& stream, size_t limit) {
   };
   auto& ref = *out;
   auto bufPtr = buffer.asPtr();
-  return Loop::step(stream, ref, bufPtr, limit).then([out = kj::mv(out)]() mutable { return kj::mv(*out); }).attach(kj::mv(buffer));
+  return Loop::step(stream, ref, bufPtr, limit)
+      .then([out = kj::mv(out)]() mutable { return kj::mv(*out); })
+      .attach(kj::mv(buffer));
 }
 
 }  // namespace
@@ -228,7 +233,8 @@ TEST_CASE("secure transport: handshake authenticates both sides and carries 4 Mi
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("secure transport: an initiator expecting another key is refused, both sides fail fast", "[node][transport]") {
+TEST_CASE("secure transport: an initiator expecting another key is refused, both sides fail fast",
+          "[node][transport]") {
   UvIoContext io;
   auto client = crypto::Identity::generate();
   auto server = crypto::Identity::generate();
@@ -284,7 +290,8 @@ TEST_CASE("secure transport: garbage instead of a handshake is refused with a re
 
   SECTION("an HTTP request to a responder") {
     auto responder = settle(listener.accept().then([&](kj::Own<UvStream> s) {
-      return secureRespond(kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+      return secureRespond(
+          kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
     }));
     auto raw = connect(port, "127.0.0.1", listener.getPort()).wait(ws);
     std::string request = "GET / HTTP/1.1\r\nHost: kith\r\n\r\n";
@@ -298,7 +305,8 @@ TEST_CASE("secure transport: garbage instead of a handshake is refused with a re
   }
   SECTION("a well-framed message 1 of random bytes") {
     auto responder = settle(listener.accept().then([&](kj::Own<UvStream> s) {
-      return secureRespond(kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+      return secureRespond(
+          kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
     }));
     auto raw = connect(port, "127.0.0.1", listener.getPort()).wait(ws);
     auto body = randomData(48, testSeed("garbage message 1"));
@@ -336,7 +344,8 @@ TEST_CASE("secure transport: a handshake cut in the middle of message 1 fails at
   auto client = crypto::Identity::generate();
   UvListener listener(port, "127.0.0.1", 0);
   auto responder = settle(listener.accept().then([&](kj::Own<UvStream> s) {
-    return secureRespond(kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+    return secureRespond(
+        kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
   }));
   Bytes msg1 = framedMessage1(client, server.publicKey());
   REQUIRE(msg1.size() == MSG1_WIRE);
@@ -361,7 +370,8 @@ TEST_CASE("secure transport: a silent peer is dropped after the handshake timeou
 
   // A responder whose client connects and says nothing.
   auto responder = settle(respondingListener.accept().then([&](kj::Own<UvStream> s) {
-    return secureRespond(kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+    return secureRespond(
+        kj::mv(s), server, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
   }));
   auto silentClient = connect(port, "127.0.0.1", respondingListener.getPort()).wait(ws);
   // An initiator whose server accepts and says nothing.
@@ -405,10 +415,13 @@ TEST_CASE("secure transport: message 1 and 3 replayed from an earlier session ar
 
   bool accepted = false;
   auto responder = settle(listener.accept().then([&](kj::Own<UvStream> s) {
-    return secureRespond(kj::mv(s), server, [&](const crypto::PublicKey&) {
-      accepted = true;
-      return std::string();
-    }, port.getTimer());
+    return secureRespond(
+        kj::mv(s), server,
+        [&](const crypto::PublicKey&) {
+          accepted = true;
+          return std::string();
+        },
+        port.getTimer());
   }));
   auto raw = connect(port, "127.0.0.1", listener.getPort()).wait(ws);
   raw->write(recorded.data(), MSG1_WIRE).wait(ws);
@@ -507,8 +520,8 @@ TEST_CASE("secure transport: a flipped bit in the first RPC frame ends both sess
         uint64_t offset = toServer ? MSG1_WIRE + MSG3_WIRE + 7 : MSG2_WIRE + 19 + 7;
         TcpProxy proxy(port, listener.getPort(), TcpProxy::Flip{toServer, offset, 0x20});
         auto serverConn = listener.accept().then([&](kj::Own<UvStream> s) {
-          return secureRespond(kj::mv(s), a.identity, [](const crypto::PublicKey&) { return std::string(); },
-                               port.getTimer());
+          return secureRespond(
+              kj::mv(s), a.identity, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
         });
         auto clientConn = connect(port, "127.0.0.1", proxy.port()).then([&](kj::Own<UvStream> s) {
           return secureInitiate(kj::mv(s), b.identity, a.key(), port.getTimer());
@@ -518,8 +531,8 @@ TEST_CASE("secure transport: a flipped bit in the first RPC frame ends both sess
         auto serverFailure = conns[1].failure;
         PeerSession clientSession(*b.replicator, kj::mv(conns[0]), true, port.getTimer());
         PeerSession serverSession(*a.replicator, kj::mv(conns[1]), false, port.getTimer());
-        auto ended = waitWithin(io, kj::joinPromises(kj::arr(settleVoid(clientSession.run()),
-                                                             settleVoid(serverSession.run()))));
+        auto ended =
+            waitWithin(io, kj::joinPromises(kj::arr(settleVoid(clientSession.run()), settleVoid(serverSession.run()))));
         REQUIRE(proxy.flipped());
         INFO("client session: " << ended[0] << "; server session: " << ended[1]);
         INFO("client stream: " << *clientFailure << "; server stream: " << *serverFailure);

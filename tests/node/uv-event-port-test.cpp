@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <kj/async.h>
 #include <kj/debug.h>
+#include <catch2/catch.hpp>
 
 #include "node/uv/uv-event-port.h"
 #include "tests/support/kj-exception.h"
@@ -25,10 +25,13 @@ size_t countActive(uv_loop_t& loop, uv_handle_type type) {
     uv_handle_type type;
     size_t count;
   } query{type, 0};
-  uv_walk(&loop, [](uv_handle_t* handle, void* arg) {
-    auto* q = static_cast<Query*>(arg);
-    if (handle->type == q->type && uv_is_active(handle) && !uv_is_closing(handle)) ++q->count;
-  }, &query);
+  uv_walk(
+      &loop,
+      [](uv_handle_t* handle, void* arg) {
+        auto* q = static_cast<Query*>(arg);
+        if (handle->type == q->type && uv_is_active(handle) && !uv_is_closing(handle)) ++q->count;
+      },
+      &query);
   return query.count;
 }
 
@@ -52,13 +55,10 @@ TEST_CASE("timers fire in deadline order and arm the libuv timer", "[node][uv]")
   std::vector<int> fired;
 
   // Eager, so each continuation runs when its timer fires rather than when the join collects it.
-  auto all = kj::joinPromises(kj::arr(
-      timer.afterDelay(30 * kj::MILLISECONDS).then([&]() { fired.push_back(30); })
-          .eagerlyEvaluate(nullptr),
-      timer.afterDelay(10 * kj::MILLISECONDS).then([&]() { fired.push_back(10); })
-          .eagerlyEvaluate(nullptr),
-      timer.afterDelay(20 * kj::MILLISECONDS).then([&]() { fired.push_back(20); })
-          .eagerlyEvaluate(nullptr)));
+  auto all = kj::joinPromises(
+      kj::arr(timer.afterDelay(30 * kj::MILLISECONDS).then([&]() { fired.push_back(30); }).eagerlyEvaluate(nullptr),
+              timer.afterDelay(10 * kj::MILLISECONDS).then([&]() { fired.push_back(10); }).eagerlyEvaluate(nullptr),
+              timer.afterDelay(20 * kj::MILLISECONDS).then([&]() { fired.push_back(20); }).eagerlyEvaluate(nullptr)));
   // The pending timer is what keeps libuv from returning at once (trap 1).
   CHECK(countActive(io.getUvLoop(), UV_TIMER) == 1);
   all.wait(ws);
@@ -86,8 +86,7 @@ TEST_CASE("a timer set from inside run() wakes the loop", "[node][uv]") {
   UvIoContext io;
   auto& timer = io.getTimer();
   int value = io.getPort().runUntil(
-      kj::evalLater([&]() { return timer.afterDelay(10 * kj::MILLISECONDS); })
-          .then([]() { return 7; }),
+      kj::evalLater([&]() { return timer.afterDelay(10 * kj::MILLISECONDS); }).then([]() { return 7; }),
       io.getWaitScope());
   CHECK(value == 7);
   REQUIRE_NOTHROW(io.shutdown());
@@ -130,12 +129,8 @@ TEST_CASE("another thread wakes the loop through kj::Executor", "[node][uv]") {
     }
   });
 
-  SECTION("under promise.wait()") {
-    CHECK(paf.promise.wait(io.getWaitScope()) == CALLS);
-  }
-  SECTION("under run()") {
-    CHECK(io.getPort().runUntil(kj::mv(paf.promise), io.getWaitScope()) == CALLS);
-  }
+  SECTION("under promise.wait()") { CHECK(paf.promise.wait(io.getWaitScope()) == CALLS); }
+  SECTION("under run()") { CHECK(io.getPort().runUntil(kj::mv(paf.promise), io.getWaitScope()) == CALLS); }
   worker.join();
   REQUIRE_NOTHROW(io.shutdown());
 }
@@ -174,9 +169,8 @@ TEST_CASE("stop() ends run() and work queued meanwhile still runs later", "[node
 TEST_CASE("runUntil() rethrows the promise's exception", "[node][uv]") {
   UvIoContext io;
   auto exception = expectKjException([&]() {
-    io.getPort().runUntil(
-        kj::evalLater([]() -> kj::Promise<void> { return KJ_EXCEPTION(FAILED, "task failed"); }),
-        io.getWaitScope());
+    io.getPort().runUntil(kj::evalLater([]() -> kj::Promise<void> { return KJ_EXCEPTION(FAILED, "task failed"); }),
+                          io.getWaitScope());
   });
   CHECK(exception.getDescription() == "task failed");
   REQUIRE_NOTHROW(io.shutdown());
@@ -187,10 +181,13 @@ TEST_CASE("an exception in a libuv callback surfaces from wait() and run()", "[n
   auto& port = io.getPort();
   auto timer = UvHandle<uv_timer_t>::make(io.getUvLoop(), "timer", uv_timer_init);
   timer->data = &port;
-  uv_timer_start(timer.get(), [](uv_timer_t* handle) {
-    auto& port = *static_cast<UvEventPort*>(handle->data);
-    runUvCallback(port, []() { KJ_FAIL_REQUIRE("boom in a callback"); });
-  }, 0, 0);
+  uv_timer_start(
+      timer.get(),
+      [](uv_timer_t* handle) {
+        auto& port = *static_cast<UvEventPort*>(handle->data);
+        runUvCallback(port, []() { KJ_FAIL_REQUIRE("boom in a callback"); });
+      },
+      0, 0);
 
   SECTION("under promise.wait()") {
     auto exception = expectKjException([&]() { kj::NEVER_DONE.wait(io.getWaitScope()); });
@@ -214,13 +211,19 @@ TEST_CASE("promise.wait() from a libuv callback is refused, not re-entered", "[n
   timer->data = &context;
   // Started from a KJ event inside run(), so that it fires from libuv's own timer phase rather than
   // inside run()'s first poll (where KJ itself would refuse the wait() first).
-  auto starter = io.getTimer().afterDelay(kj::MILLISECONDS).then([&]() {
-    uv_timer_start(timer.get(), [](uv_timer_t* handle) {
-      auto* context = static_cast<Context*>(handle->data);
-      // A wait that must block: KJ reaches the port's wait(), which refuses to nest uv_run.
-      runUvCallback(*context->port, [context]() { kj::NEVER_DONE.wait(*context->ws); });
-    }, 0, 0);
-  }).eagerlyEvaluate(nullptr);
+  auto starter = io.getTimer()
+                     .afterDelay(kj::MILLISECONDS)
+                     .then([&]() {
+                       uv_timer_start(
+                           timer.get(),
+                           [](uv_timer_t* handle) {
+                             auto* context = static_cast<Context*>(handle->data);
+                             // A wait that must block: KJ reaches the port's wait(), which refuses to nest uv_run.
+                             runUvCallback(*context->port, [context]() { kj::NEVER_DONE.wait(*context->ws); });
+                           },
+                           0, 0);
+                     })
+                     .eagerlyEvaluate(nullptr);
   auto exception = expectKjException([&]() { context.port->run(*context.ws); });
   CHECK_THAT(exception.getDescription().cStr(), Catch::Contains("not re-entrant"));
   starter = nullptr;

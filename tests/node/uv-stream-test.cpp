@@ -10,9 +10,9 @@
 #include <random>
 
 #include <capnp/rpc-twoparty.h>
-#include <catch2/catch.hpp>
 #include <kj/async.h>
 #include <kj/debug.h>
+#include <catch2/catch.hpp>
 
 #include "node/test-echo.capnp.h"
 #include "node/uv/uv-stream.h"
@@ -45,7 +45,7 @@ Connection connectPair(UvIoContext& io, kj::StringPtr host = "127.0.0.1") {
 kj::Array<kj::byte> randomBytes(size_t size, uint64_t seed) {
   std::mt19937 rng(seed);
   auto bytes = kj::heapArray<kj::byte>(size);
-  for (auto& byte: bytes) byte = static_cast<kj::byte>(rng());
+  for (auto& byte : bytes) byte = static_cast<kj::byte>(rng());
   return bytes;
 }
 
@@ -55,9 +55,7 @@ kj::Promise<void> echoUntilEof(UvStream& stream, kj::byte* buffer) {
       stream.shutdownWrite();
       return kj::Promise<void>(kj::READY_NOW);
     }
-    return stream.write(buffer, count).then([&stream, buffer]() {
-      return echoUntilEof(stream, buffer);
-    });
+    return stream.write(buffer, count).then([&stream, buffer]() { return echoUntilEof(stream, buffer); });
   });
 }
 
@@ -82,9 +80,8 @@ TEST_CASE("echo 8 MiB each way over loopback", "[node][uv]") {
 
   auto echo = echoUntilEof(*server, echoBuffer.begin());
   // Eager: the join would otherwise run the shutdownWrite() continuation only once all are done.
-  auto send = client->write(sent.begin(), sent.size())
-                  .then([&]() { client->shutdownWrite(); })
-                  .eagerlyEvaluate(nullptr);
+  auto send =
+      client->write(sent.begin(), sent.size()).then([&]() { client->shutdownWrite(); }).eagerlyEvaluate(nullptr);
   auto receive = client->read(received.begin(), received.size());
   kj::joinPromises(kj::arr(kj::mv(echo), kj::mv(send), kj::mv(receive))).wait(ws);
 
@@ -147,8 +144,7 @@ TEST_CASE("a read waits for minBytes and returns up to maxBytes", "[node][uv]") 
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("end of stream: short read, then 0, and the other direction still works",
-          "[node][uv]") {
+TEST_CASE("end of stream: short read, then 0, and the other direction still works", "[node][uv]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
@@ -178,8 +174,7 @@ TEST_CASE("end of stream: short read, then 0, and the other direction still work
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("a peer reset gives DISCONNECTED on read, write and whenWriteDisconnected",
-          "[node][uv]") {
+TEST_CASE("a peer reset gives DISCONNECTED on read, write and whenWriteDisconnected", "[node][uv]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto listener = kj::heap<UvListener>(io.getPort(), "127.0.0.1", 0);
@@ -263,8 +258,7 @@ TEST_CASE("a cancelled write still delivers its bytes, in order", "[node][uv]") 
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("destroying a stream with a write queued and a read cancelled frees everything",
-          "[node][uv]") {
+TEST_CASE("destroying a stream with a write queued and a read cancelled frees everything", "[node][uv]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto [client, server] = connectPair(io);
@@ -327,9 +321,7 @@ TEST_CASE("connect: refused, localhost, IPv6 and cancelled", "[node][uv]") {
       UvListener listener(io.getPort(), "127.0.0.1", 0);
       freePort = listener.getPort();
     }
-    auto exception = expectKjException([&]() {
-      connect(io.getPort(), "127.0.0.1", freePort).wait(ws);
-    });
+    auto exception = expectKjException([&]() { connect(io.getPort(), "127.0.0.1", freePort).wait(ws); });
     CHECK(exception.getType() == kj::Exception::Type::DISCONNECTED);
     CHECK(exception.getDescription() == kj::str("connection refused to 127.0.0.1:", freePort));
   }
@@ -340,9 +332,8 @@ TEST_CASE("connect: refused, localhost, IPv6 and cancelled", "[node][uv]") {
     CHECK(server->tryRead(buffer, 2, 2).wait(ws) == 2);
   }
   SECTION("IPv6 loopback, where the machine has it") {
-    kj::Maybe<kj::Exception> unavailable = kj::runCatchingExceptions([&]() {
-      UvListener probe(io.getPort(), "::1", 0);
-    });
+    kj::Maybe<kj::Exception> unavailable =
+        kj::runCatchingExceptions([&]() { UvListener probe(io.getPort(), "::1", 0); });
     if (unavailable == nullptr) {
       auto [client, server] = connectPair(io, "::1");
       CHECK(client->getPeerName().startsWith("[::1]:"));
@@ -363,8 +354,7 @@ TEST_CASE("connect: refused, localhost, IPv6 and cancelled", "[node][uv]") {
     sockaddr_storage local;
     kj::uint length = sizeof(local);
     client->getsockname(reinterpret_cast<sockaddr*>(&local), &length);
-    auto clientName =
-        kj::str("127.0.0.1:", ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port));
+    auto clientName = kj::str("127.0.0.1:", ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port));
     auto server = listener.accept().wait(ws);
     if (server->getPeerName() != clientName) server = listener.accept().wait(ws);
     CHECK(server->getPeerName() == clientName);
@@ -376,8 +366,7 @@ TEST_CASE("connect: refused, localhost, IPv6 and cancelled", "[node][uv]") {
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("a listener queues connections until accept() and reports a port in use",
-          "[node][uv]") {
+TEST_CASE("a listener queues connections until accept() and reports a port in use", "[node][uv]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   auto listener = kj::heap<UvListener>(io.getPort(), "127.0.0.1", 0);
@@ -394,9 +383,7 @@ TEST_CASE("a listener queues connections until accept() and reports a port in us
   CHECK(acceptedB->tryRead(&b, 1, 1).wait(ws) == 1);
   CHECK(((a == '1' && b == '2') || (a == '2' && b == '1')));
 
-  auto inUse = expectKjException([&]() {
-    UvListener clash(io.getPort(), "127.0.0.1", port);
-  });
+  auto inUse = expectKjException([&]() { UvListener clash(io.getPort(), "127.0.0.1", port); });
   CHECK_THAT(inUse.getDescription().cStr(), Catch::Contains(kj::str("127.0.0.1:", port).cStr()));
 
   first = nullptr;
@@ -407,8 +394,7 @@ TEST_CASE("a listener queues connections until accept() and reports a port in us
   REQUIRE_NOTHROW(io.shutdown());
 }
 
-TEST_CASE("getsockopt reaches the socket, as TwoPartyVatNetwork asks for SO_SNDBUF",
-          "[node][uv]") {
+TEST_CASE("getsockopt reaches the socket, as TwoPartyVatNetwork asks for SO_SNDBUF", "[node][uv]") {
   UvIoContext io;
   auto [client, server] = connectPair(io);
   int sendBuffer = 0;
@@ -430,17 +416,15 @@ TEST_CASE("getsockopt reaches the socket, as TwoPartyVatNetwork asks for SO_SNDB
 
 namespace {
 
-class TestEchoServer final: public test::TestEcho::Server {
+class TestEchoServer final : public test::TestEcho::Server {
 public:
-  explicit TestEchoServer(kj::Timer& timer): timer(timer) {}
+  explicit TestEchoServer(kj::Timer& timer) : timer(timer) {}
 
   kj::Promise<void> echo(EchoContext context) override {
     auto params = context.getParams();
     auto text = kj::str(params.getText());
     uint32_t delayMs = params.getDelayMs();
-    auto reply = [context, text = kj::mv(text)]() mutable {
-      context.getResults().setText(text);
-    };
+    auto reply = [context, text = kj::mv(text)]() mutable { context.getResults().setText(text); };
     if (delayMs == 0) {
       reply();
       return kj::READY_NOW;
@@ -457,11 +441,10 @@ kj::Promise<void> sequentialCalls(test::TestEcho::Client echo, int remaining, in
   auto request = echo.echoRequest();
   auto expected = kj::str("call ", index);
   request.setText(expected);
-  return request.send().then(
-      [echo, remaining, index, expected = kj::mv(expected)](auto&& response) mutable {
-        KJ_ASSERT(response.getText() == expected);
-        return sequentialCalls(kj::mv(echo), remaining - 1, index + 1);
-      });
+  return request.send().then([echo, remaining, index, expected = kj::mv(expected)](auto&& response) mutable {
+    KJ_ASSERT(response.getText() == expected);
+    return sequentialCalls(kj::mv(echo), remaining - 1, index + 1);
+  });
 }
 
 }  // namespace
@@ -473,8 +456,7 @@ TEST_CASE("Cap'n Proto RPC round trips over UvStream", "[node][uv]") {
   auto& ws = io.getWaitScope();
   auto [clientStream, serverStream] = connectPair(io);
 
-  auto rpcServer = kj::heap<capnp::TwoPartyServer>(
-      kj::heap<TestEchoServer>(io.getTimer()));
+  auto rpcServer = kj::heap<capnp::TwoPartyServer>(kj::heap<TestEchoServer>(io.getTimer()));
   rpcServer->accept(kj::mv(serverStream));
   auto rpcClient = kj::heap<capnp::TwoPartyClient>(*clientStream);
   auto echo = rpcClient->bootstrap().castAs<test::TestEcho>();
@@ -488,9 +470,7 @@ TEST_CASE("Cap'n Proto RPC round trips over UvStream", "[node][uv]") {
       REQUIRE(response.getText() == text);
     }
   }
-  SECTION("sequential, under run()") {
-    io.getPort().runUntil(sequentialCalls(echo, SEQUENTIAL_CALLS), ws);
-  }
+  SECTION("sequential, under run()") { io.getPort().runUntil(sequentialCalls(echo, SEQUENTIAL_CALLS), ws); }
   SECTION("concurrent, answered out of order") {
     kj::Vector<kj::Promise<void>> calls;
     for (int i = 0; i < CONCURRENT_CALLS; ++i) {
@@ -499,9 +479,7 @@ TEST_CASE("Cap'n Proto RPC round trips over UvStream", "[node][uv]") {
       request.setText(text);
       // Later calls answer sooner, so replies cross on the wire.
       request.setDelayMs(static_cast<uint32_t>((CONCURRENT_CALLS - i) % 7));
-      calls.add(request.send().then([text = kj::mv(text)](auto&& response) {
-        KJ_ASSERT(response.getText() == text);
-      }));
+      calls.add(request.send().then([text = kj::mv(text)](auto&& response) { KJ_ASSERT(response.getText() == text); }));
     }
     io.getPort().runUntil(kj::joinPromises(calls.releaseAsArray()), ws);
   }

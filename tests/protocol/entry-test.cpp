@@ -110,9 +110,7 @@ Rejection rejectionOf(const std::function<void()>& f) {
   } catch (const EntryError& e) {
     CHECK_FALSE(std::string(e.what()).empty());
     return e.reason();
-  } catch (const std::exception& e) {
-    FAIL("expected EntryError, got another exception: " << e.what());
-  }
+  } catch (const std::exception& e) { FAIL("expected EntryError, got another exception: " << e.what()); }
   FAIL("expected EntryError, but it was accepted");
   return Rejection::MALFORMED;
 }
@@ -140,7 +138,8 @@ using EntryEdit = std::function<void(schema::Entry::Builder)>;
 
 // A valid control-free, body-free entry by `author` (seq 2 of the test journal), then `edit`,
 // in canonical form.
-Bytes craftEntry(const Identity& author, const EntryEdit& edit = [](schema::Entry::Builder) {}) {
+Bytes craftEntry(
+    const Identity& author, const EntryEdit& edit = [](schema::Entry::Builder) {}) {
   capnp::MallocMessageBuilder message;
   auto e = message.initRoot<schema::Entry>();
   e.setVersion(ENTRY_VERSION);
@@ -159,9 +158,7 @@ Bytes craftEntry(const Identity& author, const EntryEdit& edit = [](schema::Entr
 }
 
 // Decodes crafted bytes signed by their author.
-Entry decodeCrafted(const Identity& author, ByteView bytes) {
-  return decodeEntry(bytes, signBytes(author, bytes));
-}
+Entry decodeCrafted(const Identity& author, ByteView bytes) { return decodeEntry(bytes, signBytes(author, bytes)); }
 Rejection craftedRejection(const Identity& author, const EntryEdit& edit) {
   Bytes bytes = craftEntry(author, edit);
   return decodeRejection(bytes, signBytes(author, bytes));
@@ -228,8 +225,8 @@ void requireSpecSignatureAndId(const Entry& e) {
   Bytes signedMessage(asBytes("kith/entry/v1").begin(), asBytes("kith/entry/v1").end());
   signedMessage.push_back(0);
   signedMessage.insert(signedMessage.end(), e.bytes.begin(), e.bytes.end());
-  CHECK(crypto_sign_verify_detached(e.signature.data(), signedMessage.data(), signedMessage.size(),
-                                    e.author.data()) == 0);
+  CHECK(crypto_sign_verify_detached(e.signature.data(), signedMessage.data(), signedMessage.size(), e.author.data()) ==
+        0);
   Bytes idInput(asBytes("kith/entry-id/v1").begin(), asBytes("kith/entry-id/v1").end());
   idInput.push_back(0);
   idInput.insert(idInput.end(), e.bytes.begin(), e.bytes.end());
@@ -237,7 +234,6 @@ void requireSpecSignatureAndId(const Entry& e) {
   crypto_generichash(id.data(), id.size(), idInput.data(), idInput.size(), nullptr, 0);
   CHECK(e.id == id);
 }
-
 
 }  // namespace
 
@@ -412,7 +408,10 @@ TEST_CASE("an entry's id is stable and depends on every field", "[protocol][entr
          d.control.member = member().publicKey();
          d.control.newEpoch = 2;
        }},
-      {"a body", [](EntryDraft& d) { d.body = Body{Kind::UPDATE, "x", {}}; }},
+      {"a body",
+       [](EntryDraft& d) {
+         d.body = Body{Kind::UPDATE, "x", {}};
+       }},
   };
   std::set<EntryId> ids = {base.id};
   for (auto& [what, change] : changes) {
@@ -435,8 +434,8 @@ TEST_CASE("an entry's id is stable and depends on every field", "[protocol][entr
 }
 
 TEST_CASE("packEntry and unpackEntry round-trip, and a short pack is MALFORMED", "[protocol][entry]") {
-  for (const Entry& e : {signEntry(owner(), genesisDraft(), std::nullopt),
-                         signEntry(member(), bodyDraft(SENTENCE), epochKey())}) {
+  for (const Entry& e :
+       {signEntry(owner(), genesisDraft(), std::nullopt), signEntry(member(), bodyDraft(SENTENCE), epochKey())}) {
     Bytes packed = packEntry(e);
     REQUIRE(packed.size() == crypto::SIGNATURE_BYTES + e.bytes.size());
     CHECK(std::equal(e.signature.begin(), e.signature.end(), packed.begin()));
@@ -468,8 +467,8 @@ TEST_CASE("decodePackedEntry verifies the signature of stored bytes and unpackEn
 
 TEST_CASE("every single-bit flip in an entry's bytes is refused, never accepted", "[protocol][entry]") {
   std::map<Rejection, int> reasons;
-  for (const Entry& e : {signEntry(owner(), bodyDraft("hi"), epochKey()),
-                         signEntry(owner(), genesisDraft(), std::nullopt)}) {
+  for (const Entry& e :
+       {signEntry(owner(), bodyDraft("hi"), epochKey()), signEntry(owner(), genesisDraft(), std::nullopt)}) {
     INFO("entry of " << e.bytes.size() << " bytes");
     for (size_t bit = 0; bit < e.bytes.size() * 8; ++bit) {
       Bytes bad = e.bytes;
@@ -484,7 +483,8 @@ TEST_CASE("every single-bit flip in an entry's bytes is refused, never accepted"
       reasons[r]++;
     }
   }
-  for (auto [reason, count] : reasons) std::cout << "  bit flips refused as " << rejectionName(reason) << ": " << count << "\n";
+  for (auto [reason, count] : reasons)
+    std::cout << "  bit flips refused as " << rejectionName(reason) << ": " << count << "\n";
   // Both main kinds of refusal happen: the loop really reached the signature check.
   CHECK(reasons[Rejection::MALFORMED] > 0);
   CHECK(reasons[Rejection::BAD_SIGNATURE] > 0);
@@ -624,11 +624,11 @@ TEST_CASE("decodeEntry refuses malformed control entries", "[protocol][entry]") 
   };
   // The well-formed version of what is broken below.
   Entry ok = decodeCrafted(a, craftEntry(a, [&](B e) {
-    auto add = e.initControl().initAddMember();
-    add.setMember(capData(member().publicKey()));
-    add.setRole(schema::Role::COAUTHOR);
-    setWrap(add.initWraps(1)[0], good.member, good.sealed);
-  }));
+                             auto add = e.initControl().initAddMember();
+                             add.setMember(capData(member().publicKey()));
+                             add.setRole(schema::Role::COAUTHOR);
+                             setWrap(add.initWraps(1)[0], good.member, good.sealed);
+                           }));
   CHECK(ok.control.type == Control::Type::ADD_MEMBER);
   CHECK(ok.control.wraps.size() == 1);
 
@@ -779,10 +779,11 @@ TEST_CASE("openBody returns nullopt for the wrong key", "[protocol][entry]") {
 TEST_CASE("a body moved to another entry position does not open", "[protocol][entry]") {
   // The owner's entry at seq 2, epoch 0, in the test journal.
   Entry original = decodeCrafted(owner(), craftEntry(owner(), [](schema::Entry::Builder e) {
-    Bytes plain = bodyPlaintext([](schema::Body::Builder b) { b.setText(SENTENCE); });
-    Bytes sealed = crypto::aeadSeal(epochKey(), plain, bodyAssociatedData(journal(), owner().publicKey(), 2, 0));
-    e.setBody(capData(sealed));
-  }));
+                                   Bytes plain = bodyPlaintext([](schema::Body::Builder b) { b.setText(SENTENCE); });
+                                   Bytes sealed = crypto::aeadSeal(
+                                       epochKey(), plain, bodyAssociatedData(journal(), owner().publicKey(), 2, 0));
+                                   e.setBody(capData(sealed));
+                                 }));
   REQUIRE(openBody(original, epochKey()).has_value());
   CHECK(openBody(original, epochKey())->text == SENTENCE);
   const Bytes stolen = original.body;
@@ -790,19 +791,20 @@ TEST_CASE("a body moved to another entry position does not open", "[protocol][en
   using B = schema::Entry::Builder;
   auto moved = [&](const Identity& author, const EntryEdit& edit) {
     return decodeCrafted(author, craftEntry(author, [&](B e) {
-      e.setBody(capData(stolen));
-      edit(e);
-    }));
+                           e.setBody(capData(stolen));
+                           edit(e);
+                         }));
   };
   // Each of these is a correctly signed entry carrying the same ciphertext.
   CHECK_FALSE(openBody(moved(owner(), [](B e) { e.setSeq(3); }), epochKey()).has_value());
   CHECK_FALSE(openBody(moved(member(), [](B) {}), epochKey()).has_value());
   CHECK_FALSE(openBody(moved(owner(), [](B e) { e.setEpoch(1); }), epochKey()).has_value());
-  CHECK_FALSE(openBody(moved(owner(), [](B e) {
-                         JournalId j = journal();
-                         j[0] ^= 1;
-                         e.setJournal(capData(j));
-                       }),
+  CHECK_FALSE(openBody(moved(owner(),
+                             [](B e) {
+                               JournalId j = journal();
+                               j[0] ^= 1;
+                               e.setJournal(capData(j));
+                             }),
                        epochKey())
                   .has_value());
   // The associated data covers the position (journal, author, seq, epoch), not the timestamp: the
@@ -835,13 +837,13 @@ TEST_CASE("a body that decrypts but is malformed or over the limits is an EntryE
     CHECK(body->kind == Kind::COMMENT);
     CHECK(body->text == "ok");
   }
-  CHECK(openReason(ByteView{}) == Rejection::MALFORMED);                                // no root pointer
-  CHECK(openReason(asBytes("hello")) == Rejection::MALFORMED);                          // not whole words
-  CHECK(openReason(unhex("ffffffff00000000")) == Rejection::MALFORMED);                 // absurd segment table
-  CHECK(openReason(unhex("0000000010000000" "0000000000000000")) == Rejection::MALFORMED);  // segment past the end
-  CHECK(openReason(bodyPlaintext([](schema::Body::Builder b) {
-          b.setKind(static_cast<schema::Kind>(9));
-        })) == Rejection::MALFORMED);
+  CHECK(openReason(ByteView{}) == Rejection::MALFORMED);                 // no root pointer
+  CHECK(openReason(asBytes("hello")) == Rejection::MALFORMED);           // not whole words
+  CHECK(openReason(unhex("ffffffff00000000")) == Rejection::MALFORMED);  // absurd segment table
+  CHECK(openReason(unhex("0000000010000000"
+                         "0000000000000000")) == Rejection::MALFORMED);  // segment past the end
+  CHECK(openReason(bodyPlaintext([](schema::Body::Builder b) { b.setKind(static_cast<schema::Kind>(9)); })) ==
+        Rejection::MALFORMED);
   CHECK(openReason(bodyPlaintext([](schema::Body::Builder b) {
           Bytes ref(31, 0x01);
           b.initRefs(1).set(0, capData(ref));
@@ -888,7 +890,8 @@ TEST_CASE("random bytes and random damage are always an EntryError, never a cras
         const Entry& e = valid[rng() % valid.size()];
         bytes = e.bytes;
         signature.assign(e.signature.begin(), e.signature.end());
-        for (int n = 1 + static_cast<int>(rng() % 4); n > 0; --n) bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
+        for (int n = 1 + static_cast<int>(rng() % 4); n > 0; --n)
+          bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
         if (bytes == e.bytes) bytes[0] ^= 1;  // make sure something changed
         break;
       }
@@ -927,7 +930,8 @@ TEST_CASE("role, kind and rejection names", "[protocol][entry]") {
   CHECK(std::string(kindName(Kind::JOURNAL_INFO)) == "journal-info");
   CHECK(std::string(rejectionName(Rejection::BAD_GENESIS)) == "bad-genesis");
   std::set<std::string> names;
-  for (int r = 0; r <= static_cast<int>(Rejection::BAD_EPOCH); ++r) names.insert(rejectionName(static_cast<Rejection>(r)));
+  for (int r = 0; r <= static_cast<int>(Rejection::BAD_EPOCH); ++r)
+    names.insert(rejectionName(static_cast<Rejection>(r)));
   CHECK(names.size() == 9);
   CHECK(names.count("unknown") == 0);
 }

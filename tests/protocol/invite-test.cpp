@@ -32,7 +32,6 @@ constexpr std::string_view ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";  // Cr
 constexpr size_t CHECKSUM_BYTES = 2;
 constexpr size_t ONE_IPV4_CODE_CHARS_MAX = 110;
 
-
 const Identity& inviter() {
   static const Identity id = Identity::fromSeed(Bytes(crypto::SEED_BYTES, 0x11));
   return id;
@@ -84,9 +83,7 @@ std::string inputErrorOf(std::string_view text) {
     REQUIRE_FALSE(std::string(e.what()).empty());
     REQUIRE_FALSE(e.hint().empty());
     return e.what();
-  } catch (const std::exception& e) {
-    FAIL("expected kith::Error(INPUT), got another exception: " << e.what());
-  }
+  } catch (const std::exception& e) { FAIL("expected kith::Error(INPUT), got another exception: " << e.what()); }
   FAIL("expected kith::Error(INPUT), but it decoded: " << text);
   return {};
 }
@@ -206,8 +203,8 @@ TEST_CASE("an invite with one IPv4 address round-trips", "[protocol][invite]") {
 }
 
 TEST_CASE("an invite with one IPv6 address round-trips, in its canonical text form", "[protocol][invite]") {
-  for (const char* host : {"2001:db8::1", "::1", "fe80::1:2:3:4", "::ffff:192.0.2.1",
-                           "2001:db8:85a3:1234:5678:8a2e:370:7334"}) {
+  for (const char* host :
+       {"2001:db8::1", "::1", "fe80::1:2:3:4", "::ffff:192.0.2.1", "2001:db8:85a3:1234:5678:8a2e:370:7334"}) {
     INFO(host);
     InviteCode code = codeWith({{host, 443}});
     requireSame(decodeInvite(encodeInvite(code)), code);
@@ -220,7 +217,7 @@ TEST_CASE("an invite with one IPv6 address round-trips, in its canonical text fo
 
 TEST_CASE("an invite with a host name round-trips, up to the longest name", "[protocol][invite]") {
   for (const std::string& host : {std::string("kith.example.org"), std::string("localhost"), std::string("a"),
-                                   std::string(INVITE_HOST_BYTES_MAX, 'h')}) {
+                                  std::string(INVITE_HOST_BYTES_MAX, 'h')}) {
     INFO(host);
     InviteCode code = codeWith({{host, 7400}});
     requireSame(decodeInvite(encodeInvite(code)), code);
@@ -228,7 +225,8 @@ TEST_CASE("an invite with a host name round-trips, up to the longest name", "[pr
 }
 
 TEST_CASE("an invite with several addresses of every kind round-trips, in order", "[protocol][invite]") {
-  InviteCode code = codeWith({{"192.0.2.7", 7400}, {"2001:db8::7", 7401}, {"home.example.net", 1}, {"10.0.0.1", 65535}});
+  InviteCode code =
+      codeWith({{"192.0.2.7", 7400}, {"2001:db8::7", 7401}, {"home.example.net", 1}, {"10.0.0.1", 65535}});
   REQUIRE(code.addresses.size() == INVITE_ADDRESSES_MAX);
   requireSame(decodeInvite(encodeInvite(code)), code);
 }
@@ -306,7 +304,8 @@ TEST_CASE("decoding ignores case, in the prefix too", "[protocol][invite]") {
   std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
   requireSame(decodeInvite(upper), code);
   std::string mixed = text;
-  for (size_t i = 0; i < mixed.size(); i += 2) mixed[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(mixed[i])));
+  for (size_t i = 0; i < mixed.size(); i += 2)
+    mixed[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(mixed[i])));
   requireSame(decodeInvite(mixed), code);
   for (const char* prefix : {"Kith", "KITH", "kITH", "KiTh"}) {
     INFO(prefix);
@@ -602,9 +601,15 @@ TEST_CASE("random garbage and damaged layouts never crash the decoder", "[protoc
         for (int edits = 1 + static_cast<int>(rng() % 4); edits > 0; --edits) {
           size_t pos = rng() % text.size();
           switch (rng() % 3) {
-            case 0: text[pos] = static_cast<char>(rng()); break;
-            case 1: text.erase(pos, 1 + rng() % 3); break;
-            default: text.insert(pos, 1, pick(ALPHABET)); break;
+            case 0:
+              text[pos] = static_cast<char>(rng());
+              break;
+            case 1:
+              text.erase(pos, 1 + rng() % 3);
+              break;
+            default:
+              text.insert(pos, 1, pick(ALPHABET));
+              break;
           }
           if (text.empty()) break;
         }
@@ -612,12 +617,14 @@ TEST_CASE("random garbage and damaged layouts never crash the decoder", "[protoc
     attempt(text);
   }
   // Payloads that pass the checksum, so that the layout checks see every kind of damage.
-  Bytes good = payloadOf(encodeInvite(codeWith({{"192.0.2.7", 7400}, {"2001:db8::1", 7401}, {"kith.example.org", 7402}})));
+  Bytes good =
+      payloadOf(encodeInvite(codeWith({{"192.0.2.7", 7400}, {"2001:db8::1", 7401}, {"kith.example.org", 7402}})));
   for (int i = 0; i < 3000; ++i) {
     Bytes b = good;
     switch (i % 3) {
       case 0:
-        for (int flips = 1 + static_cast<int>(rng() % 3); flips > 0; --flips) b[rng() % b.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+        for (int flips = 1 + static_cast<int>(rng() % 3); flips > 0; --flips)
+          b[rng() % b.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
         break;
       case 1:
         b.resize(1 + rng() % b.size());

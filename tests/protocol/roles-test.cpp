@@ -39,8 +39,8 @@ TEST_CASE("a relay authors nothing: no kind and no control", "[protocol][roles]"
   CHECK_FALSE(mayAuthor(Role::RELAY));
   for (Role role : {Role::SUBSCRIBER, Role::COAUTHOR, Role::OWNER}) CHECK(mayAuthor(role));
   for (Kind kind : KINDS) CHECK_FALSE(mayAuthorKind(Role::RELAY, kind));
-  for (auto type : {Control::Type::NONE, Control::Type::CREATE, Control::Type::ADD_MEMBER,
-                    Control::Type::REMOVE_MEMBER}) {
+  for (auto type :
+       {Control::Type::NONE, Control::Type::CREATE, Control::Type::ADD_MEMBER, Control::Type::REMOVE_MEMBER}) {
     CHECK_FALSE(mayIssue(Role::RELAY, type));
   }
 }

@@ -34,25 +34,24 @@ TEST_CASE("appendBatch gives each entry its own outcome and keeps the good ones"
   addOwner.role = Role::OWNER;
 
   std::vector<Entry> batch;
-  batch.push_back(makePost(owner, j, 2, genesis.id, t + 1, 0, "owner 2", key));             // 0 added
+  batch.push_back(makePost(owner, j, 2, genesis.id, t + 1, 0, "owner 2", key));              // 0 added
   batch.push_back(makePost(outsider, j, 1, {}, t + 2, 0, "outsider 1", key));                // 1 unauthorised
   batch.push_back(makePost(outsider, j, 2, batch[1].id, t + 3, 0, "outsider 2", key));       // 2 after a refused one
   batch.push_back(makeEntry(owner, j, 3, batch[0].id, t + 4, 0, addSub, std::nullopt, {}));  // 3 added
-  batch.push_back(makeEntry(subscriber, j, 1, {}, t + 5, 0, Control{},                      // 4 member since 3
+  batch.push_back(makeEntry(subscriber, j, 1, {}, t + 5, 0, Control{},                       // 4 member since 3
                             Body{Kind::COMMENT, "subscriber 1", {batch[0].id}}, key));
-  batch.push_back(batch[0]);                                                                  // 5 duplicate
-  batch.push_back(makeEntry(owner, j, 4, batch[3].id, t + 6, 0, addOwner, std::nullopt, {}));// 6 second owner
-  batch.push_back(makePost(owner, j, 5, batch[6].id, t + 7, 0, "after refused", key));       // 7 after a refused one
-  batch.push_back(makePost(owner, j, 4, batch[3].id, t + 8, 0, "owner 4", key));             // 8 chain goes on
-  batch.push_back(makePost(owner, j, 2, genesis.id, t + 9, 0, "forged 2", key));             // 9 fork
-  batch.push_back(makePost(owner, randomKey32(), 1, {}, t + 10, 0, "elsewhere", key));        // 10 unknown journal
-  batch.push_back(makePost(subscriber, j, 3, batch[4].id, t + 11, 0, "gap", key));           // 11 gap
-  batch.push_back(makePost(subscriber, j, 2, batch[4].id, t + 12, 1, "epoch 1", key));       // 12 bad epoch
+  batch.push_back(batch[0]);                                                                   // 5 duplicate
+  batch.push_back(makeEntry(owner, j, 4, batch[3].id, t + 6, 0, addOwner, std::nullopt, {}));  // 6 second owner
+  batch.push_back(makePost(owner, j, 5, batch[6].id, t + 7, 0, "after refused", key));         // 7 after a refused one
+  batch.push_back(makePost(owner, j, 4, batch[3].id, t + 8, 0, "owner 4", key));               // 8 chain goes on
+  batch.push_back(makePost(owner, j, 2, genesis.id, t + 9, 0, "forged 2", key));               // 9 fork
+  batch.push_back(makePost(owner, randomKey32(), 1, {}, t + 10, 0, "elsewhere", key));         // 10 unknown journal
+  batch.push_back(makePost(subscriber, j, 3, batch[4].id, t + 11, 0, "gap", key));             // 11 gap
+  batch.push_back(makePost(subscriber, j, 2, batch[4].id, t + 12, 1, "epoch 1", key));         // 12 bad epoch
 
-  const std::vector<std::string> want = {"ADDED",        "unauthorised", "broken-chain",    "ADDED",
-                                         "ADDED",        "DUPLICATE",    "unauthorised",    "broken-chain",
-                                         "ADDED",        "fork",         "unknown-journal", "broken-chain",
-                                         "bad-epoch"};
+  const std::vector<std::string> want = {"ADDED",           "unauthorised", "broken-chain", "ADDED", "ADDED",
+                                         "DUPLICATE",       "unauthorised", "broken-chain", "ADDED", "fork",
+                                         "unknown-journal", "broken-chain", "bad-epoch"};
   auto outcomes = store->appendBatch(batch, &kr);
   REQUIRE(outcomes.size() == batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -91,9 +90,7 @@ TEST_CASE("appendBatch gives each entry its own outcome and keeps the good ones"
     CHECK(store->append(six, &kr) == AppendStatus::ADDED);
     CHECK(store->head(j, owner.key())->seq == 6);
   }
-  SECTION("an empty batch") {
-    CHECK(store->appendBatch({}, &kr).empty());
-  }
+  SECTION("an empty batch") { CHECK(store->appendBatch({}, &kr).empty()); }
   SECTION("append() throws the refusal and leaves the store as it was") {
     size_t before = store->changeCounter();
     try {

@@ -63,12 +63,11 @@ TEST_CASE("two processes posting to one store at once never fork a chain", "[sto
       auto store = Store::open(dir.path(), options);
       char c = 'r';
       if (::write(ready[1], &c, 1) == 1 && ::read(go[0], &c, 1) == 1) {
-        for (int i = 0; i < POSTS; ++i) post(*store, kr, j, Body{Kind::UPDATE, "child " + std::to_string(i) + filler, {}});
+        for (int i = 0; i < POSTS; ++i)
+          post(*store, kr, j, Body{Kind::UPDATE, "child " + std::to_string(i) + filler, {}});
         rc = 0;
       }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child: %s\n", e.what());
-    }
+    } catch (const std::exception& e) { std::fprintf(stderr, "child: %s\n", e.what()); }
     ::_exit(rc);
   }
   {

@@ -1,7 +1,6 @@
 // Epoch keys at rest: sealed under the storage key, never in the clear on disk.
 #include <catch2/catch.hpp>
 
-
 #include "store/lmdb.h"
 #include "tests/store/store-fixture.h"
 

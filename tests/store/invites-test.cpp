@@ -13,14 +13,16 @@
 #include "protocol/invite.h"
 #include "store/journal.h"
 #include "store/store.h"
+#include "tests/store/store-fixture.h"
 #include "tests/support/errors.h"
 #include "tests/support/temp-dir.h"
-#include "tests/store/store-fixture.h"
 
 namespace {
 
 using namespace kith;
 using namespace kith::store;
+using kith::store::testing::Household;
+using kith::store::testing::replicate;
 using protocol::Body;
 using protocol::EntryDraft;
 using protocol::EntryError;
@@ -28,8 +30,6 @@ using protocol::Kind;
 using protocol::Rejection;
 using protocol::Role;
 using test::TempDir;
-using kith::store::testing::Household;
-using kith::store::testing::replicate;
 
 constexpr int64_t T0_MS = 1717171717000;  // a fixed "now" for the invite clock
 constexpr int64_t DAY_MS = 24 * 3600 * 1000;
@@ -69,7 +69,8 @@ void requireMatchesModel(const Store& store, const std::map<Key32, Invite>& mode
 
 // ---- Invitations ----------------------------------------------------------------------------------
 
-TEST_CASE("invites: an unknown id is UNKNOWN - a stored one is OPEN until it expires, then EXPIRED", "[store][invite]") {
+TEST_CASE("invites: an unknown id is UNKNOWN - a stored one is OPEN until it expires, then EXPIRED",
+          "[store][invite]") {
   Household home;
   JournalId j{};
   j.fill(0x33);
@@ -205,7 +206,6 @@ TEST_CASE("invites: only the secret's hash is stored, never the secret", "[store
   REQUIRE(test::anyFileContains(home.dir.path(), idText));  // the grep does find what is there
   REQUIRE_FALSE(test::anyFileContains(home.dir.path(), secretText));
 }
-
 
 // ---- Redeeming ------------------------------------------------------------------------------------
 

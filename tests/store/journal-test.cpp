@@ -35,9 +35,7 @@ using test::TempDir;
 // A person with their own node: an identity, the at-rest key, and a store in a temp dir.
 struct Node {
   explicit Node(std::string n)
-      : name(std::move(n)),
-        identity(crypto::Identity::generate()),
-        storageKey(identity.deriveKey("kithstor", 1)),
+      : name(std::move(n)), identity(crypto::Identity::generate()), storageKey(identity.deriveKey("kithstor", 1)),
         store(Store::open(dir.path())) {}
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -119,8 +117,8 @@ TEST_CASE("createJournal stores the epoch-0 key sealed at rest", "[store]") {
   REQUIRE(key.has_value());
   CHECK(key->size() == crypto::AEAD_KEY_BYTES);
   // It is the key wrapped to the owner in the genesis.
-  auto unwrapped = crypto::openSealed(owner.identity.boxPublicKey(), owner.identity.boxSecret(),
-                                      genesis->control.wraps[0].sealed);
+  auto unwrapped =
+      crypto::openSealed(owner.identity.boxPublicKey(), owner.identity.boxSecret(), genesis->control.wraps[0].sealed);
   REQUIRE(unwrapped.has_value());
   CHECK(copyOf(*unwrapped) == copyOf(*key));
   CHECK_FALSE(store.epochKey(j, 1, owner.storageKey.view()).has_value());
@@ -193,7 +191,7 @@ TEST_CASE("a removed member's node gets no key for the new epoch", "[store]") {
     REQUIRE(sawBefore->has_value());
     CHECK((*sawBefore)->text == "Before: all is well");
     auto sawAfter = bodyOf(alice, j, after);
-    REQUIRE(sawAfter.has_value());  // the ciphertext is there...
+    REQUIRE(sawAfter.has_value());       // the ciphertext is there...
     CHECK_FALSE(sawAfter->has_value());  // ...and unreadable
     alice.store.reset();
     CHECK_FALSE(test::anyFileContains(alice.dir.path(), secret));
@@ -236,22 +234,25 @@ TEST_CASE("a removed member's node gets no key for the new epoch", "[store]") {
   SECTION("what the owner may not do") {
     Keyring kr = owner.keyring();
     size_t before = owner.store->changeCounter();
-    CHECK(std::string(kindName(errorOf([&] { removeMember(*owner.store, kr, j, alice.key()); }).kind())) == "NOT_FOUND");
+    CHECK(std::string(kindName(errorOf([&] { removeMember(*owner.store, kr, j, alice.key()); }).kind())) ==
+          "NOT_FOUND");
     CHECK(std::string(kindName(errorOf([&] { removeMember(*owner.store, kr, j, owner.key()); }).kind())) == "INPUT");
     CHECK(std::string(kindName(errorOf([&] { addMember(*owner.store, kr, j, bob.key(), Role::SUBSCRIBER); }).kind())) ==
           "CONFLICT");
     JournalId unknown{};
     unknown[0] = 1;
-    CHECK(std::string(kindName(errorOf([&] { addMember(*owner.store, kr, unknown, bob.key(), Role::SUBSCRIBER); }).kind())) ==
-          "NOT_FOUND");
+    CHECK(std::string(kindName(errorOf([&] {
+                                 addMember(*owner.store, kr, unknown, bob.key(), Role::SUBSCRIBER);
+                               }).kind())) == "NOT_FOUND");
     CHECK(std::string(kindName(errorOf([&] { removeMember(*owner.store, kr, unknown, bob.key()); }).kind())) ==
           "NOT_FOUND");
     CHECK(owner.store->changeCounter() == before);
     // A coauthor is not the owner.
     CHECK(std::string(kindName(errorOf([&] { removeMember(*bob.store, bob.keyring(), j, owner.key()); }).kind())) ==
           "AUTH");
-    CHECK(std::string(kindName(errorOf([&] { addMember(*bob.store, bob.keyring(), j, alice.key(), Role::SUBSCRIBER); }).kind())) ==
-          "AUTH");
+    CHECK(std::string(kindName(errorOf([&] {
+                                 addMember(*bob.store, bob.keyring(), j, alice.key(), Role::SUBSCRIBER);
+                               }).kind())) == "AUTH");
   }
 }
 

@@ -99,8 +99,8 @@ public:
     check(true);
 
     // The random walk reached every outcome the store distinguishes here.
-    for (const char* outcome : {"ADDED", "DUPLICATE", "fork", "broken-chain", "unauthorised",
-                                "unknown-journal", "bad-epoch"}) {
+    for (const char* outcome :
+         {"ADDED", "DUPLICATE", "fork", "broken-chain", "unauthorised", "unknown-journal", "bad-epoch"}) {
       INFO("outcome " << outcome);
       CHECK(outcomes_[outcome] > 0);
     }
@@ -224,9 +224,7 @@ private:
     if (rng_() % 2 == 0) {
       try {
         got.status = store_->append(e, &kr);
-      } catch (const EntryError& err) {
-        got = {AppendStatus::REJECTED, err.reason(), err.what()};
-      }
+      } catch (const EntryError& err) { got = {AppendStatus::REJECTED, err.reason(), err.what()}; }
     } else {
       auto outs = store_->appendBatch({e}, &kr);
       REQUIRE(outs.size() == 1);
@@ -431,10 +429,18 @@ private:
       for (uint32_t e = 0; e <= j.epoch; ++e) c.wraps.push_back(wrapTo(target.key(), e, j.keys.at(e)));
     }
     switch (rng_() % 8) {
-      case 0: c.role = Role::OWNER; break;                                                 // a second owner
-      case 1: c.role = Role::RELAY; c.wraps = {wrapTo(target.key(), 0, j.keys.at(0))}; break;  // keys to a relay
-      case 2: c.wraps.push_back(wrapTo(target.key(), j.epoch + 1, randomBytes(32))); break;    // a future epoch
-      default: break;
+      case 0:
+        c.role = Role::OWNER;
+        break;  // a second owner
+      case 1:
+        c.role = Role::RELAY;
+        c.wraps = {wrapTo(target.key(), 0, j.keys.at(0))};
+        break;  // keys to a relay
+      case 2:
+        c.wraps.push_back(wrapTo(target.key(), j.epoch + 1, randomBytes(32)));
+        break;  // a future epoch
+      default:
+        break;
     }
     auto [seq, prev] = next(j, owner);
     submit(makeEntry(owner, j.id, seq, prev, timestamp(), j.epoch, c, std::nullopt, {}));
@@ -479,13 +485,17 @@ private:
       if (m.active && k != target.key() && m.role != Role::RELAY) c.wraps.push_back(wrapTo(k, c.newEpoch, newKey));
     }
     switch (rng_() % 8) {
-      case 0: c.newEpoch = j.epoch + 2; break;                                                // skips an epoch
-      case 1: c.wraps.push_back(wrapTo(target.key(), c.newEpoch, newKey)); break;            // keys to the removed
-      default: break;
+      case 0:
+        c.newEpoch = j.epoch + 2;
+        break;  // skips an epoch
+      case 1:
+        c.wraps.push_back(wrapTo(target.key(), c.newEpoch, newKey));
+        break;  // keys to the removed
+      default:
+        break;
     }
     auto [seq, prev] = next(j, owner);
-    submit(makeEntry(owner, j.id, seq, prev, timestamp(), c.newEpoch, c, std::nullopt, {}),
-           NewKey{c.newEpoch, newKey});
+    submit(makeEntry(owner, j.id, seq, prev, timestamp(), c.newEpoch, c, std::nullopt, {}), NewKey{c.newEpoch, newKey});
   }
 
   void opNonOwnerAdds() {
@@ -588,8 +598,8 @@ private:
     Bytes key = randomBytes(crypto::AEAD_KEY_BYTES);
     c.wraps.push_back(wrapTo(coauthor.key(), 0, key));
     JournalId two = protocol::journalIdFor(coauthor.key(), c.salt);
-    Entry create = makeEntry(coauthor, two, 1, EntryId{}, timestamp(), 0, c,
-                             Body{Kind::JOURNAL_INFO, "Journal two", {}}, key);
+    Entry create =
+        makeEntry(coauthor, two, 1, EntryId{}, timestamp(), 0, c, Body{Kind::JOURNAL_INFO, "Journal two", {}}, key);
     texts_[create.id] = "Journal two";
     submit(create, NewKey{0, key});
     REQUIRE(model_.count(two));

@@ -1,7 +1,8 @@
 // The rules of protocol/roles.h as the store applies them on ingest: an entry's kind against its
-// author's role, and a removed member's entries. Entries are built with protocol::signEntry by each member's own identity, as their nodes would, and appended
-// to other nodes' stores as replication would: a member's store (which holds the epoch key and so
-// sees the kind) and a relay-like store (which does not, and checks only what is in the clear).
+// author's role, and a removed member's entries. Entries are built with protocol::signEntry by each member's own
+// identity, as their nodes would, and appended to other nodes' stores as replication would: a member's store (which
+// holds the epoch key and so sees the kind) and a relay-like store (which does not, and checks only what is in the
+// clear).
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -14,13 +15,15 @@
 #include "protocol/entry.h"
 #include "store/journal.h"
 #include "store/store.h"
-#include "tests/support/temp-dir.h"
 #include "tests/store/store-fixture.h"
+#include "tests/support/temp-dir.h"
 
 namespace {
 
 using namespace kith;
 using namespace kith::store;
+using kith::store::testing::Household;
+using kith::store::testing::replicate;
 using protocol::Body;
 using protocol::EntryDraft;
 using protocol::EntryError;
@@ -28,9 +31,6 @@ using protocol::Kind;
 using protocol::Rejection;
 using protocol::Role;
 using test::TempDir;
-using kith::store::testing::Household;
-using kith::store::testing::replicate;
-
 
 // The author's next entry in journal `j` as held by `at`, with `body` encrypted under `epochKey`.
 Entry nextEntry(const Household& author, const Store& at, const JournalId& j, const Body& body, ByteView epochKey) {
@@ -111,9 +111,7 @@ TEST_CASE("a subscriber's UPDATE is refused UNAUTHORISED by a member's store, wh
   try {
     post(*c.subscriber.store, c.subscriber.keyring(), c.journal, update);
     FAIL("a subscriber posted an update");
-  } catch (const Error& err) {
-    REQUIRE(err.kind() == ErrorKind::AUTH);
-  }
+  } catch (const Error& err) { REQUIRE(err.kind() == ErrorKind::AUTH); }
 }
 
 TEST_CASE("a subscriber's UPDATE is accepted by a relay-like store, which cannot see the kind without the epoch key",
@@ -138,15 +136,18 @@ TEST_CASE("a co-author's UPDATE, and a subscriber's COMMENT and HEART, are accep
   Circle c;
   auto key = c.epochKey(0);
   Keyring ownerRing = c.owner.keyring();
-  Entry update = nextEntry(c.coauthor, *c.owner.store, c.journal, Body{Kind::UPDATE, "Co-author's update.", {}}, key.view());
+  Entry update =
+      nextEntry(c.coauthor, *c.owner.store, c.journal, Body{Kind::UPDATE, "Co-author's update.", {}}, key.view());
   requireAdded(*c.owner.store, update, &ownerRing);
   Entry comment = nextEntry(c.subscriber, *c.owner.store, c.journal,
                             Body{Kind::COMMENT, "Thinking of you.", {c.firstUpdate.id}}, key.view());
   requireAdded(*c.owner.store, comment, &ownerRing);
-  Entry heart = nextEntry(c.subscriber, *c.owner.store, c.journal, Body{Kind::HEART, "", {c.firstUpdate.id}}, key.view());
+  Entry heart =
+      nextEntry(c.subscriber, *c.owner.store, c.journal, Body{Kind::HEART, "", {c.firstUpdate.id}}, key.view());
   requireAdded(*c.owner.store, heart, &ownerRing);
   // A comment on a comment is a comment too.
-  Entry reply = nextEntry(c.coauthor, *c.owner.store, c.journal, Body{Kind::COMMENT, "Same here.", {comment.id}}, key.view());
+  Entry reply =
+      nextEntry(c.coauthor, *c.owner.store, c.journal, Body{Kind::COMMENT, "Same here.", {comment.id}}, key.view());
   requireAdded(*c.owner.store, reply, &ownerRing);
 
   auto read = readJournal(*c.owner.store, ownerRing, c.journal);
@@ -181,12 +182,14 @@ TEST_CASE("a JOURNAL_INFO by anyone but the owner is refused UNAUTHORISED", "[st
     REQUIRE(refusal(*c.subscriber.store, e, &subscriberRing) == Rejection::UNAUTHORISED);
   }
   Keyring ownerRing = c.owner.keyring();
-  Entry retitle = nextEntry(c.owner, *c.owner.store, c.journal, Body{Kind::JOURNAL_INFO, "Mum's journal (2)", {}}, key.view());
+  Entry retitle =
+      nextEntry(c.owner, *c.owner.store, c.journal, Body{Kind::JOURNAL_INFO, "Mum's journal (2)", {}}, key.view());
   requireAdded(*c.owner.store, retitle, &ownerRing);
   requireAdded(*c.subscriber.store, retitle, &subscriberRing);
 }
 
-TEST_CASE("a removed member's entries are refused UNAUTHORISED, by members and relays alike", "[store][invite][roles]") {
+TEST_CASE("a removed member's entries are refused UNAUTHORISED, by members and relays alike",
+          "[store][invite][roles]") {
   Circle c;
   auto key0 = c.epochKey(0);
   removeMember(*c.owner.store, c.owner.keyring(), c.journal, c.subscriber.key());

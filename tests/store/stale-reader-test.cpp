@@ -43,9 +43,7 @@ int startParkedReader(const std::string& dir) {
       char ok = 1;
       (void)!::write(ready[1], &ok, 1);
       for (;;) ::pause();
-    } catch (...) {
-      ::_exit(3);
-    }
+    } catch (...) { ::_exit(3); }
   }
   ::close(ready[1]);
   char ok = 0;
@@ -132,9 +130,7 @@ TEST_CASE("opening the store frees the slots of readers that died, more of them 
     try {
       Store::open(dir.path(), StoreOptions{MAP_BYTES_INITIAL, MAP_BYTES_MAX, false});
       ::_exit(0);
-    } catch (...) {
-      ::_exit(3);
-    }
+    } catch (...) { ::_exit(3); }
   }
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "protocol/entry.h"
 #include "store/journal.h"
 #include "store/store.h"
-#include "base/clock.h"
 #include "tests/support/errors.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp-dir.h"
@@ -74,8 +74,8 @@ inline Key32 randomKey32() {
 inline Bytes copyOf(const crypto::SecretBuffer& s) { return Bytes(s.view().begin(), s.view().end()); }
 
 inline Entry makeEntry(const Person& author, const JournalId& journal, uint64_t seq, const EntryId& prev,
-                int64_t timestampMs, uint32_t epoch, Control control, std::optional<Body> body,
-                ByteView epochKey) {
+                       int64_t timestampMs, uint32_t epoch, Control control, std::optional<Body> body,
+                       ByteView epochKey) {
   EntryDraft d;
   d.journal = journal;
   d.seq = seq;
@@ -90,9 +90,8 @@ inline Entry makeEntry(const Person& author, const JournalId& journal, uint64_t 
 }
 
 inline Entry makePost(const Person& author, const JournalId& journal, uint64_t seq, const EntryId& prev,
-               int64_t timestampMs, uint32_t epoch, const std::string& text, ByteView epochKey) {
-  return makeEntry(author, journal, seq, prev, timestampMs, epoch, Control{}, Body{Kind::UPDATE, text, {}},
-                   epochKey);
+                      int64_t timestampMs, uint32_t epoch, const std::string& text, ByteView epochKey) {
+  return makeEntry(author, journal, seq, prev, timestampMs, epoch, Control{}, Body{Kind::UPDATE, text, {}}, epochKey);
 }
 
 inline KeyWrap wrapTo(const PublicKey& member, uint32_t epoch, ByteView key) {
@@ -103,9 +102,12 @@ inline KeyWrap wrapTo(const PublicKey& member, uint32_t epoch, ByteView key) {
 
 inline const char* statusName(AppendStatus s) {
   switch (s) {
-    case AppendStatus::ADDED: return "ADDED";
-    case AppendStatus::DUPLICATE: return "DUPLICATE";
-    case AppendStatus::REJECTED: return "REJECTED";
+    case AppendStatus::ADDED:
+      return "ADDED";
+    case AppendStatus::DUPLICATE:
+      return "DUPLICATE";
+    case AppendStatus::REJECTED:
+      return "REJECTED";
   }
   return "?";
 }
@@ -117,13 +119,14 @@ inline std::string outcomeName(AppendStatus s, Rejection r) {
 
 // A chain of `n` updates by `author` after `head`, each with a text of `textBytes`.
 inline std::vector<Entry> chainOf(const Person& author, const JournalId& j, Head head, size_t n, size_t textBytes,
-                           ByteView key) {
+                                  ByteView key) {
   std::vector<Entry> out;
   EntryId prev = head.id;
   for (size_t i = 0; i < n; ++i) {
     std::string text = "entry " + std::to_string(head.seq + 1 + i) + " ";
     text.resize(textBytes, static_cast<char>('a' + i % 26));
-    out.push_back(makePost(author, j, head.seq + 1 + i, prev, 1'700'000'000'000 + static_cast<int64_t>(i), 0, text, key));
+    out.push_back(
+        makePost(author, j, head.seq + 1 + i, prev, 1'700'000'000'000 + static_cast<int64_t>(i), 0, text, key));
     prev = out.back().id;
   }
   return out;
@@ -132,8 +135,7 @@ inline std::vector<Entry> chainOf(const Person& author, const JournalId& j, Head
 // One person's node: an identity, its at-rest key, and a store in a temporary directory.
 struct Household {
   Household()
-      : identity(crypto::Identity::generate()),
-        storageKey(identity.deriveKey("kithstor", 1)),
+      : identity(crypto::Identity::generate()), storageKey(identity.deriveKey("kithstor", 1)),
         store(Store::open(dir.path())) {}
   Household(const Household&) = delete;
   Household& operator=(const Household&) = delete;

@@ -19,9 +19,7 @@ template <typename F>
 Error errorOf(F&& f) {
   try {
     f();
-  } catch (const Error& e) {
-    return e;
-  }
+  } catch (const Error& e) { return e; }
   FAIL("expected a kith::Error");
   throw std::logic_error("unreachable");
 }
@@ -31,9 +29,7 @@ template <typename F>
 std::optional<ErrorKind> errorKindOf(F&& f) {
   try {
     f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
+  } catch (const Error& e) { return e.kind(); }
   return std::nullopt;
 }
 

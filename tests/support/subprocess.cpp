@@ -1,16 +1,16 @@
 #include "tests/support/subprocess.h"
 
-#include <chrono>
-#include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
 
 #include "tests/support/temp-dir.h"
 
@@ -37,8 +37,7 @@ std::vector<std::string> buildEnv(const RunOptions& options) {
 }
 
 // Forks and execs; the child's stdout and stderr go to outFd/errFd (may be the same pipe).
-int spawn(const std::vector<std::string>& argv, const RunOptions& options, int inFd, int outFd,
-          int errFd) {
+int spawn(const std::vector<std::string>& argv, const RunOptions& options, int inFd, int outFd, int errFd) {
   std::vector<std::string> envStrings = buildEnv(options);
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -99,18 +98,33 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     pollfd fds[3];
     int n = 0;
     int outIdx = -1, errIdx = -1, inIdx = -1;
-    if (outOpen) { outIdx = n; fds[n++] = {out[0], POLLIN, 0}; }
-    if (errOpen) { errIdx = n; fds[n++] = {err[0], POLLIN, 0}; }
-    if (inOpen) { inIdx = n; fds[n++] = {in[1], POLLOUT, 0}; }
+    if (outOpen) {
+      outIdx = n;
+      fds[n++] = {out[0], POLLIN, 0};
+    }
+    if (errOpen) {
+      errIdx = n;
+      fds[n++] = {err[0], POLLIN, 0};
+    }
+    if (inOpen) {
+      inIdx = n;
+      fds[n++] = {in[1], POLLOUT, 0};
+    }
     if (poll(fds, n, static_cast<int>(left.count())) < 0) continue;
     char buf[65536];
     if (outIdx >= 0 && fds[outIdx].revents != 0) {
       ssize_t r = read(out[0], buf, sizeof buf);
-      if (r <= 0) outOpen = false; else result.out.append(buf, static_cast<size_t>(r));
+      if (r <= 0)
+        outOpen = false;
+      else
+        result.out.append(buf, static_cast<size_t>(r));
     }
     if (errIdx >= 0 && fds[errIdx].revents != 0) {
       ssize_t r = read(err[0], buf, sizeof buf);
-      if (r <= 0) errOpen = false; else result.err.append(buf, static_cast<size_t>(r));
+      if (r <= 0)
+        errOpen = false;
+      else
+        result.err.append(buf, static_cast<size_t>(r));
     }
     if (inIdx >= 0 && fds[inIdx].revents != 0) {
       ssize_t w = write(in[1], options.input.data() + written, options.input.size() - written);
@@ -139,8 +153,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   return result;
 }
 
-Process::Process(const std::vector<std::string>& argv, const RunOptions& options)
-    : outputPath_(options.outputPath) {
+Process::Process(const std::vector<std::string>& argv, const RunOptions& options) : outputPath_(options.outputPath) {
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (!outputPath_.empty()) {
     int file = open(outputPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -12,9 +12,9 @@ namespace kith::test {
 
 struct RunResult {
   std::vector<std::string> argv;  // what ran, for messages
-  int exitCode = -1;      // -1 when killed by a signal
-  int signal = 0;         // the signal that ended it, if any
-  bool timedOut = false;  // killed because it ran past the deadline
+  int exitCode = -1;              // -1 when killed by a signal
+  int signal = 0;                 // the signal that ended it, if any
+  bool timedOut = false;          // killed because it ran past the deadline
   std::string out;
   std::string err;
 };

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <sodium.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/backup.h"
 #include "tests/support/kith-process.h"
@@ -54,12 +54,9 @@ constexpr const char* PASSPHRASE = "correct horse battery staple";
 
 // What people see of a home, by the commands they would use: equal for a home and its restore.
 json viewOf(const Home& home) {
-  return {{"journals", home.kithJson({"journal", "list"})},
-          {"members", home.kithJson({"members"})},
-          {"invites", home.kithJson({"invite", "list"})},
-          {"read", home.read()},
-          {"peers", home.kithJson({"peers", "list"})},
-          {"id", home.kithJson({"id"})}};
+  return {{"journals", home.kithJson({"journal", "list"})}, {"members", home.kithJson({"members"})},
+          {"invites", home.kithJson({"invite", "list"})},   {"read", home.read()},
+          {"peers", home.kithJson({"peers", "list"})},      {"id", home.kithJson({"id"})}};
 }
 
 // The entries in `dir`, by name: a refused restore must leave it as it was.
@@ -272,8 +269,8 @@ TEST_CASE("a damaged, truncated, foreign or oversized backup is refused with one
     CHECK(contains(refusedRestore(files / "middle.kith", {"checksum"}), "damaged"));
   }
   SECTION("a truncated backup, cut anywhere") {
-    for (size_t length : {size_t{0}, size_t{10}, kith::cli::BACKUP_HEADER_BYTES + 4, bytes.size() / 2,
-                          bytes.size() - 1}) {
+    for (size_t length :
+         {size_t{0}, size_t{10}, kith::cli::BACKUP_HEADER_BYTES + 4, bytes.size() / 2, bytes.size() - 1}) {
       INFO("cut to " << length << " of " << bytes.size() << " bytes");
       const std::string file = files / ("cut-" + std::to_string(length) + ".kith");
       writeFile(file, bytes.substr(0, length));
@@ -365,8 +362,7 @@ TEST_CASE("restore never writes over a home with an identity and backup never re
   }
 }
 
-TEST_CASE("a passphrase home's backup keeps the key sealed and restores with the same passphrase",
-          "[system][backup]") {
+TEST_CASE("a passphrase home's backup keeps the key sealed and restores with the same passphrase", "[system][backup]") {
   Home owner("owner", true, PASSPHRASE);
   owner.kithJson({"journal", "create", "Mum's recovery"});
   const std::string posted = owner.kithJson({"post", "She is home on Thursday"}).at("id").get<std::string>();

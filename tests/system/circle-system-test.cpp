@@ -16,10 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/home.h"
 #include "crypto/key-file.h"
 #include "protocol/entry.h"
 #include "protocol/invite.h"
-#include "cli/home.h"
 #include "store/store.h"
 #include "tests/support/kith-process.h"
 #include "tests/support/seed.h"
@@ -246,7 +246,8 @@ TEST_CASE("circles: friends join with invite codes, comment and heart - a revoke
     forged.secret.resize(protocol::INVITE_SECRET_BYTES);
     crypto::randomBytes(forged.secret);
     forged.addresses.push_back({"127.0.0.1", static_cast<uint16_t>(std::stoi(address.substr(10)))});
-    refused("a forged code", stranger.kith({"accept", protocol::encodeInvite(forged)}), {"not the one this invite is for"});
+    refused("a forged code", stranger.kith({"accept", protocol::encodeInvite(forged)}),
+            {"not the one this invite is for"});
   }
   // A cancelled code.
   json cancelled = owner.kithJson({"invite", "--address", address});

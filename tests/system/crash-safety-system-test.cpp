@@ -72,9 +72,8 @@ json kithJson(const std::string& home, std::vector<std::string> args) {
 // A home with an identity (no passphrase) and one journal.
 std::string makeHome(const TempDir& dir) {
   std::string home = dir / "home";
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"init", "--no-passphrase", "--name", "Ann"},
-        std::vector<std::string>{"journal", "create", "Mum's journey"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"init", "--no-passphrase", "--name", "Ann"},
+                                               std::vector<std::string>{"journal", "create", "Mum's journey"}}) {
     RunResult r = kith(home, args);
     INFO(describe(r));
     REQUIRE(r.exitCode == 0);
@@ -132,8 +131,7 @@ RunOptions parkedOptions() {
 
 }  // namespace
 
-TEST_CASE("a post that waited while another process died inside the store's opening is kept",
-          "[system][crash]") {
+TEST_CASE("a post that waited while another process died inside the store's opening is kept", "[system][crash]") {
   // Both parities of the last transaction id: with one, LMDB's reset window lost only the
   // waiting post; with the other, the commit before it too.
   for (int extraPosts = 0; extraPosts < 2; ++extraPosts) {
@@ -193,7 +191,8 @@ Poster startPoster(const std::string& home, const std::string& text) {
     ::dup2(null, 2);
     ::unsetenv("KITH_HOME");
     ::unsetenv("KITH_PASSPHRASE");
-    ::execl(kithBinary(), kithBinary(), "--home", home.c_str(), "--json", "post", text.c_str(), static_cast<char*>(nullptr));
+    ::execl(kithBinary(), kithBinary(), "--home", home.c_str(), "--json", "post", text.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -216,8 +215,7 @@ void drain(Poster& p) {
 
 }  // namespace
 
-TEST_CASE("every post acknowledged by concurrent kith post processes survives 300 random SIGKILLs",
-          "[system][crash]") {
+TEST_CASE("every post acknowledged by concurrent kith post processes survives 300 random SIGKILLs", "[system][crash]") {
   const uint64_t seed = kith::test::testSeed("kill loop");
   INFO("seed " << seed << " (set KITH_TEST_SEED to repeat)");
   std::mt19937_64 rng(seed);

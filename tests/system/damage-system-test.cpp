@@ -44,9 +44,9 @@ constexpr size_t UPDATES = 30;
 constexpr size_t COMMENTS = 20;
 constexpr size_t HEARTS = 10;
 constexpr size_t ENTRIES = 1 + UPDATES + COMMENTS + HEARTS;  // with the journal's genesis
-constexpr size_t PAGE_BYTES = 4096;                            // LMDB's page on Linux x86-64 and arm64
+constexpr size_t PAGE_BYTES = 4096;                          // LMDB's page on Linux x86-64 and arm64
 constexpr size_t FLIPS_PER_CASE = 8;
-constexpr size_t ID_PREFIX_CHARS = 12;                         // as `read`'s warnings print ids
+constexpr size_t ID_PREFIX_CHARS = 12;  // as `read`'s warnings print ids
 
 std::set<std::string> idsOf(const json& entries) {
   std::set<std::string> ids;
@@ -110,7 +110,8 @@ std::string dataFile(const std::string& home) { return home + "/store/data.mdb";
 // Returns `check`'s result.
 RunResult runEverything(const std::string& home) {
   const Pristine& p = pristine();
-  for (std::vector<std::string> args : {std::vector<std::string>{"status"}, {"journal", "list"}, {"members"}, {"read"}}) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"status"}, {"journal", "list"}, {"members"}, {"read"}}) {
     requireComposed(runKith(home, args));
   }
   std::vector<std::string> readArgs{"--json", "read"};
@@ -277,10 +278,9 @@ TEST_CASE("every command on a randomly damaged store ends in a line, never a sig
   REQUIRE(pages > 4);
   enum class Damage { RANDOM_PAGE, ZEROED_PAGE, FLIPPED_BYTES };
   const std::vector<std::pair<Damage, uint32_t>> cases = {
-      {Damage::RANDOM_PAGE, 1},   {Damage::RANDOM_PAGE, 2},   {Damage::RANDOM_PAGE, 3},
-      {Damage::RANDOM_PAGE, 4},   {Damage::ZEROED_PAGE, 5},   {Damage::ZEROED_PAGE, 6},
-      {Damage::ZEROED_PAGE, 7},   {Damage::FLIPPED_BYTES, 8}, {Damage::FLIPPED_BYTES, 9},
-      {Damage::FLIPPED_BYTES, 10}, {Damage::FLIPPED_BYTES, 11}, {Damage::FLIPPED_BYTES, 12},
+      {Damage::RANDOM_PAGE, 1},   {Damage::RANDOM_PAGE, 2},    {Damage::RANDOM_PAGE, 3},    {Damage::RANDOM_PAGE, 4},
+      {Damage::ZEROED_PAGE, 5},   {Damage::ZEROED_PAGE, 6},    {Damage::ZEROED_PAGE, 7},    {Damage::FLIPPED_BYTES, 8},
+      {Damage::FLIPPED_BYTES, 9}, {Damage::FLIPPED_BYTES, 10}, {Damage::FLIPPED_BYTES, 11}, {Damage::FLIPPED_BYTES, 12},
   };
   for (const auto& [damage, seed] : cases) {
     std::cout << "damage-system-test: seed " << seed << std::endl;

@@ -10,9 +10,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -120,9 +120,11 @@ TEST_CASE("init on a nearly full disk leaves a whole home or nothing, at every s
     }
     // Whichever way it went, the home is whole: every command works or says why in one line.
     disk.leaveFree(freeKiB * 1024);
-    for (const std::vector<std::string>& args :
-         {std::vector<std::string>{"status"}, {"journal", "create", "Mum's journey"}, {"post", "Home on Thursday"},
-          {"read"}, {"check"}}) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"status"},
+                                                 {"journal", "create", "Mum's journey"},
+                                                 {"post", "Home on Thursday"},
+                                                 {"read"},
+                                                 {"check"}}) {
       requireComposedInOneLine(runKith(home, args));
     }
     disk.removeFiller();
