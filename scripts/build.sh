@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=build
-flags=()
+flags=(-DKITH_WERROR="${KITH_WERROR:-OFF}")
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
   flags+=(-DKITH_SANITIZE=ON -DKITH_BUILD_BENCH=OFF)

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libsodium-dev libuv1-dev capnproto libcapnp-dev liblmdb-dev
   catch2 libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libqrencode-dev
+  clang-format git
 )
 
 missing=()

@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
+# Warnings are errors here (and so in CI); a plain scripts/build.sh leaves them warnings.
+export KITH_WERROR=ON
+
+echo "== guard rails"
+scripts/check-layers.sh
+scripts/check-format.sh
 
 echo "== build (RelWithDebInfo)"
 scripts/build.sh
