@@ -223,7 +223,7 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
                {"role", protocol::roleName(role)},
                {"title", title ? json(*title) : json(nullptr)},
                {"received", received}},
-              "Joined \"" + (title ? *title : std::string("(title not yet received)")) + "\" as " +
+              "Joined \"" + (title ? terminalSafe(*title) : std::string("(title not yet received)")) + "\" as " +
                   protocol::roleName(role) + " (journal " + toHex(journal).substr(0, 16) + ", " +
                   std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
                   ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) +

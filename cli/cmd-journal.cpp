@@ -42,8 +42,8 @@ void cmdJournalList(Context& ctx) {
                     {"entries", j.entryCount},
                     {"epoch", j.epoch},
                     {"last_update", isoTime(j.lastEntryMs)}});
-    text << toHex(j.id).substr(0, 16) << "  " << (title ? *title : "(title unreadable)") << "\n    " << role << ", "
-         << members << (members == 1 ? " member, " : " members, ") << j.entryCount
+    text << toHex(j.id).substr(0, 16) << "  " << (title ? terminalSafe(*title) : "(title unreadable)") << "\n    "
+         << role << ", " << members << (members == 1 ? " member, " : " members, ") << j.entryCount
          << (j.entryCount == 1 ? " entry" : " entries") << ", last update " << localTime(j.lastEntryMs) << "\n";
   }
   if (journals.empty()) text << "No journals yet: create one with 'kith journal create \"TITLE\"'.";

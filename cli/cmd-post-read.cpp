@@ -112,7 +112,8 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
   json list = json::array();
   std::ostringstream text;
   auto title = store::journalTitle(s, keyring, journal);
-  text << "# " << (title ? *title : "(title unreadable)") << "  [" << toHex(journal).substr(0, 16) << "]\n";
+  text << "# " << (title ? terminalSafe(*title) : "(title unreadable)") << "  [" << toHex(journal).substr(0, 16)
+       << "]\n";
   size_t shown = 0;
   for (const auto& r : entries) {
     json j = entryJson(r);
@@ -145,7 +146,7 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
       continue;
     }
     text << "\n" << localTime(e.timestampMs) << "  " << who(e.author) << "  [" << shortHex(e.id) << "]\n";
-    std::istringstream lines(r.body->text);
+    std::istringstream lines(terminalSafe(r.body->text));
     for (std::string line; std::getline(lines, line);) text << "  " << line << "\n";
     if (!heartAuthors.empty()) {
       text << "  \u2665 " << heartAuthors.size() << " (";
@@ -158,7 +159,7 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
     }
     for (const auto* c : comments[e.id]) {
       text << "  > " << who(c->entry.author) << ", " << localTime(c->entry.timestampMs) << ": ";
-      std::istringstream clines(c->body->text);
+      std::istringstream clines(terminalSafe(c->body->text));
       bool firstLine = true;
       for (std::string line; std::getline(clines, line);) {
         text << (firstLine ? "" : "    ") << line << "\n";

@@ -129,3 +129,52 @@ std::string countOf(uint64_t n, const char* one, const char* many) {
 }
 
 }  // namespace kith::cli
+
+namespace kith::cli {
+
+std::string terminalSafe(std::string_view text) {
+  static constexpr char HEX[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size();
+  auto byteEscape = [&](unsigned char c) {
+    out += "\\x";
+    out += HEX[c >> 4];
+    out += HEX[c & 0xf];
+  };
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n') || c == 0x7f) {
+        byteEscape(c);
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len != 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    if (!ok) {
+      byteEscape(c);
+      ++i;
+      continue;
+    }
+    uint32_t cp = len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3fu);
+    bool control = (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+    if (control) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\\u{%04x}", static_cast<unsigned>(cp));
+      out += buf;
+    } else {
+      out.append(reinterpret_cast<const char*>(p + i), len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace kith::cli

@@ -59,6 +59,12 @@ std::string localTime(int64_t ms);
 std::string isoTime(int64_t ms);
 // Throws Error(INPUT) unless `text` is valid UTF-8 without NUL bytes.
 void requireText(const std::string& text, const char* what);
+// Text written by another member (an update, a comment, a journal's title) made safe to print on
+// a terminal: every control character but the newline (C0, DEL, C1) and the bidirectional
+// overrides and isolates (U+202A-U+202E, U+2066-U+2069) are written visibly as \xNN or \u{NNNN},
+// and bytes that are not UTF-8 as \xNN, so that no post can clear a reader's screen, set the
+// window's title, or reorder what is shown. JSON output needs none of this (it is escaped).
+std::string terminalSafe(std::string_view text);
 // Throws Error(INPUT) when `text` is over `max` bytes: "the <what> is N bytes, over the limit of M".
 void requireSize(const std::string& text, size_t max, const char* what, const char* hint);
 // "1 entry", "3 entries".

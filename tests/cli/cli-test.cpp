@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/bytes.h"
 #include "tests/support/kith-process.h"
 
 namespace {
@@ -694,4 +695,39 @@ TEST_CASE("no file in the home holds a posted sentence, a title or the passphras
   CHECK_FALSE(anyFileContains(h.path, "Rosalind"));
   CHECK_FALSE(anyFileContains(h.path, PASSPHRASE));
   CHECK_FALSE(anyFileContains(h.path, "lantern"));
+}
+
+TEST_CASE("text from a member cannot drive the reader's terminal: control characters are shown, not obeyed", "[cli]") {
+  Home h;
+  h.initUnsealed();
+  // Clear the screen and set the window's title in the journal's title, an update and a comment;
+  // an 8-bit CSI (U+009B) and a right-to-left override (U+202E) too. All are valid UTF-8 text.
+  const std::string clear = "\x1b[2J\x1b[H";
+  const std::string windowTitle = "\x1b]0;pwned\x07";
+  const std::string c1 =
+      "\xc2\x9b"
+      "31m";
+  const std::string rlo = "\xe2\x80\xae";
+  h.createJournal("Mum" + clear + "'s journey");
+  json posted = h.okJson({"post", "line one" + windowTitle + "\nline two" + c1 + rlo + "\ttabbed"});
+  h.ok({"comment", posted["id"].get<std::string>(), "get well" + clear});
+
+  std::string shown = h.ok({"read"}) + h.ok({"journal", "list"});
+  for (const std::string& raw :
+       {std::string("\x1b"), std::string("\x07"), std::string("\xc2\x9b"), rlo, std::string("\t")}) {
+    INFO("raw bytes " << kith::toHex(kith::asBytes(raw)));
+    CHECK(shown.find(raw) == std::string::npos);
+  }
+  // What was written is still there, visibly.
+  CHECK(contains(shown, "Mum\\x1b[2J\\x1b[H's journey"));
+  CHECK(contains(shown, "line one\\x1b]0;pwned\\x07"));
+  CHECK(contains(shown, "line two\\u{009b}31m\\u{202e}\\x09tabbed"));
+  CHECK(contains(shown, "get well\\x1b[2J"));
+  // Newlines still break lines, and --json keeps the exact text (JSON escapes it).
+  CHECK(contains(shown, "\n  line two"));
+  json read = h.read();
+  bool exact = false;
+  for (const auto& e : read)
+    exact = exact || e.value("text", json()) == json("line one" + windowTitle + "\nline two" + c1 + rlo + "\ttabbed");
+  CHECK(exact);
 }
