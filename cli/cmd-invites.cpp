@@ -169,17 +169,21 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
   auto& port = rt.io.getPort();
   std::vector<std::string> failures;
   std::optional<std::string> wrongNode;  // an address where another node (or no kith node) answered
+  // A session with the inviting node at `a`; throws what connect and the handshake threw.
+  auto dial = [&](const protocol::InviteAddress& a, std::optional<node::TransportFailure>& failed) {
+    auto conn = node::connect(port, a.host.c_str(), a.port)
+                    .then([&](kj::Own<node::UvStream> stream) {
+                      return node::secureInitiate(kj::mv(stream), me.identity, code.node, port.getTimer(), &failed);
+                    })
+                    .wait(ws);
+    return kj::heap<node::PeerSession>(*rt.replicator, kj::mv(conn), true, port.getTimer());
+  };
   for (const auto& a : code.addresses) {
     std::string where = node::formatHostPort(a.host, a.port);
     kj::Own<node::PeerSession> session;
     std::optional<node::TransportFailure> failed;
     try {
-      auto conn = node::connect(port, a.host.c_str(), a.port)
-                      .then([&](kj::Own<node::UvStream> stream) {
-                        return node::secureInitiate(kj::mv(stream), me.identity, code.node, port.getTimer(), &failed);
-                      })
-                      .wait(ws);
-      session = kj::heap<node::PeerSession>(*rt.replicator, kj::mv(conn), true, port.getTimer());
+      session = dial(a, failed);
     } catch (const kj::Exception& e) {
       std::string why = peerMessage(e);
       if (failed == node::TransportFailure::REFUSED) {
@@ -208,8 +212,13 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
     rt.config.addFollow({journal, code.node});
     rt.config.addPeer({a.host, a.port, code.node});
     rt.config.save(ctx.home());
+    // The inviting node serves a redeemer nothing but the redemption and then hangs up; as a member
+    // now, connect again for the first sync.
+    session = nullptr;
     uint64_t received = 0;
     try {
+      std::optional<node::TransportFailure> again;
+      session = dial(a, again);
       auto results = session->sync([](const node::SyncProgress&) {}).wait(ws);
       for (const auto& r : results) received += r.received;
     } catch (const kj::Exception& e) {

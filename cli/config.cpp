@@ -152,4 +152,11 @@ bool Config::isFollowing(const protocol::JournalId& journal) const {
   return false;
 }
 
+bool Config::followsFrom(const protocol::JournalId& journal, const crypto::PublicKey& peer) const {
+  for (const auto& f : follows) {
+    if (f.journal == journal && f.owner == peer) return true;
+  }
+  return false;
+}
+
 }  // namespace kith::cli

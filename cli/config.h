@@ -29,6 +29,9 @@ struct Config {
   bool addPeer(const node::PeerAddress& peer);
   bool addFollow(const Follow& follow);
   bool isFollowing(const protocol::JournalId& journal) const;
+  // True when this home follows `journal` from `peer` (the key given to `kith follow`, or the
+  // inviting node).
+  bool followsFrom(const protocol::JournalId& journal, const crypto::PublicKey& peer) const;
 };
 
 // `kith serve` holds an exclusive lock on HOME/serve.lock (with its listen address inside) while it

@@ -27,9 +27,9 @@ std::shared_ptr<spdlog::logger> makeLogger(bool verbose) {
 Runtime::Runtime(Context& ctx) : logger(makeLogger(ctx.options().verbose)), config(Config::load(ctx.home())) {
   const Unlocked& me = ctx.unlock();
   // The replicator asks the live config: `kith accept` adds a follow while the runtime exists.
-  replicator =
-      std::make_unique<node::Replicator>(ctx.store(), me.identity, me.storageKey.view(), *logger,
-                                         [this](const protocol::JournalId& j) { return config.isFollowing(j); });
+  replicator = std::make_unique<node::Replicator>(
+      ctx.store(), me.identity, me.storageKey.view(), *logger,
+      [this](const protocol::JournalId& j, const crypto::PublicKey& peer) { return config.followsFrom(j, peer); });
 }
 
 SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, unsigned attempts, bool json) {

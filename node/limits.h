@@ -13,17 +13,43 @@ constexpr size_t BATCH_ENTRIES_MAX = 512;
 constexpr size_t BATCH_BYTES_MAX = size_t{1} << 20;
 // Pushes a subscription may have outstanding: two keep the pipe full while the receiver verifies.
 constexpr unsigned PUSHES_IN_FLIGHT_MAX = 2;
-// Subscriptions one connection may hold on this node.
+// Subscriptions one connection may hold on this node (each holds a version vector of up to
+// HEADS_MAX heads, about 50 KiB at most).
 constexpr size_t SUBSCRIPTIONS_PER_PEER_MAX = 256;
+// What one connection may make this node hold, whatever the peer does. Cap'n Proto queues every
+// message we send to a peer (answers to its calls, our pushes) until the socket takes it; a peer
+// that never reads would make that queue grow without end. So, per connection:
+// - reading the peer's calls pauses while more than SEND_QUEUE_PAUSE_READ_BYTES wait to be sent
+//   (an honest peer reads, and never makes us hold that much: see the two limits below);
+constexpr size_t SEND_QUEUE_PAUSE_READ_BYTES = size_t{4} << 20;
+// - a subscription sends its next push only while less than SEND_QUEUE_PUSH_BYTES wait;
+constexpr size_t SEND_QUEUE_PUSH_BYTES = size_t{1} << 20;
+// - a fetch is answered only while less than SEND_QUEUE_FETCH_BYTES wait; until then it waits,
+//   and at most FETCHES_WAITING_MAX fetches of one connection wait (more are refused at once).
+constexpr size_t SEND_QUEUE_FETCH_BYTES = size_t{2} << 20;
+constexpr size_t FETCHES_WAITING_MAX = 4;
 // Incoming call parameters (in 8-byte words) not yet answered before the RPC system stops reading
 // from the peer: bounds what a flood of calls can make us hold.
 constexpr size_t RPC_FLOW_LIMIT_WORDS = (size_t{8} << 20) / 8;
 // The largest RPC message we read (a push of BATCH_BYTES_MAX plus framing), in words.
 constexpr uint64_t RPC_MESSAGE_WORDS_MAX = (BATCH_BYTES_MAX + BATCH_ENTRIES_MAX * 128 + 65536) / 8;
-// Peers connected at once.
+// Peers connected at once (sessions of members, configured peers and followed owners).
 constexpr size_t PEERS_MAX = 256;
 // A handshake must complete within this time, or the connection is dropped.
 constexpr unsigned HANDSHAKE_TIMEOUT_MS = 10000;
+// Inbound handshakes in progress at once (each holds about 100 KiB: buffers and guarded pages).
+// When a new connection comes and the pool is full, the oldest unfinished handshake is dropped:
+// an honest peer finishes in one round trip, a stalled one is the oldest.
+constexpr size_t HANDSHAKES_IN_FLIGHT_MAX = 64;
+// While an invite is open, a key that is not a member may connect to redeem it. Such redeemers
+// live in their own pool, apart from PEERS_MAX: at most REDEEMERS_MAX at once; they are served
+// nothing but `redeemInvite`, and each connection is closed REDEEMER_LINGER_MS after its
+// redeemInvite was answered, or REDEEMER_LIFETIME_MS after it was accepted, whichever comes first.
+constexpr size_t REDEEMERS_MAX = 16;
+constexpr unsigned REDEEMER_LIFETIME_MS = 30000;
+constexpr unsigned REDEEMER_LINGER_MS = 1000;
+// Handshakes dropped (pool full) logged in full: the first, then every HANDSHAKES_DROPPED_LOG_EVERY-th.
+constexpr unsigned HANDSHAKES_DROPPED_LOG_EVERY = 100;
 // How often `kith serve` looks for entries written by other processes (`kith post`).
 constexpr unsigned STORE_POLL_MS = 100;
 // How often a session asks its peer again which journals they share.

@@ -81,34 +81,67 @@ kj::Promise<void> Node::pollLoop(unsigned failures) {
             });
 }
 
-std::string Node::acceptReason(const crypto::PublicKey& peer) const {
-  if (sessions_.size() >= PEERS_MAX && sessions_.count(peer) == 0) return "this node has too many peers";
+bool Node::isPeer(const crypto::PublicKey& peer) const {
   for (const auto& p : options_.peers) {
-    if (p.key == peer) return "";
+    if (p.key == peer) return true;
   }
   for (const auto& t : options_.trusted) {
-    if (t == peer) return "";
+    if (t == peer) return true;
   }
-  if (replicator_.knows(peer)) return "";
-  // While an invite is open, strangers may connect to redeem it; they get nothing else (the
-  // journal capability checks membership).
-  if (replicator_.store().hasOpenInvites(nowMs())) return "";
+  return replicator_.knows(peer);
+}
+
+std::string Node::acceptReason(const crypto::PublicKey& peer) const {
+  if (isPeer(peer)) {
+    if (sessions_.size() >= PEERS_MAX && sessions_.count(peer) == 0) return "this node has too many peers";
+    return "";
+  }
+  // While an invite is open, strangers may connect to redeem it, in their own small pool; they
+  // get nothing else.
+  if (replicator_.store().hasOpenInvites(nowMs())) {
+    if (redeemers_.size() >= REDEEMERS_MAX) return "too many invites are being redeemed at once; try again in a minute";
+    return "";
+  }
   return "you are not a member of any journal on this node";
+}
+
+void Node::respond(kj::Own<UvStream> stream) {
+  std::string from = stream->getPeerName().cStr();
+  if (handshakes_.size() >= HANDSHAKES_IN_FLIGHT_MAX) {
+    // Make room by dropping the oldest unfinished handshake: an honest peer finishes in one round
+    // trip, so the oldest is the one that stalls.
+    auto oldest = handshakes_.begin();
+    auto canceler = kj::mv(oldest->second);
+    handshakes_.erase(oldest);
+    canceler->cancel("dropped: too many handshakes at once");
+    if (handshakesDropped_++ % HANDSHAKES_DROPPED_LOG_EVERY == 0) {
+      replicator_.log().warn("too many handshakes at once ({}): dropped the oldest unfinished one ({} so far)",
+                             HANDSHAKES_IN_FLIGHT_MAX, handshakesDropped_);
+    }
+  }
+  uint64_t serial = ++serial_;
+  auto canceler = kj::heap<kj::Canceler>();
+  auto handshake = canceler->wrap(secureRespond(
+      kj::mv(stream), replicator_.identity(), [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
+      port_.getTimer()));
+  handshakes_.emplace(serial, kj::mv(canceler));
+  tasks_.add(handshake.then(
+      [this, serial](SecureConnection conn) {
+        handshakes_.erase(serial);
+        adopt(kj::mv(conn), false);
+      },
+      [this, serial, from](kj::Exception&& e) {
+        // A dropped handshake was counted (and logged) when it was dropped.
+        if (handshakes_.erase(serial) == 0) return;
+        replicator_.log().warn("[{}] inbound connection dropped: {}", from, e.getDescription().cStr());
+      }));
 }
 
 kj::Promise<void> Node::acceptLoop(unsigned failures) {
   KJ_IF_MAYBE(l, listener_) {
     return (*l)->accept().then(
         [this](kj::Own<UvStream> stream) {
-          std::string from = stream->getPeerName().cStr();
-          tasks_.add(secureRespond(
-                         kj::mv(stream), replicator_.identity(),
-                         [this](const crypto::PublicKey& peer) { return acceptReason(peer); }, port_.getTimer())
-                         .then([this](SecureConnection conn) { adopt(kj::mv(conn), false); },
-                               [this, from](kj::Exception&& e) {
-                                 replicator_.log().warn("[{}] inbound connection dropped: {}", from,
-                                                        e.getDescription().cStr());
-                               }));
+          respond(kj::mv(stream));
           return acceptLoop(0);
         },
         [this, failures](kj::Exception&& e) {
@@ -174,8 +207,32 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
           });
 }
 
+void Node::adoptRedeemer(SecureConnection connection) {
+  auto label = shortId(connection.remote);
+  if (redeemers_.size() >= REDEEMERS_MAX) {
+    replicator_.log().warn("[peer {}] dropped: too many invite redeemers at once", label);
+    return;
+  }
+  auto session =
+      kj::heap<PeerSession>(replicator_, kj::mv(connection), false, port_.getTimer(), PeerSession::Mode::REDEEMER);
+  uint64_t serial = ++serial_;
+  replicator_.log().info("[peer {}] connected to redeem an invite", label);
+  auto ended =
+      session->run()
+          .then([]() {},
+                [this, label](kj::Exception&& e) {
+                  replicator_.log().info("[peer {}] invite redeemer disconnected: {}", label,
+                                         e.getDescription().cStr());
+                })
+          .then([this, serial]() { tasks_.add(kj::evalLater([this, serial]() { redeemers_.erase(serial); })); })
+          .eagerlyEvaluate(nullptr);
+  redeemers_.emplace(serial, Redeemer{kj::mv(session), kj::mv(ended)});
+}
+
 void Node::adopt(SecureConnection connection, bool initiator) {
   const crypto::PublicKey peer = connection.remote;
+  // Inbound and no peer of ours: it was let in to redeem an invite.
+  if (!initiator && !isPeer(peer)) return adoptRedeemer(kj::mv(connection));
   auto label = shortId(peer);
   auto it = sessions_.find(peer);
   if (it != sessions_.end()) {

@@ -5,7 +5,12 @@
 // Threading: the loop thread only.
 // Caveats:
 // - A peer is accepted at the handshake only if it is a configured peer, an active member of a
-//   journal held here, or the owner of a followed journal; anyone else is refused with a reason.
+//   journal held here, or the owner of a followed journal (at most PEERS_MAX sessions). While an
+//   invite is open, a key that is none of these is accepted as a redeemer: its own pool of at
+//   most REDEEMERS_MAX, served nothing but redeemInvite, closed soon after. Anyone else is refused
+//   with a reason.
+// - At most HANDSHAKES_IN_FLIGHT_MAX inbound handshakes run at once; a new connection beyond
+//   that drops the oldest unfinished one.
 // - Two connections with the same peer (both dialled at once) are resolved the same way on both
 //   sides: the one whose initiator has the smaller key stays.
 // - Destroy the Node before the Replicator and the event port.
@@ -48,6 +53,10 @@ public:
   // The bound port (after start()), the OS-chosen one when 0 was asked for.
   uint16_t listenPort() const;
   size_t sessionCount() const { return sessions_.size(); }
+  size_t redeemerCount() const { return redeemers_.size(); }
+  size_t handshakeCount() const { return handshakes_.size(); }
+  // Inbound handshakes dropped so far because the pool was full.
+  uint64_t handshakesDropped() const { return handshakesDropped_; }
 
 private:
   struct Entry;
@@ -55,7 +64,11 @@ private:
   kj::Promise<void> dialLoop(size_t index, unsigned attempt);
   kj::Promise<void> pollLoop(unsigned failures);
   void adopt(SecureConnection connection, bool initiator);
+  void adoptRedeemer(SecureConnection connection);
+  // A configured peer, a followed journal's owner, or an active member of a journal held here.
+  bool isPeer(const crypto::PublicKey& peer) const;
   std::string acceptReason(const crypto::PublicKey& peer) const;
+  void respond(kj::Own<UvStream> stream);
   void taskFailed(kj::Exception&& exception) override;
 
   UvEventPort& port_;
@@ -71,6 +84,15 @@ private:
     uint64_t serial;
   };
   std::map<crypto::PublicKey, Live> sessions_;
+  // Invite redeemers, by serial. `ended` is destroyed first (it may be what runs the session).
+  struct Redeemer {
+    kj::Own<PeerSession> session;
+    kj::Promise<void> ended;
+  };
+  std::map<uint64_t, Redeemer> redeemers_;
+  // Inbound handshakes in progress, by serial (oldest first); cancelling one drops its connection.
+  std::map<uint64_t, kj::Own<kj::Canceler>> handshakes_;
+  uint64_t handshakesDropped_ = 0;
   uint64_t serial_ = 0;
   kj::TimePoint nextReaderCheck_;
   kj::TaskSet tasks_;

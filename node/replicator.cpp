@@ -86,14 +86,21 @@ std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& jou
 // Replicator
 
 Replicator::Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
-                       std::function<bool(const JournalId&)> followed)
-    : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followed_(std::move(followed)) {
+                       FollowsFrom followsFrom)
+    : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followsFrom_(std::move(followsFrom)) {
   lastChange_ = store_.changeCounter();
 }
 
 VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
                                  const PublicKey& peer) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
+  // Whoever offers entries, through whichever path (a push to our journal, a push into the sink we
+  // gave, the answer to our fetch), must be someone we replicate this journal with.
+  if (!mayReplicate(journal, peer)) {
+    log_.warn("[peer {}] journal {}: refused {} entries: not a member", shortId(peer), shortId(journal),
+              entries.size());
+    kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
+  }
   std::vector<Entry> decoded;
   decoded.reserve(entries.size());
   std::set<PublicKey> authors;
@@ -162,8 +169,9 @@ std::vector<JournalId> Replicator::journalsFor(const PublicKey& peer) const {
   return out;
 }
 
-bool Replicator::wants(const JournalId& journal) const {
-  return store_.journal(journal).has_value() || followed_(journal);
+bool Replicator::mayReplicate(const JournalId& journal, const PublicKey& peer) const {
+  if (store_.journal(journal)) return mayAccess(journal, peer);
+  return followsFrom_(journal, peer);
 }
 
 bool Replicator::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
@@ -190,15 +198,15 @@ void Replicator::pollStore() {
 class Subscription final : public rpc::Subscription::Server, private kj::TaskSet::ErrorHandler {
 public:
   Subscription(Replicator& replicator, const JournalId& journal, const PublicKey& peer, rpc::EntrySink::Client sink,
-               VersionVector have, std::shared_ptr<size_t> perPeer)
+               VersionVector have, std::shared_ptr<ConnectionBudget> budget)
       : replicator_(replicator), journal_(journal), peer_(peer), sink_(kj::mv(sink)), sent_(kj::mv(have)),
-        perPeer_(kj::mv(perPeer)), tasks_(*this) {
+        budget_(kj::mv(budget)), tasks_(*this) {
     replicator_.subscriptions_.insert(this);
-    ++*perPeer_;
+    ++budget_->subscriptions;
   }
   ~Subscription() noexcept(false) {
     replicator_.subscriptions_.erase(this);
-    --*perPeer_;
+    --budget_->subscriptions;
   }
 
   void kick() {
@@ -224,7 +232,17 @@ private:
   }
 
   void pumpOnce() {
-    while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX) {
+    while (!failed_ && dirty_ && inFlight_ < PUSHES_IN_FLIGHT_MAX && !waitingForQueue_) {
+      // The connection's send queue is shared by all its subscriptions and answers: push only while
+      // it is short, and go on when the socket has taken enough.
+      if (budget_->sendQueueBytes() >= SEND_QUEUE_PUSH_BYTES) {
+        waitingForQueue_ = true;
+        tasks_.add(budget_->whenSendQueueBelow(SEND_QUEUE_PUSH_BYTES).then([this]() {
+          waitingForQueue_ = false;
+          pump();
+        }));
+        break;
+      }
       // Membership is checked before every push, as JournalServer checks it at every call: a
       // member removed while subscribed must get nothing more.
       if (!replicator_.mayAccess(journal_, peer_)) {
@@ -283,18 +301,23 @@ private:
   PublicKey peer_;
   rpc::EntrySink::Client sink_;
   VersionVector sent_;
-  std::shared_ptr<size_t> perPeer_;  // subscriptions of this peer's connection
+  std::shared_ptr<ConnectionBudget> budget_;  // the connection's, shared with its other services
   unsigned inFlight_ = 0;
+  bool waitingForQueue_ = false;
   bool dirty_ = false;
   bool failed_ = false;
   kj::TaskSet tasks_;
 };
 
 void Replicator::notifyChanged() {
-  // Copy: a kick may end a subscription.
+  // Copy: a kick may end a subscription, a listener may end a session.
   std::vector<Subscription*> subs(subscriptions_.begin(), subscriptions_.end());
   for (Subscription* s : subs) {
     if (subscriptions_.count(s)) s->kick();
+  }
+  std::vector<ChangeListener*> listeners(listeners_.begin(), listeners_.end());
+  for (ChangeListener* l : listeners) {
+    if (listeners_.count(l)) l->storeChanged();
   }
 }
 
@@ -306,8 +329,8 @@ namespace {
 class JournalServer final : public rpc::Journal::Server {
 public:
   JournalServer(Replicator& replicator, const JournalId& journal, const PublicKey& peer,
-                std::shared_ptr<size_t> subscriptions)
-      : replicator_(replicator), journal_(journal), peer_(peer), subscriptions_(subscriptions) {}
+                std::shared_ptr<ConnectionBudget> budget)
+      : replicator_(replicator), journal_(journal), peer_(peer), budget_(kj::mv(budget)) {}
 
   kj::Promise<void> push(PushContext context) override {
     requireAccess();
@@ -325,6 +348,29 @@ public:
 
   kj::Promise<void> fetch(FetchContext context) override {
     requireAccess();
+    // An answer of up to BATCH_BYTES_MAX joins the peer's send queue: answer only while the queue
+    // is short; a peer that asks faster than it reads waits, and beyond a few waiting fetches is
+    // refused at once.
+    if (budget_->sendQueueBytes() < SEND_QUEUE_FETCH_BYTES) {
+      answerFetch(context);
+      return kj::READY_NOW;
+    }
+    if (budget_->fetchesWaiting >= FETCHES_WAITING_MAX) {
+      kj::throwFatalException(
+          nodeException(kj::Exception::Type::OVERLOADED, "too many fetches at once: read the answers first"));
+    }
+    ++budget_->fetchesWaiting;
+    auto budget = budget_;
+    auto done = kj::defer([budget]() { --budget->fetchesWaiting; });
+    return budget_->whenSendQueueBelow(SEND_QUEUE_FETCH_BYTES)
+        .then([this, context]() mutable {
+          requireAccess();
+          answerFetch(context);
+        })
+        .attach(kj::mv(done));
+  }
+
+  void answerFetch(FetchContext& context) {
     auto params = context.getParams();
     PublicKey author = key32(params.getAuthor(), "author");
     size_t limit = std::min<size_t>(params.getLimit(), BATCH_ENTRIES_MAX);
@@ -333,15 +379,17 @@ public:
       packed = replicator_.store().rangePacked(journal_, author, params.getFromSeq(), limit, BATCH_BYTES_MAX);
     }
     fillEntries(context.getResults().initEntries(static_cast<unsigned>(packed.size())), packed);
-    return kj::READY_NOW;
   }
 
   kj::Promise<void> subscribe(SubscribeContext context) override {
     requireAccess();
-    KJ_REQUIRE(*subscriptions_ < SUBSCRIPTIONS_PER_PEER_MAX, "too many subscriptions on this connection");
+    if (budget_->subscriptions >= SUBSCRIPTIONS_PER_PEER_MAX) {
+      kj::throwFatalException(
+          nodeException(kj::Exception::Type::OVERLOADED, "too many subscriptions on this connection"));
+    }
     auto params = context.getParams();
-    auto sub = kj::heap<Subscription>(replicator_, journal_, peer_, params.getSink(), readHeads(params.getHave()),
-                                      subscriptions_);
+    auto sub =
+        kj::heap<Subscription>(replicator_, journal_, peer_, params.getSink(), readHeads(params.getHave()), budget_);
     sub->kick();
     context.getResults().setSubscription(kj::mv(sub));
     return kj::READY_NOW;
@@ -361,12 +409,36 @@ private:
   Replicator& replicator_;
   JournalId journal_;
   PublicKey peer_;
-  std::shared_ptr<size_t> subscriptions_;
+  std::shared_ptr<ConnectionBudget> budget_;
 };
+
+// redeemInvite, as both the member's Node and the redeemer's serve it.
+using RedeemContext = capnp::CallContext<rpc::Node::RedeemInviteParams, rpc::Node::RedeemInviteResults>;
+void redeemInvite(Replicator& replicator, const PublicKey& peer, RedeemContext& context) {
+  auto secret = context.getParams().getSecret();
+  KJ_REQUIRE(secret.size() == protocol::INVITE_SECRET_BYTES, "malformed invite secret");
+  Key32 id = protocol::inviteId({secret.begin(), secret.size()});
+  // One write transaction: the invite is open, the member is added, the invite is used.
+  store::Keyring keyring{replicator.identity(), replicator.storageKey()};
+  store::Redemption redeemed = replicator.store().redeemInvite(id, peer, nowMs(), keyring);
+  std::string who = shortId(peer);
+  if (redeemed.status != store::InviteStatus::OPEN) {
+    replicator.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(redeemed.status));
+    kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(redeemed.status)));
+  }
+  const store::Invite* invite = &*redeemed.invite;
+  replicator.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
+                        protocol::roleName(invite->role));
+  replicator.notifyChanged();
+  auto results = context.getResults();
+  results.setJournal(kj::arrayPtr(invite->journal.data(), invite->journal.size()));
+  results.setRole(static_cast<schema::Role>(invite->role));
+}
 
 class NodeServer final : public rpc::Node::Server {
 public:
-  NodeServer(Replicator& replicator, const PublicKey& peer) : replicator_(replicator), peer_(peer) {}
+  NodeServer(Replicator& replicator, const PublicKey& peer, std::shared_ptr<ConnectionBudget> budget)
+      : replicator_(replicator), peer_(peer), budget_(kj::mv(budget)) {}
 
   kj::Promise<void> journal(JournalContext context) override {
     JournalId id = key32(context.getParams().getId(), "journal id");
@@ -374,29 +446,12 @@ public:
       replicator_.log().warn("[peer {}] refused journal {}: not a member", shortId(peer_), shortId(id));
       KJ_FAIL_REQUIRE("not a member of this journal");
     }
-    context.getResults().setJournal(kj::heap<JournalServer>(replicator_, id, peer_, subscriptions_));
+    context.getResults().setJournal(kj::heap<JournalServer>(replicator_, id, peer_, budget_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> redeemInvite(RedeemInviteContext context) override {
-    auto secret = context.getParams().getSecret();
-    KJ_REQUIRE(secret.size() == protocol::INVITE_SECRET_BYTES, "malformed invite secret");
-    Key32 id = protocol::inviteId({secret.begin(), secret.size()});
-    // One write transaction: the invite is open, the member is added, the invite is used.
-    store::Keyring keyring{replicator_.identity(), replicator_.storageKey()};
-    store::Redemption redeemed = replicator_.store().redeemInvite(id, peer_, nowMs(), keyring);
-    std::string who = shortId(peer_);
-    if (redeemed.status != store::InviteStatus::OPEN) {
-      replicator_.log().warn("[peer {}] refused an invite: {}", who, store::inviteStatusText(redeemed.status));
-      kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, store::inviteStatusText(redeemed.status)));
-    }
-    const store::Invite* invite = &*redeemed.invite;
-    replicator_.log().info("[peer {}] redeemed an invite to journal {} as {}", who, shortId(invite->journal),
-                           protocol::roleName(invite->role));
-    replicator_.notifyChanged();
-    auto results = context.getResults();
-    results.setJournal(kj::arrayPtr(invite->journal.data(), invite->journal.size()));
-    results.setRole(static_cast<schema::Role>(invite->role));
+    kith::node::redeemInvite(replicator_, peer_, context);
     return kj::READY_NOW;
   }
 
@@ -410,11 +465,48 @@ public:
 private:
   Replicator& replicator_;
   PublicKey peer_;
-  std::shared_ptr<size_t> subscriptions_ = std::make_shared<size_t>(0);
+  std::shared_ptr<ConnectionBudget> budget_;
+};
+
+// What a key that is no member gets while an invite is open: redeemInvite, nothing else.
+class RedeemerServer final : public rpc::Node::Server {
+public:
+  RedeemerServer(Replicator& replicator, const PublicKey& peer, std::function<void()> redeemed)
+      : replicator_(replicator), peer_(peer), redeemed_(std::move(redeemed)) {}
+
+  kj::Promise<void> journal(JournalContext) override { return refuse("journal"); }
+  kj::Promise<void> journals(JournalsContext) override { return refuse("journals"); }
+
+  kj::Promise<void> redeemInvite(RedeemInviteContext context) override {
+    // Either way, this connection has had its one call: the node closes it soon.
+    auto done = kj::defer([this]() {
+      if (redeemed_) redeemed_();
+    });
+    kith::node::redeemInvite(replicator_, peer_, context);
+    return kj::READY_NOW;
+  }
+
+private:
+  kj::Promise<void> refuse(const char* call) {
+    replicator_.log().warn("[peer {}] refused '{}': not a member (only an invite can be redeemed)", shortId(peer_),
+                           call);
+    return nodeException(kj::Exception::Type::FAILED,
+                         "not a member of any journal here: only an invite can be redeemed");
+  }
+
+  Replicator& replicator_;
+  PublicKey peer_;
+  std::function<void()> redeemed_;
 };
 
 }  // namespace
 
-rpc::Node::Client Replicator::nodeFor(const PublicKey& peer) { return kj::heap<NodeServer>(*this, peer); }
+rpc::Node::Client Replicator::nodeFor(const PublicKey& peer, std::shared_ptr<ConnectionBudget> budget) {
+  return kj::heap<NodeServer>(*this, peer, kj::mv(budget));
+}
+
+rpc::Node::Client Replicator::redeemerFor(const PublicKey& peer, std::function<void()> redeemed) {
+  return kj::heap<RedeemerServer>(*this, peer, std::move(redeemed));
+}
 
 }  // namespace kith::node

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -44,11 +45,46 @@ void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, co
 
 class Subscription;
 
+// What one connection may make this node hold (node/limits.h), shared by the services that serve
+// that peer. The session that owns the connection meters it; a service asks before it adds to the
+// peer's send queue.
+class ConnectionBudget {
+public:
+  virtual ~ConnectionBudget() = default;
+  // Bytes of messages queued to the peer that the socket has not taken yet.
+  virtual size_t sendQueueBytes() = 0;
+  // Resolves once fewer than `bytes` wait in the send queue (or the connection failed).
+  virtual kj::Promise<void> whenSendQueueBelow(size_t bytes) = 0;
+
+  size_t subscriptions = 0;   // live subscriptions of the peer (SUBSCRIPTIONS_PER_PEER_MAX)
+  size_t fetchesWaiting = 0;  // fetches waiting for the send queue (FETCHES_WAITING_MAX)
+};
+
+// A budget for a connection whose send queue nobody meters (in-process tests and the fuzzer): the
+// queue always reads as empty; the counts still apply.
+class UnmeteredBudget final : public ConnectionBudget {
+public:
+  size_t sendQueueBytes() override { return 0; }
+  kj::Promise<void> whenSendQueueBelow(size_t) override { return kj::READY_NOW; }
+};
+
+// Told when the store changed (an ingest here, another process's commit): membership may have.
+class ChangeListener {
+public:
+  virtual void storeChanged() = 0;
+
+protected:
+  ~ChangeListener() = default;
+};
+
 class Replicator {
 public:
-  // `followed` says whether this node wants a journal it does not hold yet (config "follows").
+  // `followsFrom(journal, peer)` says whether this node follows a journal it may not hold yet
+  // (config "follows") and takes it from `peer` (the key given to `kith follow`, or the inviting
+  // node).
+  using FollowsFrom = std::function<bool(const JournalId&, const PublicKey&)>;
   Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
-             std::function<bool(const JournalId&)> followed);
+             FollowsFrom followsFrom);
   KJ_DISALLOW_COPY(Replicator);
 
   store::Store& store() { return store_; }
@@ -57,7 +93,8 @@ public:
   ByteView storageKey() const { return storageKey_; }
 
   // Verifies and stores entries offered by `peer` for `journal`; returns this node's heads for the
-  // authors of the batch afterwards. Entries of another journal are refused.
+  // authors of the batch afterwards. Entries of another journal are refused; so is the whole batch
+  // (a kj FAILED exception) when this node may not replicate the journal with `peer`.
   VersionVector ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
                        const PublicKey& peer);
   // The number of entries stored by ingest() since the replicator was made.
@@ -67,19 +104,27 @@ public:
   bool mayAccess(const JournalId& journal, const PublicKey& peer) const;
   // Journals held here that `peer` may access.
   std::vector<JournalId> journalsFor(const PublicKey& peer) const;
-  // True when this node replicates the journal: it holds it or follows it.
-  bool wants(const JournalId& journal) const;
+  // True when this node may exchange entries of `journal` with `peer` in either direction
+  // (subscribe, pull, push, or take its pushes): the peer is an active member of the journal held
+  // here, or, while the journal is not held yet, a peer this node follows it from.
+  bool mayReplicate(const JournalId& journal, const PublicKey& peer) const;
   // True when `peer` shares at least one journal with this node (or is a followed journal's owner).
   bool knows(const PublicKey& peer) const;
 
-  // Wakes every subscription (the store changed).
+  // Wakes every subscription and listener (the store changed).
   void notifyChanged();
+  void addListener(ChangeListener* listener) { listeners_.insert(listener); }
+  void removeListener(ChangeListener* listener) { listeners_.erase(listener); }
   // Called by the poller: notifies when the store's change counter moved, or when it answers again
   // after a failure. Throws when the store cannot be read (the poller logs and retries).
   void pollStore();
 
-  // The Node capability served to an authenticated `peer`.
-  rpc::Node::Client nodeFor(const PublicKey& peer);
+  // The Node capability served to an authenticated `peer` over a connection metered by `budget`.
+  rpc::Node::Client nodeFor(const PublicKey& peer, std::shared_ptr<ConnectionBudget> budget);
+  rpc::Node::Client nodeFor(const PublicKey& peer) { return nodeFor(peer, std::make_shared<UnmeteredBudget>()); }
+  // The Node capability served to an invite redeemer: `redeemInvite` only; every other call is
+  // refused. `redeemed` is called once an answer to redeemInvite (either way) is on its way.
+  rpc::Node::Client redeemerFor(const PublicKey& peer, std::function<void()> redeemed);
 
 private:
   friend class Subscription;
@@ -87,8 +132,9 @@ private:
   const crypto::Identity& identity_;
   ByteView storageKey_;
   spdlog::logger& log_;
-  std::function<bool(const JournalId&)> followed_;
+  FollowsFrom followsFrom_;
   std::set<Subscription*> subscriptions_;
+  std::set<ChangeListener*> listeners_;
   size_t lastChange_ = 0;
   bool storeFailed_ = false;  // a read of the store failed since the last successful poll
   uint64_t ingested_ = 0;

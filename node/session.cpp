@@ -31,7 +31,8 @@ Key32 key32(capnp::Data::Reader d) {
   return k;
 }
 
-// The sink this node gives a peer when subscribing: the peer pushes entries into it.
+// The sink this node gives a peer when subscribing: the peer pushes entries into it. Each push is
+// judged anew (Replicator::ingest refuses a peer that is no longer a member).
 class Sink final : public rpc::EntrySink::Server {
 public:
   Sink(Replicator& replicator, const JournalId& journal, const crypto::PublicKey& peer)
@@ -49,19 +50,134 @@ private:
   crypto::PublicKey peer_;
 };
 
+// The stream under the RPC system, metered: reading waits while too much waits to be sent.
+class MeteredStream;
+
 }  // namespace
 
-PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer)
-    : replicator_(replicator), connection_(kj::mv(connection)), peer_(connection_.remote), initiator_(initiator),
-      timer_(timer),
-      network_(*connection_.stream, initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
-               rpcReaderOptions()),
-      rpc_(capnp::makeRpcServer(network_, replicator.nodeFor(peer_))), remote_(bootstrapOf(rpc_, initiator)),
-      tasks_(*this) {
-  rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
+// The connection's budget: Cap'n Proto's own count of the bytes queued to the peer, and a wake-up
+// after every write the socket finished (the only moment that count goes down).
+class SessionBudget final : public ConnectionBudget {
+public:
+  size_t sendQueueBytes() override { return network_ != nullptr && !failed_ ? network_->getCurrentQueueSize() : 0; }
+
+  kj::Promise<void> whenSendQueueBelow(size_t bytes) override {
+    if (sendQueueBytes() < bytes) return kj::READY_NOW;
+    // Something waits, so a write is under way: look again when it has finished. Cap'n Proto takes
+    // the finished message off its count in an event of its own after the write, so look only once
+    // the event loop has nothing else to do (evalLast), or a wake-up could be lost.
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    waiters_.push_back(kj::mv(paf.fulfiller));
+    return paf.promise.then([]() { return kj::evalLast([]() {}); }).then([this, bytes]() {
+      return whenSendQueueBelow(bytes);
+    });
+  }
+
+  // A write finished (or failed: then nothing will ever be sent, so nothing is counted any more).
+  void written(bool ok) {
+    if (!ok) failed_ = true;
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    for (auto& f : waiters) f->fulfill();
+  }
+
+  capnp::TwoPartyVatNetwork* network_ = nullptr;
+
+private:
+  std::vector<kj::Own<kj::PromiseFulfiller<void>>> waiters_;
+  bool failed_ = false;
+};
+
+namespace {
+
+class MeteredStream final : public kj::AsyncIoStream {
+public:
+  MeteredStream(kj::AsyncIoStream& inner, std::shared_ptr<SessionBudget> budget)
+      : inner_(inner), budget_(kj::mv(budget)) {}
+
+  kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
+    // The peer's next call could add to what we hold for it: read it only once the socket has
+    // taken most of what waits.
+    return budget_->whenSendQueueBelow(SEND_QUEUE_PAUSE_READ_BYTES).then([this, buffer, minBytes, maxBytes]() {
+      return inner_.tryRead(buffer, minBytes, maxBytes);
+    });
+  }
+  kj::Promise<void> write(const void* buffer, size_t size) override { return metered(inner_.write(buffer, size)); }
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
+    return metered(inner_.write(pieces));
+  }
+  kj::Promise<void> whenWriteDisconnected() override { return inner_.whenWriteDisconnected(); }
+  void shutdownWrite() override { inner_.shutdownWrite(); }
+  void abortRead() override { inner_.abortRead(); }
+
+private:
+  kj::Promise<void> metered(kj::Promise<void> write) {
+    auto budget = budget_;
+    return write.then([budget]() { budget->written(true); },
+                      [budget](kj::Exception&& e) {
+                        budget->written(false);
+                        kj::throwFatalException(kj::mv(e));
+                      });
+  }
+
+  kj::AsyncIoStream& inner_;
+  std::shared_ptr<SessionBudget> budget_;
+};
+
+rpc::Node::Client serviceFor(Replicator& replicator, const crypto::PublicKey& peer, PeerSession::Mode mode,
+                             std::shared_ptr<SessionBudget> budget, std::function<void()> redeemed) {
+  if (mode == PeerSession::Mode::REDEEMER) return replicator.redeemerFor(peer, std::move(redeemed));
+  return replicator.nodeFor(peer, kj::mv(budget));
 }
 
-PeerSession::~PeerSession() noexcept(false) {}
+}  // namespace
+
+PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer,
+                         Mode mode)
+    : replicator_(replicator), connection_(kj::mv(connection)), peer_(connection_.remote), initiator_(initiator),
+      timer_(timer), mode_(mode), budget_(std::make_shared<SessionBudget>()),
+      metered_(kj::heap<MeteredStream>(*connection_.stream, budget_)), redeemedPromise_(nullptr),
+      network_(*metered_, initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
+               rpcReaderOptions()),
+      rpc_(capnp::makeRpcServer(network_, serviceFor(replicator, peer_, mode, budget_,
+                                                     [this]() {
+                                                       if (redeemed_->isWaiting()) redeemed_->fulfill();
+                                                     }))),
+      remote_(bootstrapOf(rpc_, initiator)), tasks_(*this) {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  redeemed_ = kj::mv(paf.fulfiller);
+  redeemedPromise_ = paf.promise.fork();
+  budget_->network_ = &network_;
+  rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
+  replicator_.addListener(this);
+}
+
+PeerSession::~PeerSession() noexcept(false) {
+  replicator_.removeListener(this);
+  budget_->network_ = nullptr;
+}
+
+size_t PeerSession::sendQueueBytes() const { return budget_->sendQueueBytes(); }
+
+void PeerSession::storeChanged() {
+  // A removal (or anything that ends the peer's membership) ends our subscriptions at once: the
+  // peer's pushes would be refused anyway, and it should not keep our version vector up to date.
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    bool allowed = false;
+    try {
+      allowed = replicator_.mayReplicate(it->first, peer_);
+    } catch (...) {
+      allowed = true;  // the store did not answer: keep it; every push is checked anyway
+    }
+    if (!allowed) {
+      replicator_.log().warn("[peer {}] journal {}: stopped replicating: the peer is no longer a member",
+                             shortId(peer_), shortId(it->first));
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 void PeerSession::taskFailed(kj::Exception&& exception) {
   // A failed subscription or scan is logged; the connection itself ends through onDisconnect().
@@ -74,7 +190,7 @@ kj::Promise<void> PeerSession::scanJournals() {
     KJ_REQUIRE(ids.size() <= JOURNALS_LISTED_MAX, "the peer listed too many journals");
     for (auto id : ids) {
       JournalId journal = key32(id);
-      if (subscriptions_.count(journal) == 0 && replicator_.wants(journal)) subscribe(journal);
+      if (subscriptions_.count(journal) == 0 && replicator_.mayReplicate(journal, peer_)) subscribe(journal);
     }
   });
 }
@@ -115,6 +231,22 @@ kj::Promise<void> PeerSession::rescanLoop(unsigned failures) {
 }
 
 kj::Promise<void> PeerSession::run() {
+  if (mode_ == Mode::REDEEMER) {
+    auto lifetime = timer_.afterDelay(REDEEMER_LIFETIME_MS * kj::MILLISECONDS).then([]() -> kj::Promise<void> {
+      return nodeException(kj::Exception::Type::DISCONNECTED, "invite redeemer: time is up");
+    });
+    auto done = redeemedPromise_.addBranch()
+                    .then([this]() { return timer_.afterDelay(REDEEMER_LINGER_MS * kj::MILLISECONDS); })
+                    .then([]() -> kj::Promise<void> {
+                      return nodeException(kj::Exception::Type::DISCONNECTED, "invite redeemer: done");
+                    });
+    return network_.onDisconnect()
+        .then([]() -> kj::Promise<void> {
+          return nodeException(kj::Exception::Type::DISCONNECTED, "the peer closed the connection");
+        })
+        .exclusiveJoin(kj::mv(done))
+        .exclusiveJoin(kj::mv(lifetime));
+  }
   auto scanning = rescanLoop(0).then([]() -> kj::Promise<void> { return kj::NEVER_DONE; });
   return network_.onDisconnect().exclusiveJoin(kj::mv(scanning)).then([this]() -> kj::Promise<void> {
     // The RPC system swallows the stream's error; the secure stream kept it for the log.
@@ -141,7 +273,7 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
     kj::Promise<void> chain = kj::READY_NOW;
     for (auto id : response.getIds()) {
       JournalId journal = key32(id);
-      if (!replicator_.wants(journal)) continue;
+      if (!replicator_.mayReplicate(journal, peer_)) continue;
       chain = chain.then([this, journal, results, progress]() {
         auto req = remote_.journalRequest();
         req.setId(kj::arrayPtr(journal.data(), journal.size()));
@@ -212,6 +344,8 @@ kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_pt
 
 kj::Promise<void> PeerSession::pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                                        VersionVector remote, std::function<void(const SyncProgress&)> onProgress) {
+  // Checked before every batch: a removal may have arrived meanwhile.
+  if (!replicator_.mayReplicate(progress->journal, peer_)) return kj::READY_NOW;
   VersionVector offered = remote;
   std::vector<Bytes> batch = entriesBeyond(replicator_.store(), progress->journal, remote, offered);
   if (batch.empty()) return kj::READY_NOW;

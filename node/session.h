@@ -5,6 +5,15 @@
 // JOURNALS_RESCAN_MS which journals the peer shares (a grant or a follow made while connected).
 // Sync mode (`kith sync`, `kith follow`): pull what the peer has and we lack (ranged fetch in
 // bounded batches), push what we have and the peer lacks, then finish.
+// Redeemer mode (a key that is no member, while an invite is open): serve only `redeemInvite`,
+// ask the peer nothing, and end REDEEMER_LINGER_MS after the answer or REDEEMER_LIFETIME_MS after
+// the start.
+//
+// Whatever the mode, a journal's entries are exchanged with the peer only while
+// Replicator::mayReplicate allows it: checked before subscribing, pulling and pushing, at every
+// push received, and again whenever the store changes (a removal ends our subscription at once).
+// The connection is metered (ConnectionBudget): reading the peer's calls pauses while more than
+// SEND_QUEUE_PAUSE_READ_BYTES wait to be sent to it.
 //
 // Threading: the loop thread only.
 // Caveats: a session must be destroyed before the Replicator it uses. A connection failure rejects
@@ -27,16 +36,23 @@ struct SyncProgress {
   uint64_t sent = 0;      // entries the peer accepted from us
 };
 
-class PeerSession final : private kj::TaskSet::ErrorHandler {
+class SessionBudget;
+
+class PeerSession final : private kj::TaskSet::ErrorHandler, private ChangeListener {
 public:
-  PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer);
+  enum class Mode { PEER, REDEEMER };
+  PeerSession(Replicator& replicator, SecureConnection connection, bool initiator, kj::Timer& timer,
+              Mode mode = Mode::PEER);
   ~PeerSession() noexcept(false);
   KJ_DISALLOW_COPY(PeerSession);
 
   const crypto::PublicKey& peer() const { return peer_; }
   bool initiator() const { return initiator_; }
+  // Bytes queued to the peer that the socket has not taken yet.
+  size_t sendQueueBytes() const;
 
-  // Live replication until the connection ends; rejects with the reason it ended.
+  // Live replication until the connection ends; rejects with the reason it ended. In redeemer
+  // mode: until the redeemer is done (see above).
   kj::Promise<void> run();
   // One round of catch-up both ways for every shared journal; `progress` is called after each
   // batch. Resolves with the per-journal totals.
@@ -48,6 +64,7 @@ private:
   kj::Promise<void> scanJournals();
   kj::Promise<void> rescanLoop(unsigned failures);
   void subscribe(const JournalId& journal);
+  void storeChanged() override;
   kj::Promise<void> pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
                          std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
                          std::function<void(const SyncProgress&)> onProgress);
@@ -60,6 +77,11 @@ private:
   crypto::PublicKey peer_;
   bool initiator_;
   kj::Timer& timer_;
+  Mode mode_;
+  std::shared_ptr<SessionBudget> budget_;
+  kj::Own<kj::AsyncIoStream> metered_;  // connection_.stream, metered by budget_
+  kj::Own<kj::PromiseFulfiller<void>> redeemed_;
+  kj::ForkedPromise<void> redeemedPromise_;
   capnp::TwoPartyVatNetwork network_;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc_;
   rpc::Node::Client remote_;

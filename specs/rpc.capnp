@@ -29,12 +29,17 @@ interface Node {
   # used, not expired), the node adds the caller as a member with the invite's role (a signed
   # addMember entry with the epoch keys wrapped to the caller), marks the invite used, and answers
   # with the journal's id. Otherwise an exception says why: unknown, used or expired.
+  #
+  # A key that is no member and was let in only because an invite is open (an invite redeemer,
+  # specs/replication.md) is served this call alone: `journal` and `journals` answer it with an
+  # exception, and the node closes the connection shortly after this call was answered.
 }
 
 interface EntrySink {
   push @0 (entries :List(Entry.SignedEntry)) -> (heads :List(Head));
   # Offers entries, in chain order per author, at most 512 entries and 1 MiB of entry bytes per
-  # call. The receiver verifies each one (signature, chain, role, limits) and stores the accepted
+  # call. The whole call is refused ("not a member of this journal") when the receiver may not
+  # replicate the journal with the caller (specs/replication.md, "Journals shared"). The receiver verifies each one (signature, chain, role, limits) and stores the accepted
   # ones in one write transaction. It answers with its heads for the authors of the batch, so
   # that the sender knows from where to go on (a refused entry stops that author's chain).
 }
@@ -46,7 +51,9 @@ interface Journal extends(EntrySink) {
   fetch @1 (author :Data, fromSeq :UInt64, limit :UInt32) -> (entries :List(Entry.SignedEntry));
   # The author's entries from `fromSeq` on, in order; at most min(limit, 512) entries and about
   # 1 MiB of entry bytes (always at least one entry if any exists). Fewer than asked for means
-  # "call again from the next seq"; none means the caller is up to date for this author.
+  # "call again from the next seq"; none means the caller is up to date for this author. The
+  # answer waits while much is queued to the caller already; a caller with 4 fetches waiting gets
+  # "too many fetches at once" (specs/replication.md, "What one connection may cost").
 
   subscribe @2 (have :List(Head), sink :EntrySink) -> (subscription :Subscription);
   # Live replication: the server pushes to `sink` every entry it holds beyond `have`, then every

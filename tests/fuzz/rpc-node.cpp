@@ -94,8 +94,9 @@ RpcNode::RpcNode()
   invite.expiresMs = RPC_INVITE_EXPIRES_MS;
   store_->putInvite(invite);
 
-  replicator_ = std::make_unique<node::Replicator>(*store_, owner_, storageKey_.view(), *log_,
-                                                   [](const protocol::JournalId&) { return false; });
+  replicator_ =
+      std::make_unique<node::Replicator>(*store_, owner_, storageKey_.view(), *log_,
+                                         [](const protocol::JournalId&, const protocol::PublicKey&) { return false; });
 }
 
 RpcNode::~RpcNode() {

@@ -11,9 +11,11 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -196,7 +198,9 @@ public:
     KJ_REQUIRE(otherPort != 0, "start the other node once first, so that its port is known");
     peers.push_back({"127.0.0.1", otherPort, otherKey});
   }
-  void follow(const JournalId& journal) { follows.insert(journal); }
+  // Follows `journal` from the peer `from` (what `kith follow JOURNAL --key FROM` records), or,
+  // without `from`, from any peer this node trusts.
+  void follow(const JournalId& journal, std::optional<PublicKey> from = std::nullopt) { follows[journal] = from; }
 
   bool holds(const JournalId& journal) const { return store->journal(journal).has_value(); }
   VersionVector heads(const JournalId& journal) const { return store->versionVector(journal); }
@@ -254,7 +258,12 @@ private:
   void open() {
     store = store::Store::open(dir.path());
     replicator = std::make_unique<Replicator>(*store, identity, storageKey.view(), *log,
-                                              [this](const JournalId& j) { return follows.count(j) > 0; });
+                                              [this](const JournalId& j, const PublicKey& peer) {
+                                                auto it = follows.find(j);
+                                                if (it == follows.end()) return false;
+                                                if (it->second) return *it->second == peer;
+                                                return std::find(trusted.begin(), trusted.end(), peer) != trusted.end();
+                                              });
   }
   void close() {
     node.reset();
@@ -268,7 +277,7 @@ public:
   crypto::SecretBuffer storageKey;
   std::shared_ptr<CaptureSink> sink;
   std::shared_ptr<spdlog::logger> log;
-  std::set<JournalId> follows;
+  std::map<JournalId, std::optional<PublicKey>> follows;
   std::vector<PeerAddress> peers;
   std::vector<PublicKey> trusted;
   uint16_t port = 0;

@@ -30,7 +30,7 @@ bool contains(const std::vector<std::string>& texts, const std::string& text) {
 
 // A node following `journal`, owned by `owner`, dialling `via`.
 void follows(TestNode& node, const JournalId& journal, const TestNode& owner, const TestNode& via) {
-  node.follow(journal);
+  node.follow(journal, via.key());
   node.trusted.push_back(owner.key());
   node.dial(via);
 }
@@ -115,7 +115,7 @@ TEST_CASE("replication: a follower that reconnects gets only what it missed", "[
   a.start();
   // B reaches A through a proxy that counts the bytes A sends.
   TcpProxy proxy(io.getPort(), a.port);
-  b.follow(j);
+  b.follow(j, a.key());
   b.trusted.push_back(a.key());
   b.dial(proxy.port(), a.key());
   b.start();
@@ -277,7 +277,7 @@ TEST_CASE("replication: sync pulls and pushes both ways in bounded batches, with
   JournalId j = store::createJournal(*a.store, ringA, "sync");
   store::addMember(*a.store, ringA, j, b.key(), Role::COAUTHOR);
   a.postMany(j, BATCH_ENTRIES_MAX + 100, "from the owner");
-  b.follow(j);
+  b.follow(j, a.key());
   UvListener listener(port, "127.0.0.1", 0);
 
   // One `kith sync` round: B dials A's listener (A serves, B syncs).

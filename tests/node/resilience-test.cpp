@@ -77,7 +77,7 @@ TEST_CASE("a node whose store failed for a while still sends later posts to a co
   JournalId j = store::createJournal(*a.store, ringA, "Mum's journal");
   store::addMember(*a.store, ringA, j, b.key(), protocol::Role::SUBSCRIBER);
   a.start();
-  b.follow(j);
+  b.follow(j, a.key());
   b.trusted.push_back(a.key());
   b.dial(a);
   b.start();
