@@ -235,6 +235,8 @@ bool Process::reap(int options) {
 
 int Process::exitCode() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
 
+int Process::termSignal() const { return exited_ && WIFSIGNALED(status_) ? WTERMSIG(status_) : 0; }
+
 std::optional<int> Process::tryWait() {
   if (!reap(WNOHANG)) return std::nullopt;
   return exitCode();

@@ -46,6 +46,9 @@ public:
   int stop(int sig, int timeoutMs = 10000);
   // The exit code once the child has exited (-1 for a signal), nullopt while it runs. Never blocks.
   std::optional<int> tryWait();
+  // The signal that ended the child (0 when it exited, or while it runs), once tryWait() or
+  // stop() has seen it end.
+  int termSignal() const;
   // User + system CPU seconds the child used, once tryWait() or stop() has seen it exit.
   double cpuSeconds() const { return cpuSeconds_; }
   // Waits until `needle` appears in the child's stderr (or stdout); false on time-out or exit.

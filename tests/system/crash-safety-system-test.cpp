@@ -11,17 +11,12 @@
 //   the author's chain has no gap and no fork.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
-#include <map>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -29,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/kill-loop.h"
 #include "tests/support/kith-process.h"
 #include "tests/support/seed.h"
 
@@ -168,57 +164,9 @@ TEST_CASE("a post that waited while another process died inside the store's open
   }
 }
 
-namespace {
-
-struct Poster {
-  int pid = -1;
-  int outFd = -1;
-  std::string out;
-  Clock::time_point killAt;
-  bool willKill = false;
-};
-
-// Starts `kith --json post TEXT` with stdout on a pipe (stderr to /dev/null).
-Poster startPoster(const std::string& home, const std::string& text) {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  int pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(null, 2);
-    ::unsetenv("KITH_HOME");
-    ::unsetenv("KITH_PASSPHRASE");
-    ::execl(kithBinary(), kithBinary(), "--home", home.c_str(), "--json", "post", text.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  Poster p;
-  p.pid = pid;
-  p.outFd = out[0];
-  return p;
-}
-
-void drain(Poster& p) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(p.outFd, buf, sizeof buf);
-    if (n <= 0) break;
-    p.out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(p.outFd);
-  p.outFd = -1;
-}
-
-}  // namespace
-
 TEST_CASE("every post acknowledged by concurrent kith post processes survives 300 random SIGKILLs", "[system][crash]") {
   const uint64_t seed = kith::test::testSeed("kill loop");
   INFO("seed " << seed << " (set KITH_TEST_SEED to repeat)");
-  std::mt19937_64 rng(seed);
 
   TempDir dir;
   std::string home = makeHome(dir);
@@ -228,48 +176,30 @@ TEST_CASE("every post acknowledged by concurrent kith post processes survives 30
   auto t0 = Clock::now();
   std::set<std::string> acknowledged = {postId(home, "first")};
   auto oneRun = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-  std::uniform_int_distribution<int64_t> killDelayUs(0, oneRun * 5 / 4);
-  std::bernoulli_distribution kill(0.75);
 
-  std::map<int, Poster> running;
-  size_t kills = 0, spawns = 0, exitedOk = 0;
-  while ((kills < KILL_LOOP_KILLS || !running.empty()) && spawns < KILL_LOOP_SPAWNS_MAX) {
-    while (kills < KILL_LOOP_KILLS && running.size() < KILL_LOOP_POSTERS) {
-      Poster p = startPoster(home, "post " + std::to_string(spawns++));
-      p.willKill = kill(rng);
-      p.killAt = Clock::now() + std::chrono::microseconds(killDelayUs(rng));
-      running.emplace(p.pid, std::move(p));
-    }
-    for (auto& [pid, p] : running) {
-      if (p.willKill && Clock::now() >= p.killAt) {
-        ::kill(pid, SIGKILL);
-        p.willKill = false;
-      }
-    }
-    int status = 0;
-    int pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) {
-      ::poll(nullptr, 0, 1);
-      continue;
-    }
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
-    Poster p = std::move(it->second);
-    running.erase(it);
-    drain(p);
-    if (WIFSIGNALED(status)) {
-      REQUIRE(WTERMSIG(status) == SIGKILL);  // nothing else may end a post
-      ++kills;
-      continue;
-    }
-    REQUIRE(WIFEXITED(status));
-    INFO("post output: " << p.out);
-    REQUIRE(WEXITSTATUS(status) == 0);
-    json j = json::parse(p.out);
-    acknowledged.insert(j.at("id").get<std::string>());
+  kith::test::KillTarget posts;
+  posts.name = "post";
+  posts.atOnce = KILL_LOOP_POSTERS;
+  posts.killsWanted = KILL_LOOP_KILLS;
+  posts.killChance = 0.75;
+  posts.killWithin = std::chrono::microseconds(oneRun * 5 / 4);
+  posts.options = childOptions();
+  posts.argv = [&home](size_t i) {
+    return std::vector<std::string>{kithBinary(), "--home", home, "--json", "post", "post " + std::to_string(i)};
+  };
+  TempDir scratch;
+  auto figures = kith::test::KillLoop(seed, scratch.path()).run({&posts}, KILL_LOOP_SPAWNS_MAX);
+  size_t exitedOk = 0;
+  for (const auto& end : posts.ends) {
+    if (end.killedByUs) continue;
+    INFO("post output: " << end.output);
+    REQUIRE(end.signal == 0);  // nothing else may end a post
+    REQUIRE(end.exitCode == 0);
+    acknowledged.insert(json::parse(end.output).at("id").get<std::string>());
     ++exitedOk;
   }
-  std::printf("kill loop: %zu spawns, %zu killed, %zu acknowledged\n", spawns, kills, exitedOk);
+  const size_t kills = figures.kills;
+  std::printf("kill loop: %zu spawns, %zu killed, %zu acknowledged\n", figures.spawns, kills, exitedOk);
   REQUIRE(kills >= KILL_LOOP_KILLS);
 
   // The store opens, every acknowledged post is there, and the chain is 1..n.
