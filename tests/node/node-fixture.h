@@ -216,10 +216,10 @@ public:
     return store::post(*store, ring, journal, protocol::Body{kind, text, std::move(refs)});
   }
 
-  // Appends `count` posts of about 200 bytes in few write transactions (store::post commits each
-  // one, which is slow for hundreds); returns them in order.
+  // Appends `count` posts of about 200 bytes (`padBytes` of padding each) in few write
+  // transactions (store::post commits each one, which is slow for hundreds); returns them in order.
   std::vector<protocol::Entry> postMany(const JournalId& journal, size_t count, const std::string& prefix,
-                                        protocol::Kind kind = protocol::Kind::UPDATE) {
+                                        protocol::Kind kind = protocol::Kind::UPDATE, size_t padBytes = 180) {
     auto info = store->journal(journal);
     KJ_REQUIRE(info.has_value(), "the journal is not held here");
     auto epochKey = store->epochKey(journal, info->epoch, storageKey.view());
@@ -233,7 +233,7 @@ public:
     std::vector<protocol::Entry> entries;
     for (size_t i = 0; i < count; ++i) {
       draft.timestampMs = nowMs();
-      draft.body = protocol::Body{kind, prefix + " #" + std::to_string(i) + " " + std::string(180, 'x'), {}};
+      draft.body = protocol::Body{kind, prefix + " #" + std::to_string(i) + " " + std::string(padBytes, 'x'), {}};
       entries.push_back(protocol::signEntry(identity, draft, epochKey->view()));
       draft.prev = entries.back().id;
       ++draft.seq;
