@@ -45,6 +45,7 @@ constexpr size_t HANDSHAKES_IN_FLIGHT_MAX = 64;
 // live in their own pool, apart from PEERS_MAX: at most REDEEMERS_MAX at once; they are served
 // nothing but `redeemInvite`, and each connection is closed REDEEMER_LINGER_MS after its
 // redeemInvite was answered, or REDEEMER_LIFETIME_MS after it was accepted, whichever comes first.
+// A new redeemer beyond REDEEMERS_MAX drops the oldest (an honest one redeems within a round trip).
 constexpr size_t REDEEMERS_MAX = 16;
 constexpr unsigned REDEEMER_LIFETIME_MS = 30000;
 constexpr unsigned REDEEMER_LINGER_MS = 1000;

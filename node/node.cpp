@@ -98,10 +98,9 @@ std::string Node::acceptReason(const crypto::PublicKey& peer) const {
   }
   // While an invite is open, strangers may connect to redeem it, in their own small pool; they
   // get nothing else.
-  if (replicator_.store().hasOpenInvites(nowMs())) {
-    if (redeemers_.size() >= REDEEMERS_MAX) return "too many invites are being redeemed at once; try again in a minute";
-    return "";
-  }
+  // (A full pool makes room by dropping its oldest redeemer: an honest one redeems within a round
+  // trip of its handshake; squatters are the old ones.)
+  if (replicator_.store().hasOpenInvites(nowMs())) return "";
   return "you are not a member of any journal on this node";
 }
 
@@ -210,8 +209,11 @@ kj::Promise<void> Node::dialLoop(size_t index, unsigned attempt) {
 void Node::adoptRedeemer(SecureConnection connection) {
   auto label = shortId(connection.remote);
   if (redeemers_.size() >= REDEEMERS_MAX) {
-    replicator_.log().warn("[peer {}] dropped: too many invite redeemers at once", label);
-    return;
+    if (redeemersDropped_++ % HANDSHAKES_DROPPED_LOG_EVERY == 0) {
+      replicator_.log().warn("too many invite redeemers at once ({}): dropped the oldest ({} so far)", REDEEMERS_MAX,
+                             redeemersDropped_);
+    }
+    redeemers_.erase(redeemers_.begin());
   }
   auto session =
       kj::heap<PeerSession>(replicator_, kj::mv(connection), false, port_.getTimer(), PeerSession::Mode::REDEEMER);
@@ -235,6 +237,11 @@ void Node::adopt(SecureConnection connection, bool initiator) {
   if (!initiator && !isPeer(peer)) return adoptRedeemer(kj::mv(connection));
   auto label = shortId(peer);
   auto it = sessions_.find(peer);
+  // The handshake checked the limit, but another handshake may have finished since.
+  if (it == sessions_.end() && sessions_.size() >= PEERS_MAX) {
+    replicator_.log().warn("[peer {}] dropped: this node has too many peers ({})", label, PEERS_MAX);
+    return;
+  }
   if (it != sessions_.end()) {
     // Keep the connection whose initiator has the smaller key; with the same initiator, the newer.
     const crypto::PublicKey& me = replicator_.identity().publicKey();

@@ -7,8 +7,8 @@
 // - A peer is accepted at the handshake only if it is a configured peer, an active member of a
 //   journal held here, or the owner of a followed journal (at most PEERS_MAX sessions). While an
 //   invite is open, a key that is none of these is accepted as a redeemer: its own pool of at
-//   most REDEEMERS_MAX, served nothing but redeemInvite, closed soon after. Anyone else is refused
-//   with a reason.
+//   most REDEEMERS_MAX (a new one drops the oldest), served nothing but redeemInvite, closed soon
+//   after. Anyone else is refused with a reason.
 // - At most HANDSHAKES_IN_FLIGHT_MAX inbound handshakes run at once; a new connection beyond
 //   that drops the oldest unfinished one.
 // - Two connections with the same peer (both dialled at once) are resolved the same way on both
@@ -93,6 +93,7 @@ private:
   // Inbound handshakes in progress, by serial (oldest first); cancelling one drops its connection.
   std::map<uint64_t, kj::Own<kj::Canceler>> handshakes_;
   uint64_t handshakesDropped_ = 0;
+  uint64_t redeemersDropped_ = 0;
   uint64_t serial_ = 0;
   kj::TimePoint nextReaderCheck_;
   kj::TaskSet tasks_;

@@ -488,8 +488,7 @@ public:
 
 private:
   kj::Promise<void> refuse(const char* call) {
-    replicator_.log().warn("[peer {}] refused '{}': not a member (only an invite can be redeemed)", shortId(peer_),
-                           call);
+    replicator_.log().warn("[peer {}] refused {}: not a member (only an invite can be redeemed)", shortId(peer_), call);
     return nodeException(kj::Exception::Type::FAILED,
                          "not a member of any journal here: only an invite can be redeemed");
   }

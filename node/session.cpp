@@ -143,7 +143,8 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
                                                      [this]() {
                                                        if (redeemed_->isWaiting()) redeemed_->fulfill();
                                                      }))),
-      remote_(bootstrapOf(rpc_, initiator)), tasks_(*this) {
+      // A redeemer is asked nothing: not even for its bootstrap.
+      remote_(mode == Mode::REDEEMER ? rpc::Node::Client(nullptr) : bootstrapOf(rpc_, initiator)), tasks_(*this) {
   auto paf = kj::newPromiseAndFulfiller<void>();
   redeemed_ = kj::mv(paf.fulfiller);
   redeemedPromise_ = paf.promise.fork();

@@ -76,6 +76,8 @@ public:
   void setsockopt(int level, int option, const void* value, kj::uint length) override;
   void getsockname(struct sockaddr* addr, kj::uint* length) override;
   void getpeername(struct sockaddr* addr, kj::uint* length) override;
+  // The socket (owned by the stream: dup() it to keep the connection beyond the stream).
+  kj::Maybe<int> getFd() const override { return fd(); }
 
 private:
   class PendingRead;

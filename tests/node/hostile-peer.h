@@ -23,6 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -232,7 +234,22 @@ public:
 // pending redeemer costs it.
 
 struct CheapConnection {
-  kj::Own<UvStream> stream;
+  // The socket only, as a duplicated descriptor: a UvStream would keep reading into a buffer of
+  // its own (64 KiB once anything arrives, the node's close included), which is the test's memory,
+  // not the node's.
+  struct Socket {
+    int fd = -1;
+    explicit Socket(int f = -1) : fd(f) {}
+    Socket(Socket&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+    Socket& operator=(Socket&& o) noexcept {
+      std::swap(fd, o.fd);
+      return *this;
+    }
+    ~Socket() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  Socket socket;
   bool accepted = false;
   std::string refusal;  // the responder's reason when it refused us
 };
@@ -292,7 +309,8 @@ inline kj::Promise<CheapConnection> cheapHandshake(UvIoContext& io, const crypto
         CheapConnection out;
         out.accepted = status[0] == 0;
         if (!out.accepted) out.refusal.assign(status.begin() + 1, status.end());
-        out.stream = kj::mv(state->stream);
+        out.socket = CheapConnection::Socket(::dup(KJ_ASSERT_NONNULL(state->stream->getFd())));
+        state->stream = nullptr;
         return out;
       });
 }

@@ -27,7 +27,7 @@ TEST_CASE("hostile: 255 strangers under an open invite get nothing and do not lo
   store::addMember(*s.store, ring, j, h1.key(), Role::SUBSCRIBER);
   store::addMember(*s.store, ring, j, h2.key(), Role::SUBSCRIBER);
   s.post(j, "before the strangers");
-  putInvite(s, j, nowMs() + 3600 * 1000);
+  Bytes secret = putInvite(s, j, nowMs() + 3600 * 1000);
   std::vector<crypto::Identity> strangers;
   for (size_t i = 0; i < STRANGERS; ++i) strangers.push_back(crypto::Identity::generate());
   s.start();
@@ -97,6 +97,25 @@ TEST_CASE("hostile: 255 strangers under an open invite get nothing and do not lo
     CHECK(got);
     report("strangers", h->name + (got ? " replicated" : shutOut ? " was refused" : " did NOT replicate"));
   }
+
+  // Strangers never count as peers, and their own pool stays small.
+  CHECK(s.node->sessionCount() <= 2);
+  CHECK(s.node->redeemerCount() <= REDEEMERS_MAX);
+
+  // A real invitee still gets in while squatters fill the redeemer pool (the oldest makes room),
+  // and redeems the invite.
+  crypto::Identity invitee = crypto::Identity::generate();
+  auto dialled = waitWithin(io, settle(dialRpcAs(io, invitee, s.port, s.key(), false)));
+  REQUIRE(dialled.ok());
+  auto req = (*dialled.value)->remote.redeemInviteRequest();
+  req.setSecret(kj::arrayPtr(secret.data(), secret.size()));
+  auto redeemed =
+      waitWithin(io, settle(req.send().then([](capnp::Response<rpc::Node::RedeemInviteResults>&&) { return true; })));
+  CHECK(redeemed.ok());
+  auto joined = s.store->member(j, invitee.publicKey());
+  CHECK((joined && joined->active));
+  report("strangers", std::string("the invitee ") + (redeemed.ok() ? "redeemed" : "could NOT redeem") +
+                          " its invite past the squatters");
 
   rss.sample();
   report("strangers", "resident set " + mib(rss.base()) + " + " + mib(rss.peakGrowth()) + " at most");
