@@ -150,6 +150,8 @@ void readEntry(schema::Entry::Reader e, Entry& out) {
       auto remove = c.getRemoveMember();
       ctl.member = key32(remove.getMember(), "member");
       ctl.newEpoch = remove.getNewEpoch();
+      ctl.lastSeq = remove.getLastSeq();
+      if (ctl.lastSeq > SEQ_MAX) throw EntryError(Rejection::MALFORMED, "the removal's cut-off seq is out of range");
       ctl.wraps = readWraps(remove.getWraps());
       break;
     }
@@ -305,6 +307,7 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::op
       auto remove = c.initRemoveMember();
       remove.setMember(view(ctl.member));
       remove.setNewEpoch(ctl.newEpoch);
+      remove.setLastSeq(ctl.lastSeq);
       writeWraps(remove.initWraps(static_cast<unsigned>(ctl.wraps.size())), ctl.wraps);
       break;
     }

@@ -74,6 +74,7 @@ struct Control {
   PublicKey member{};            // ADD_MEMBER, REMOVE_MEMBER
   Role role = Role::SUBSCRIBER;  // ADD_MEMBER
   uint32_t newEpoch = 0;         // REMOVE_MEMBER
+  uint64_t lastSeq = 0;          // REMOVE_MEMBER: the cut-off, the removed member's last seq (0: none)
   std::vector<KeyWrap> wraps;    // CREATE, ADD_MEMBER, REMOVE_MEMBER
 };
 

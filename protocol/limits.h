@@ -6,7 +6,9 @@
 
 namespace kith::protocol {
 
-constexpr uint8_t ENTRY_VERSION = 1;
+// The entry format (specs/entry.md). Version 2 added the removal's cut-off (RemoveMember.lastSeq);
+// a reader refuses every other version.
+constexpr uint8_t ENTRY_VERSION = 2;
 
 // The whole canonical Entry (clear fields, control and encrypted body).
 constexpr size_t ENTRY_BYTES_MAX = 64 * 1024;
@@ -20,6 +22,9 @@ constexpr size_t REFS_MAX = 16;
 constexpr size_t WRAPS_MAX = 300;
 // Members of one journal, relays included.
 constexpr size_t MEMBERS_MAX = 256;
+// Tenures of one key in one journal: its first ADD_MEMBER, then one for each time the owner adds it
+// again after a removal. Every node must refuse the same re-add, so this is a protocol limit.
+constexpr size_t MEMBER_TENURES_MAX = 32;
 // Epochs (re-keyings) of one journal.
 constexpr uint32_t EPOCHS_MAX = 100000;
 // Entries per author per journal.

@@ -1,5 +1,7 @@
 #include "protocol/roles.h"
 
+#include <algorithm>
+
 namespace kith::protocol {
 
 bool mayAuthor(Role role) { return role != Role::RELAY; }
@@ -16,6 +18,39 @@ bool mayAuthorKind(Role role, Kind kind) {
       return true;
   }
   return false;
+}
+
+std::optional<BodyRefusal> refuseBody(Role role, const Body& body) {
+  if (!mayAuthorKind(role, body.kind)) {
+    return BodyRefusal{Rejection::UNAUTHORISED, !mayAuthor(role) ? "a relay cannot author entries"
+                                                : body.kind == Kind::JOURNAL_INFO
+                                                    ? "only the owner sets the journal's title"
+                                                    : "a subscriber cannot post updates"};
+  }
+  if ((body.kind == Kind::COMMENT || body.kind == Kind::HEART) && body.refs.empty()) {
+    return BodyRefusal{Rejection::MALFORMED, "a comment or heart must refer to an entry"};
+  }
+  return std::nullopt;
+}
+
+std::optional<Tenure> tenureFor(const std::vector<Tenure>& tenures, uint64_t seq, uint32_t epoch, const char** why) {
+  auto refuse = [why](const char* reason) -> std::optional<Tenure> {
+    if (why != nullptr) *why = reason;
+    return std::nullopt;
+  };
+  uint64_t before = 0;  // the previous tenures' cut-off: this tenure's entries come after it
+  for (const Tenure& t : tenures) {
+    if (seq > before && (!t.lastSeq || seq <= *t.lastSeq)) {
+      if (epoch < t.sinceEpoch) return refuse("the entry's epoch is earlier than its author's membership");
+      return t;
+    }
+    // A cut-off never goes back (the owner's store keeps what it held); if one did, the seqs it
+    // would give back stay with the earlier tenure.
+    if (t.lastSeq) before = std::max(before, *t.lastSeq);
+  }
+  // Only the last tenure can be open, and an open one takes every seq after the cut-offs.
+  if (tenures.empty()) return refuse("the author is not a member of the journal");
+  return refuse("the author was removed from the journal and this entry is past its cut-off");
 }
 
 bool mayIssue(Role role, Control::Type type) {

@@ -17,7 +17,7 @@ struct SignedEntry {
 struct Entry {
   # Everything here is signed. Only what replication and authorisation need is in the clear; the
   # content is in `body`, encrypted under the journal's epoch key.
-  version @0 :UInt8;        # entry format version; 1
+  version @0 :UInt8;        # entry format version; 2 (specs/entry.md, "Format versions")
   journal @1 :Data;         # 32 bytes: BLAKE2b-256("kith/journal/v1", owner || salt)
   author @2 :Data;          # 32 bytes: the author's Ed25519 public key
   seq @3 :UInt64;           # the author's sequence number in this journal, from 1, no gaps
@@ -67,6 +67,9 @@ struct RemoveMember {
   member @0 :Data;             # 32 bytes
   newEpoch @1 :UInt32;         # the epoch this removal starts: the previous epoch + 1
   wraps @2 :List(KeyWrap);     # the new epoch's key, wrapped to every remaining non-relay member
+  lastSeq @3 :UInt64;          # the cut-off: the removed member's last seq in the owner's store when
+                               # it wrote the removal (0: none). Every node keeps the member's entries
+                               # up to it, whenever they arrive, and refuses or drops those after it.
 }
 
 enum Kind {

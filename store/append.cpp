@@ -11,18 +11,28 @@ using protocol::Control;
 using protocol::EntryError;
 using protocol::Rejection;
 
+namespace {
+
+// An entry this store holds, read back to drop or judge it again. Damage here is the store's, not
+// the entry being appended: Error(CORRUPT) aborts the whole write transaction.
+Entry storedEntry(ByteView packed) {
+  try {
+    return protocol::unpackEntry(packed);
+  } catch (const EntryError& e) {
+    throw Error(ErrorKind::CORRUPT, std::string("an entry in the store is damaged: ") + e.what(), HINT_RESTORE_STORE);
+  }
+}
+
+}  // namespace
+
 AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring* keyring,
-                                   const protocol::Body* knownBody) {
+                                   const protocol::Body* knownBody, AppendEffects& effects) {
   const Control& ctl = e.control;
   // Chain first: duplicates and forks are recognised whatever the journal's state.
   if (ids.get(txn, e.id)) return AppendStatus::DUPLICATE;
   std::optional<Head> head = headOf(txn, e.journal, e.author);
   uint64_t headSeq = head ? head->seq : 0;
-  if (e.seq <= headSeq) {
-    forks.put(txn, forkKey(e), protocol::packEntry(e));
-    throw EntryError(Rejection::FORK, "a different entry at seq " + std::to_string(e.seq) +
-                                          " of this author is already stored (kept as fork evidence)");
-  }
+  if (e.seq <= headSeq) refuseFork(txn, e, effects);
   if (e.seq != headSeq + 1) {
     throw EntryError(Rejection::BROKEN_CHAIN,
                      "seq " + std::to_string(e.seq) + " does not follow the stored head " + std::to_string(headSeq));
@@ -37,7 +47,7 @@ AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring*
       throw EntryError(Rejection::UNKNOWN_JOURNAL, "the journal is not held here and this entry is not its creation");
     }
     journal = JournalRecord{e.author, 0, e.timestampMs, e.timestampMs, 0};
-    members.put(txn, memberKey(e.journal, e.author), encodeMember(Member{e.author, Role::OWNER, true, 0}));
+    members.put(txn, memberKey(e.journal, e.author), encodeMember(Member::added(e.author, Role::OWNER, 0)));
   } else {
     authorise(txn, e, *journal, keyring, knownBody);
   }
@@ -51,40 +61,167 @@ AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring*
   journal->entryCount++;
   journal->lastEntryMs = std::max(journal->lastEntryMs, e.timestampMs);
   switch (ctl.type) {
-    case Control::Type::ADD_MEMBER:
-      members.put(txn, memberKey(e.journal, ctl.member),
-                  encodeMember(Member{ctl.member, ctl.role, true, journal->epoch}));
+    case Control::Type::ADD_MEMBER: {
+      // A key added again after a removal starts a new tenure; its earlier ones stay, so that its
+      // entries up to the last cut-off are still judged by the role they were written under.
+      auto m = memberRecord(txn, e.journal, ctl.member);
+      Member added = Member::added(ctl.member, ctl.role, journal->epoch);
+      if (m) {
+        m->tenures.push_back(added.tenures.back());
+        added.tenures = std::move(m->tenures);
+      }
+      members.put(txn, memberKey(e.journal, ctl.member), encodeMember(added));
       break;
+    }
     case Control::Type::REMOVE_MEMBER: {
       auto m = memberRecord(txn, e.journal, ctl.member);
       KITH_ASSERT(m.has_value());
-      m->active = false;
+      KITH_ASSERT(m->active);
+      m->tenures.back().lastSeq = ctl.lastSeq;
       members.put(txn, memberKey(e.journal, ctl.member), encodeMember(*m));
       journal->epoch = ctl.newEpoch;
+      // What this node took in past the cut-off, before the removal reached it, goes: every node
+      // ends with the member's entries up to the cut-off, whatever order they arrived in.
+      effects.dropped += dropFrom(txn, *journal, e.journal, ctl.member, ctl.lastSeq + 1);
       break;
     }
     default:
       break;
   }
-  journals.put(txn, e.journal, journal->encode());
 
   if (keyring != nullptr) {
+    std::map<uint32_t, crypto::SecretBuffer> arrived;  // keys this store did not hold
     for (const auto& wrap : ctl.wraps) {
       if (wrap.member != keyring->identity.publicKey()) continue;
       auto opened = crypto::openSealed(keyring->identity.boxPublicKey(), keyring->identity.boxSecret(), wrap.sealed);
       // A wrap that does not open or is not a key is the owner's bug or malice; the entry
       // itself is valid, so it is kept, and the epoch stays unreadable here.
-      if (opened && opened->size() == crypto::AEAD_KEY_BYTES) {
-        storeEpochKey(txn, e.journal, wrap.epoch, opened->view(), keyring->storageKey);
-      }
+      if (!opened || opened->size() != crypto::AEAD_KEY_BYTES) continue;
+      bool held = epochs.get(txn, epochKeyRow(e.journal, wrap.epoch)).has_value();
+      storeEpochKey(txn, e.journal, wrap.epoch, opened->view(), keyring->storageKey);
+      // A key cached as missing earlier in this batch is held now.
+      keyCache.erase({e.journal, wrap.epoch});
+      if (!held) arrived.insert_or_assign(wrap.epoch, std::move(*opened));
+    }
+    if (!arrived.empty()) {
+      std::map<uint32_t, ByteView> keys;
+      for (const auto& [epoch, k] : arrived) keys[epoch] = k.view();
+      effects.dropped += rejudge(txn, *journal, e.journal, keys);
     }
   }
+  journals.put(txn, e.journal, journal->encode());
   return AppendStatus::ADDED;
 }
 
+void Store::Impl::refuseFork(WriteTxn& txn, const Entry& e, AppendEffects& effects) {
+  const std::string fork = "a different entry at seq " + std::to_string(e.seq) + " of this author is already stored";
+  // Evidence only of what its author could have written at that place: a member (now or before)
+  // in a tenure that covers the seq and the epoch, in an epoch that exists.
+  protocol::Tenure tenure = authorTenure(txn, e.journal, e.author, e.seq, e.epoch);
+  if (!protocol::mayAuthor(tenure.role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
+  auto journal = journalRecord(txn, e.journal);
+  uint32_t epochMax = journal ? journal->epoch : 0;
+  if (e.epoch > epochMax + (e.control.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
+    throw EntryError(Rejection::BAD_EPOCH, fork + ", and its epoch " + std::to_string(e.epoch) + " does not exist yet");
+  }
+  bool seqHasEvidence = false;
+  forks.scan(txn, entryKey(e.journal, e.author, e.seq), [&](ByteView, ByteView) {
+    seqHasEvidence = true;
+    return false;
+  });
+  if (seqHasEvidence) throw EntryError(Rejection::FORK, fork + " (not kept: evidence of a fork at this seq is kept)");
+  size_t kept = 0;
+  forks.scan(txn, headKey(e.journal, e.author), [&](ByteView, ByteView) { return ++kept < FORKS_PER_AUTHOR_MAX; });
+  if (kept >= FORKS_PER_AUTHOR_MAX) {
+    throw EntryError(Rejection::FORK, fork + " (not kept: " + std::to_string(FORKS_PER_AUTHOR_MAX) +
+                                          " pieces of this author's fork evidence are kept, the most)");
+  }
+  forks.put(txn, forkKey(e), protocol::packEntry(e));
+  effects.evidenceKept = true;
+  throw EntryError(Rejection::FORK, fork + " (kept as fork evidence)");
+}
+
+uint64_t Store::Impl::dropFrom(WriteTxn& txn, JournalRecord& journal, const JournalId& j, const PublicKey& author,
+                               uint64_t fromSeq) {
+  KITH_ASSERT(fromSeq >= 1);
+  auto head = headOf(txn, j, author);
+  if (!head || head->seq < fromSeq) return 0;
+  struct Gone {
+    Bytes key;
+    EntryId id;
+    int64_t timestampMs;
+  };
+  std::vector<Gone> gone;
+  entries.scan(txn, headKey(j, author), entryKey(j, author, fromSeq), [&](ByteView k, ByteView v) {
+    Entry e = storedEntry(v);
+    gone.push_back({Bytes(k.begin(), k.end()), e.id, e.timestampMs});
+    return true;
+  });
+  bool lastGone = false;
+  for (const Gone& g : gone) {
+    entries.del(txn, g.key);
+    ids.del(txn, g.id);
+    timeline.del(txn, timelineKey(j, g.timestampMs, g.id));
+    KITH_ASSERT(journal.entryCount > 0);
+    journal.entryCount--;
+    lastGone = lastGone || g.timestampMs == journal.lastEntryMs;
+  }
+  if (fromSeq > 1) {
+    auto before = entries.get(txn, entryKey(j, author, fromSeq - 1));
+    KITH_ASSERT(before.has_value());  // a chain runs 1..head without gaps
+    heads.put(txn, headKey(j, author), encodeHead(Head{fromSeq - 1, storedEntry(*before).id}));
+  } else {
+    heads.del(txn, headKey(j, author));
+  }
+  if (lastGone) {
+    // The journal's genesis stays, so its timeline is never empty.
+    auto last = timeline.lastKey(txn, j);
+    KITH_ASSERT(last.has_value());
+    journal.lastEntryMs = timeFromOrdered(getU64(last->data() + KEY_BYTES));
+  }
+  return gone.size();
+}
+
+uint64_t Store::Impl::rejudge(WriteTxn& txn, JournalRecord& journal, const JournalId& j,
+                              const std::map<uint32_t, ByteView>& epochKeys) {
+  // Each author's chain in seq order; the first entry refused drops it and everything after it.
+  std::vector<std::pair<PublicKey, uint64_t>> refused;  // author, first seq refused
+  std::optional<PublicKey> author;
+  bool authorDone = false;
+  std::optional<Member> member;
+  entries.scan(txn, j, [&](ByteView k, ByteView v) {
+    PublicKey a = key32At(k.data() + KEY_BYTES);
+    if (!author || *author != a) {
+      author = a;
+      member = memberRecord(txn, j, a);
+      authorDone = !member || member->tenures.front().role == Role::OWNER;
+    }
+    if (authorDone) return true;
+    Entry e = storedEntry(v);
+    auto key = epochKeys.find(e.epoch);
+    if (e.body.empty() || key == epochKeys.end()) return true;
+    // The tenure was judged in the clear on append; the body, with the key, only now.
+    auto tenure = protocol::tenureFor(member->tenures, e.seq, e.epoch);
+    bool ok = false;
+    try {
+      auto body = tenure ? protocol::openBody(e, key->second) : std::nullopt;
+      ok = body && !protocol::refuseBody(tenure->role, *body);
+    } catch (const EntryError&) {}  // a body that decrypts but does not parse
+    if (!ok) {
+      refused.emplace_back(a, e.seq);
+      authorDone = true;
+    }
+    return true;
+  });
+  uint64_t dropped = 0;
+  for (const auto& [a, seq] : refused) dropped += dropFrom(txn, journal, j, a, seq);
+  return dropped;
+}
+
 // The kind of an entry is inside its encrypted body, so only a node that holds the epoch key can
-// check it against the author's role (specs/entry.md); a relay checks the rest. For our own
-// entries the plaintext is known (`knownBody`) and is not decrypted again.
+// check it against the author's role (specs/entry.md); a relay checks the rest, and a member that
+// gets the key later judges the entry then (rejudge). For our own entries the plaintext is known
+// (`knownBody`) and is not decrypted again.
 void Store::Impl::authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring* keyring,
                                 const protocol::Body* knownBody) {
   std::optional<protocol::Body> opened;
@@ -97,28 +234,30 @@ void Store::Impl::authoriseKind(const Txn& txn, const Entry& e, Role role, const
     if (!opened) throw EntryError(Rejection::MALFORMED, "the body does not decrypt under its epoch's key");
     body = &*opened;
   }
-  if (!protocol::mayAuthorKind(role, body->kind)) {
-    throw EntryError(Rejection::UNAUTHORISED, body->kind == protocol::Kind::JOURNAL_INFO
-                                                  ? "only the owner sets the journal's title"
-                                                  : "a subscriber cannot post updates");
-  }
-  if ((body->kind == protocol::Kind::COMMENT || body->kind == protocol::Kind::HEART) && body->refs.empty()) {
-    throw EntryError(Rejection::MALFORMED, "a comment or heart must refer to an entry");
-  }
+  if (auto refusal = protocol::refuseBody(role, *body)) throw EntryError(refusal->reason, refusal->message);
+}
+
+protocol::Tenure Store::Impl::authorTenure(const Txn& txn, const JournalId& j, const PublicKey& author, uint64_t seq,
+                                           uint32_t epoch) const {
+  auto m = memberRecord(txn, j, author);
+  if (!m) throw EntryError(Rejection::UNAUTHORISED, "the author is not a member of the journal");
+  const char* why = "";
+  auto tenure = protocol::tenureFor(m->tenures, seq, epoch, &why);
+  if (!tenure) throw EntryError(Rejection::UNAUTHORISED, why);
+  return *tenure;
 }
 
 void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord& journal, const Keyring* keyring,
                             const protocol::Body* knownBody) {
   const Control& ctl = e.control;
-  auto author = memberRecord(txn, e.journal, e.author);
-  if (!author || !author->active) {
-    throw EntryError(Rejection::UNAUTHORISED, "the author is not a member of the journal");
-  }
-  if (!protocol::mayAuthor(author->role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
+  // The role of the tenure the entry belongs to: a removed member's entries up to its cut-off
+  // stand, judged by the role it had then; those after it do not.
+  Role role = authorTenure(txn, e.journal, e.author, e.seq, e.epoch).role;
+  if (!protocol::mayAuthor(role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
   if (e.epoch > journal.epoch + (ctl.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
     throw EntryError(Rejection::BAD_EPOCH, "epoch " + std::to_string(e.epoch) + " does not exist yet");
   }
-  if (!e.body.empty()) authoriseKind(txn, e, author->role, keyring, knownBody);
+  if (!e.body.empty()) authoriseKind(txn, e, role, keyring, knownBody);
   switch (ctl.type) {
     case Control::Type::NONE:
       if (e.body.empty()) throw EntryError(Rejection::MALFORMED, "an entry with neither control nor body");
@@ -126,12 +265,13 @@ void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord&
     case Control::Type::CREATE:
       throw EntryError(Rejection::BAD_GENESIS, "the journal was already created");
     case Control::Type::ADD_MEMBER: {
-      if (!protocol::mayIssue(author->role, ctl.type)) {
-        throw EntryError(Rejection::UNAUTHORISED, "only the owner adds members");
-      }
+      if (!protocol::mayIssue(role, ctl.type)) throw EntryError(Rejection::UNAUTHORISED, "only the owner adds members");
       if (!protocol::mayBeAdded(ctl.role)) throw EntryError(Rejection::UNAUTHORISED, "a journal has one owner");
       auto existing = memberRecord(txn, e.journal, ctl.member);
       if (existing && existing->active) throw EntryError(Rejection::UNAUTHORISED, "already a member");
+      if (existing && existing->tenures.size() >= protocol::MEMBER_TENURES_MAX) {
+        throw EntryError(Rejection::TOO_LARGE, "this key was added to the journal the most times there may be");
+      }
       if (activeMembers(txn, e.journal) >= protocol::MEMBERS_MAX) {
         throw EntryError(Rejection::TOO_LARGE, "the journal has the maximum number of members");
       }
@@ -143,7 +283,7 @@ void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord&
       break;
     }
     case Control::Type::REMOVE_MEMBER: {
-      if (!protocol::mayIssue(author->role, ctl.type)) {
+      if (!protocol::mayIssue(role, ctl.type)) {
         throw EntryError(Rejection::UNAUTHORISED, "only the owner removes members");
       }
       auto target = memberRecord(txn, e.journal, ctl.member);
@@ -152,6 +292,12 @@ void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord&
       }
       if (ctl.newEpoch != journal.epoch + 1 || e.epoch != ctl.newEpoch) {
         throw EntryError(Rejection::BAD_EPOCH, "a removal must start the next epoch");
+      }
+      // The owner's store keeps what it held, so a cut-off never goes back past an earlier one.
+      for (const auto& t : target->tenures) {
+        if (t.lastSeq && ctl.lastSeq < *t.lastSeq) {
+          throw EntryError(Rejection::MALFORMED, "the removal's cut-off is before the member's earlier one");
+        }
       }
       for (const auto& w : ctl.wraps) {
         auto m = memberRecord(txn, e.journal, w.member);
@@ -175,6 +321,7 @@ public:
 
   const std::optional<Head>& head() const override { return head_; }
   const std::optional<JournalInfo>& journal() const override { return journal_; }
+  std::optional<Head> headOf(const PublicKey& author) const override { return impl_.headOf(txn_, journalId_, author); }
   std::optional<Member> member(const PublicKey& key) const override {
     return impl_.memberRecord(txn_, journalId_, key);
   }
@@ -204,7 +351,8 @@ Entry Store::Impl::appendNextIn(WriteTxn& txn, const JournalId& journal, const P
   MadeEntry made = make(view);
   KITH_ASSERT(made.entry.author == author);
   KITH_ASSERT(made.entry.journal == journal);
-  appendIn(txn, made.entry, keyring, made.body);
+  AppendEffects effects;
+  appendIn(txn, made.entry, keyring, made.body, effects);
   return std::move(made.entry);
 }
 
@@ -221,9 +369,12 @@ std::vector<AppendOutcome> Store::appendBatch(const std::vector<Entry>& entries,
   impl_->write([&](WriteTxn& txn) {
     outcomes.assign(entries.size(), {});
     for (size_t i = 0; i < entries.size(); ++i) {
+      Impl::AppendEffects effects;
       try {
-        outcomes[i].status = impl_->appendIn(txn, entries[i], keyring);
+        outcomes[i].status = impl_->appendIn(txn, entries[i], keyring, nullptr, effects);
       } catch (const EntryError& e) { outcomes[i] = {AppendStatus::REJECTED, e.reason(), e.what()}; }
+      outcomes[i].evidenceKept = effects.evidenceKept;
+      outcomes[i].dropped = effects.dropped;
     }
   });
   impl_->keyCache.clear();

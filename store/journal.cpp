@@ -1,5 +1,6 @@
 #include "store/journal.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "protocol/roles.h"
@@ -121,7 +122,12 @@ Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const
       [&](AppendView& view) {
         const JournalInfo& j = requireJournal(view, journal);
         auto mine = view.member(me.publicKey());
-        if (!mine || !mine->active || !protocol::mayAuthorKind(mine->role, body.kind)) {
+        // The role that judges the entry is its tenure's (protocol::tenureFor), by its seq: it must
+        // be the current one (a seq under an earlier removal's cut-off is not ours to write now).
+        uint64_t seq = view.head() ? view.head()->seq + 1 : 1;
+        std::optional<protocol::Tenure> tenure;
+        if (mine && mine->active) tenure = protocol::tenureFor(mine->tenures, seq, j.epoch);
+        if (!tenure || tenure->lastSeq || !protocol::mayAuthorKind(tenure->role, body.kind)) {
           throw Error(ErrorKind::AUTH,
                       std::string("your role in this journal does not allow you to ") +
                           (body.kind == Kind::UPDATE         ? "post updates"
@@ -162,6 +168,10 @@ Entry removeMember(Store& store, const Keyring& keyring, const JournalId& journa
         d.control.type = Control::Type::REMOVE_MEMBER;
         d.control.member = member;
         d.control.newEpoch = epoch;
+        // The cut-off: the member's entries this store holds stand; any later ones are refused. It
+        // never goes back past an earlier removal's (entries up to that one may still arrive).
+        if (auto head = view.headOf(member)) d.control.lastSeq = head->seq;
+        for (const auto& t : target->tenures) d.control.lastSeq = std::max(d.control.lastSeq, t.lastSeq.value_or(0));
         for (const Member& m : view.members()) {
           if (m.active && m.key != member && protocol::receivesKeys(m.role)) {
             d.control.wraps.push_back(wrapTo(m.key, epoch, newKey.view()));
@@ -194,9 +204,19 @@ std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, c
                     toHex(journal).substr(0, 16) + " is damaged (" + d.reason + ")",
                 HINT_RESTORE_STORE);
   }
+  // Read after the timeline: member records are only ever added to, so every author of an entry
+  // read above has one.
+  std::map<PublicKey, Member> members;
+  for (Member& m : store.members(journal)) members.emplace(m.key, std::move(m));
   std::vector<ReadEntry> out;
   std::map<uint32_t, std::optional<crypto::SecretBuffer>> keys;
   for (Entry& e : timeline) {
+    // Never shown: an entry its author had no right to write (the store refuses and drops them;
+    // this holds whatever the store holds).
+    auto member = members.find(e.author);
+    std::optional<protocol::Tenure> tenure;
+    if (member != members.end()) tenure = protocol::tenureFor(member->second.tenures, e.seq, e.epoch);
+    if (!tenure) continue;
     std::optional<Body> body;
     if (!e.body.empty()) {
       auto it = keys.find(e.epoch);
@@ -210,6 +230,9 @@ std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, c
         }
       }
     }
+    // The owner may write every kind, and its entries are not judged again when keys arrive
+    // (specs/entry.md): a malformed body of the owner's still shows, as the store holds it.
+    if (body && tenure->role != Role::OWNER && protocol::refuseBody(tenure->role, *body)) continue;
     out.push_back({std::move(e), std::move(body)});
   }
   return out;

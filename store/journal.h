@@ -40,7 +40,9 @@ struct ReadEntry {
   std::optional<Body> body;  // nullopt when this node holds no key for the entry's epoch
 };
 
-// Every entry of the journal in timeline order, with its body decrypted where a key is held.
+// Every entry of the journal in timeline order, with its body decrypted where a key is held. An
+// entry its author had no right to write (no tenure covers it, or its kind is not one the
+// author's role then allowed: protocol/roles.h) is never returned.
 // Throws Error(CORRUPT) rather than return a partial timeline when the timeline index holds
 // another number of rows than the journal record counts entries. An entry whose stored bytes fail
 // to decode or verify is skipped and named in `skipped`; without `skipped` it throws Error(CORRUPT).

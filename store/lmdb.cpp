@@ -311,4 +311,26 @@ void Table::scan(const Txn& txn, ByteView prefix, ByteView from,
   if (rc != MDB_NOTFOUND) check(rc, "scanning the store");
 }
 
+std::optional<Bytes> Table::lastKey(const Txn& txn, ByteView prefix) const {
+  KITH_ASSERT(!prefix.empty());
+  // The first key after every key with this prefix is the prefix plus one (trailing 0xff bytes
+  // carried); the last key with the prefix is just before it, or the table's last key.
+  Bytes after(prefix.begin(), prefix.end());
+  while (!after.empty() && after.back() == 0xff) after.pop_back();
+  if (!after.empty()) ++after.back();
+  Cursor cursor(txn, dbi_);
+  MDB_val k = val(after), v;
+  int rc = after.empty() ? MDB_NOTFOUND : mdb_cursor_get(cursor.c, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_SUCCESS) {
+    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_PREV);
+  } else if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(cursor.c, &k, &v, MDB_LAST);
+  }
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading the store");
+  ByteView key = view(k);
+  if (!hasPrefix(key, prefix)) return std::nullopt;
+  return Bytes(key.begin(), key.end());
+}
+
 }  // namespace kith::store

@@ -122,6 +122,8 @@ public:
   void scan(const Txn& txn, ByteView prefix, const std::function<bool(ByteView key, ByteView value)>& fn) const {
     scan(txn, prefix, prefix, fn);
   }
+  // The last key starting with `prefix` (non-empty), copied; nullopt when there is none.
+  std::optional<Bytes> lastKey(const Txn& txn, ByteView prefix) const;
 
 private:
   MDB_dbi dbi_ = 0;

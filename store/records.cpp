@@ -94,16 +94,38 @@ Head decodeHead(ByteView b) {
 }
 
 Bytes encodeMember(const Member& m) {
-  Bytes b{static_cast<uint8_t>(m.role), static_cast<uint8_t>(m.active ? 1 : 0)};
-  putU32(b, m.sinceEpoch);
+  KITH_ASSERT(!m.tenures.empty());
+  KITH_ASSERT(m.tenures.size() <= protocol::MEMBER_TENURES_MAX);
+  Bytes b{static_cast<uint8_t>(m.tenures.size())};
+  for (const auto& t : m.tenures) {
+    b.push_back(static_cast<uint8_t>(t.role));
+    putU32(b, t.sinceEpoch);
+    b.push_back(t.lastSeq ? 1 : 0);
+    putU64(b, t.lastSeq.value_or(0));
+  }
   return b;
 }
 
 Member decodeMember(const PublicKey& key, ByteView b) {
-  if (b.size() != MEMBER_RECORD_BYTES || b[0] > static_cast<uint8_t>(Role::RELAY)) {
-    throw Error(ErrorKind::CORRUPT, "the store's member table is damaged", HINT_RESTORE_STORE);
+  auto damaged = [] { return Error(ErrorKind::CORRUPT, "the store's member table is damaged", HINT_RESTORE_STORE); };
+  if (b.empty() || b[0] == 0 || b[0] > protocol::MEMBER_TENURES_MAX || b.size() != 1 + b[0] * TENURE_RECORD_BYTES) {
+    throw damaged();
   }
-  return Member{key, static_cast<Role>(b[0]), b[1] != 0, getU32(b.data() + 2)};
+  Member m;
+  m.key = key;
+  for (size_t i = 0; i < b[0]; ++i) {
+    const uint8_t* p = b.data() + 1 + i * TENURE_RECORD_BYTES;
+    bool closed = p[5] == 1;
+    if (p[0] > static_cast<uint8_t>(Role::RELAY) || p[5] > 1 || (!closed && i + 1 != b[0])) throw damaged();
+    protocol::Tenure t{static_cast<Role>(p[0]), getU32(p + 1), std::nullopt};
+    if (closed) t.lastSeq = getU64(p + 6);
+    m.tenures.push_back(t);
+  }
+  const protocol::Tenure& last = m.tenures.back();
+  m.role = last.role;
+  m.active = !last.lastSeq.has_value();
+  m.sinceEpoch = last.sinceEpoch;
+  return m;
 }
 
 Bytes encodeInvite(const Invite& i) {

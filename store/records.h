@@ -8,7 +8,8 @@
 //   ids       entry id(32)                          -> the entry's key in `entries`
 //   heads     journal(32) | author(32)              -> seq u64 | entry id(32)
 //   timeline  journal(32) | ordered time u64 | id   -> author(32) | seq u64
-//   members   journal(32) | member(32)              -> role u8 | active u8 | since epoch u32
+//   members   journal(32) | member(32)              -> tenures u8 | n x (role u8 | since epoch u32 |
+//                                                     closed u8 | cut-off seq u64)
 //   epochs    journal(32) | epoch u32               -> the epoch key, sealed (epoch-keys.cpp)
 //   forks     entry key | entry id(32)              -> the refused second entry, packed
 //   invites   invite id(32)                         -> invite record (invites.cpp)
@@ -29,7 +30,7 @@ constexpr size_t EPOCH_BYTES = 4;
 constexpr size_t SCHEMA_VALUE_BYTES = 4;
 constexpr size_t JOURNAL_RECORD_BYTES = KEY_BYTES + 4 + 8 + 8 + 8;
 constexpr size_t MEMBER_KEY_BYTES = KEY_BYTES + KEY_BYTES;
-constexpr size_t MEMBER_RECORD_BYTES = 1 + 1 + 4;
+constexpr size_t TENURE_RECORD_BYTES = 1 + 4 + 1 + 8;
 constexpr size_t ENTRY_KEY_BYTES = KEY_BYTES + KEY_BYTES + SEQ_BYTES;
 constexpr size_t TIMELINE_KEY_BYTES = KEY_BYTES + 8 + KEY_BYTES;
 constexpr size_t TIMELINE_VALUE_BYTES = KEY_BYTES + SEQ_BYTES;

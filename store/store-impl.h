@@ -62,18 +62,45 @@ struct Store::Impl {
 
   // append.cpp. Verifies the entry against the journal's state and writes it. Throws EntryError
   // when refused; before throwing, nothing has been written except fork evidence. `knownBody` is
-  // the plaintext of our own entry's body, when we just encrypted it (see MadeEntry).
-  AppendStatus appendIn(WriteTxn& txn, const Entry& e, const Keyring* keyring,
-                        const protocol::Body* knownBody = nullptr);
+  // the plaintext of our own entry's body, when we just encrypted it (see MadeEntry). `effects`
+  // gets what the append did besides storing the entry (AppendOutcome's evidenceKept, dropped).
+  struct AppendEffects {
+    bool evidenceKept = false;
+    uint64_t dropped = 0;
+  };
+  AppendStatus appendIn(WriteTxn& txn, const Entry& e, const Keyring* keyring, const protocol::Body* knownBody,
+                        AppendEffects& effects);
   // The AppendView appendNextIn gives `make` (append.cpp).
   class TxnAppendView;
   // Builds the author's next entry with `make` and appends it, inside `txn`.
   Entry appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author, const MakeEntry& make,
                      const Keyring* keyring);
+  // The tenure of the journal's member `author` under which an entry at (seq, epoch) may stand;
+  // throws EntryError(UNAUTHORISED) when there is none.
+  protocol::Tenure authorTenure(const Txn& txn, const JournalId& j, const PublicKey& author, uint64_t seq,
+                                uint32_t epoch) const;
   void authorise(const Txn& txn, const Entry& e, const internal::JournalRecord& journal, const Keyring* keyring,
                  const protocol::Body* knownBody);
   void authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring* keyring,
                      const protocol::Body* knownBody);
+  // A second entry at a stored (author, seq): kept as evidence when its author could have written
+  // it there, once per (author, seq) and up to FORKS_PER_AUTHOR_MAX per author. Always throws
+  // EntryError (FORK, or why it could not have been written).
+  [[noreturn]] void refuseFork(WriteTxn& txn, const Entry& e, AppendEffects& effects);
+  // Removes the author's entries from `fromSeq` on (each chains on the one before, so a refused
+  // entry takes the later ones with it): rows, indexes, head and the journal's counts. Returns
+  // how many.
+  uint64_t dropFrom(WriteTxn& txn, internal::JournalRecord& journal, const JournalId& j, const PublicKey& author,
+                    uint64_t fromSeq);
+  // Judges again, now that their keys are held, the journal's entries in `epochs` that were
+  // stored without them: the body opens, and its kind is one the author's tenure allows. The
+  // owner's entries are not judged (every kind is the owner's, and its chain carries the
+  // membership). Returns how many entries were dropped.
+  uint64_t rejudge(WriteTxn& txn, internal::JournalRecord& journal, const JournalId& j,
+                   const std::map<uint32_t, ByteView>& epochKeys);
+  // Stores an epoch key and, when this store did not hold it, re-judges that epoch's entries.
+  uint64_t takeEpochKey(WriteTxn& txn, internal::JournalRecord& journal, const JournalId& j, uint32_t epoch,
+                        ByteView key, ByteView storageKey);
 };
 
 namespace internal {

@@ -66,6 +66,14 @@ std::unique_ptr<Store> Store::open(const std::string& dir, StoreOptions options)
                       std::to_string(SCHEMA_VERSION) + ")",
                   "upgrade kith to open this home");
     }
+    if (v < SCHEMA_VERSION) {
+      // Schema 1 held entries of format 1, whose removals have no cut-off (specs/entry.md, "Format
+      // versions"): this kith cannot judge them, so it does not open them.
+      throw Error(ErrorKind::CORRUPT,
+                  "the store was written by an older kith (schema " + std::to_string(v) + ", this one reads " +
+                      std::to_string(SCHEMA_VERSION) + ")",
+                  "make a new home and follow your journals again from their members");
+    }
     s.journals = Table(txn, "journals");
     s.entries = Table(txn, "entries");
     s.ids = Table(txn, "ids");

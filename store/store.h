@@ -15,7 +15,13 @@
 // Several processes may open the same store.
 // Caveats:
 // - append() of an identical entry is a no-op (DUPLICATE); a different entry at a stored
-//   (author, seq) is refused as FORK and kept in the fork table as evidence.
+//   (author, seq) is refused as FORK and kept in the fork table as evidence when its author is or
+//   was a member and could have written it there: at most one per (author, seq) and
+//   FORKS_PER_AUTHOR_MAX per author.
+// - Appending may remove entries already stored: a removal drops the removed member's entries past
+//   its cut-off, and an epoch key that arrives re-judges the entries stored without it (kind
+//   against role) and drops the refused ones with their author's later entries
+//   (AppendOutcome::dropped; specs/entry.md, "Removal and the cut-off", "Judging kinds").
 // - Entries are returned as owned copies; nothing returned points into LMDB.
 // - Errors: kith::Error(CORRUPT) for a damaged store, (IO) for a failing disk, EntryError for a
 //   refused entry. A full map is grown and the transaction run again.
@@ -73,6 +79,14 @@ struct AppendOutcome {
   AppendStatus status = AppendStatus::ADDED;
   protocol::Rejection reason = protocol::Rejection::MALFORMED;  // when REJECTED
   std::string message;                                          // when REJECTED
+  // A FORK refused: whether the entry was kept in the fork table as evidence. It is not when the
+  // author's fork evidence is at its limit (FORKS_PER_AUTHOR_MAX) or when evidence at this
+  // (author, seq) is kept already; a node counts these and logs them per peer.
+  bool evidenceKept = false;
+  // Entries of others that taking this one in removed from the store: those past a removal's
+  // cut-off, or those that the epoch key this entry brought showed to be refused (their
+  // author's later entries go with them). The version vector goes down by as many.
+  uint64_t dropped = 0;
 };
 
 // An entry the store holds but cannot return: its stored bytes fail to decode or verify, its index
@@ -96,6 +110,8 @@ class AppendView {
 public:
   // The author's head (nullopt before the author's first entry).
   virtual const std::optional<Head>& head() const = 0;
+  // Another author's head (a removal records the removed member's as its cut-off).
+  virtual std::optional<Head> headOf(const PublicKey& author) const = 0;
   // The journal's state (nullopt before its genesis).
   virtual const std::optional<JournalInfo>& journal() const = 0;
   virtual std::optional<Member> member(const PublicKey& key) const = 0;
@@ -167,8 +183,10 @@ public:
   // Fork evidence: the refused second entries, packed.
   std::vector<Bytes> forks(const JournalId& journal) const;
 
-  // Epoch keys this node holds, sealed at rest under keyring.storageKey.
-  void putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey);
+  // Epoch keys this node holds, sealed at rest under keyring.storageKey. A key this store did not
+  // hold re-judges the journal's entries of that epoch, as a key wrapped to this node does on
+  // append; returns how many entries that dropped.
+  uint64_t putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey);
   std::optional<crypto::SecretBuffer> epochKey(const JournalId& journal, uint32_t epoch, ByteView storageKey) const;
 
   // Invitations (local to this node, never replicated; store/invites.h).

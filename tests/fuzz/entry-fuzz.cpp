@@ -31,7 +31,7 @@ void writeWraps(capnp::List<schema::KeyWrap>::Builder out, const std::vector<pro
 Bytes encodeAgain(const protocol::Entry& entry) {
   capnp::MallocMessageBuilder message;
   auto e = message.initRoot<schema::Entry>();
-  e.setVersion(1);
+  e.setVersion(protocol::ENTRY_VERSION);
   e.setJournal(view(entry.journal));
   e.setAuthor(view(entry.author));
   e.setSeq(entry.seq);
@@ -60,6 +60,7 @@ Bytes encodeAgain(const protocol::Entry& entry) {
       auto c = control.initRemoveMember();
       c.setMember(view(entry.control.member));
       c.setNewEpoch(entry.control.newEpoch);
+      c.setLastSeq(entry.control.lastSeq);
       writeWraps(c.initWraps(static_cast<unsigned>(entry.control.wraps.size())), entry.control.wraps);
       break;
     }

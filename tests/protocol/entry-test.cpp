@@ -292,11 +292,13 @@ TEST_CASE("a REMOVE_MEMBER entry signs and decodes", "[protocol][entry]") {
   draft.control.type = Control::Type::REMOVE_MEMBER;
   draft.control.member = stranger().publicKey();
   draft.control.newEpoch = 1;
+  draft.control.lastSeq = 41;
   draft.control.wraps = {wrapTo(owner(), 1, otherKey()), wrapTo(member(), 1, otherKey())};
   Entry e = signEntry(owner(), draft, std::nullopt);
   requireMatchesDraft(e, draft, owner());
   CHECK(e.control.member == stranger().publicKey());
   CHECK(e.control.newEpoch == 1);
+  CHECK(e.control.lastSeq == 41);
   requireSpecSignatureAndId(e);
   requireSameEntry(decodeEntry(e.bytes, e.signature), e);
 }
@@ -407,6 +409,13 @@ TEST_CASE("an entry's id is stable and depends on every field", "[protocol][entr
          d.control.type = Control::Type::REMOVE_MEMBER;
          d.control.member = member().publicKey();
          d.control.newEpoch = 2;
+       }},
+      {"control: remove member, another cut-off",
+       [](EntryDraft& d) {
+         d.control.type = Control::Type::REMOVE_MEMBER;
+         d.control.member = member().publicKey();
+         d.control.newEpoch = 1;
+         d.control.lastSeq = 7;
        }},
       {"a body",
        [](EntryDraft& d) {
@@ -583,6 +592,9 @@ TEST_CASE("decodeEntry refuses fields of the wrong size or out of range", "[prot
   Bytes short31(31, 0x11), long33(33, 0x11);
   CHECK(craftedRejection(a, [](B e) { e.setVersion(0); }) == Rejection::MALFORMED);
   CHECK(craftedRejection(a, [](B e) { e.setVersion(ENTRY_VERSION + 1); }) == Rejection::MALFORMED);
+  // Format 1 (removals without a cut-off) is refused outright (specs/entry.md, "Format versions").
+  CHECK(ENTRY_VERSION == 2);
+  CHECK(craftedRejection(a, [](B e) { e.setVersion(1); }) == Rejection::MALFORMED);
   CHECK(craftedRejection(a, [&](B e) { e.setJournal(capData(short31)); }) == Rejection::MALFORMED);
   CHECK(craftedRejection(a, [&](B e) { e.setJournal(capData(long33)); }) == Rejection::MALFORMED);
   CHECK(craftedRejection(a, [](B e) { e.disownJournal(); }) == Rejection::MALFORMED);
@@ -656,6 +668,18 @@ TEST_CASE("decodeEntry refuses malformed control entries", "[protocol][entry]") 
           auto remove = e.initControl().initRemoveMember();
           remove.disownMember();
         }) == Rejection::MALFORMED);
+  // A removal's cut-off is a seq: at most SEQ_MAX.
+  auto removalWithCutoff = [&](uint64_t lastSeq) {
+    return [&, lastSeq](B e) {
+      auto remove = e.initControl().initRemoveMember();
+      remove.setMember(capData(member().publicKey()));
+      remove.setNewEpoch(1);
+      remove.setLastSeq(lastSeq);
+    };
+  };
+  CHECK(decodeCrafted(a, craftEntry(a, removalWithCutoff(SEQ_MAX))).control.lastSeq == SEQ_MAX);
+  CHECK(decodeCrafted(a, craftEntry(a, removalWithCutoff(0))).control.lastSeq == 0);
+  CHECK(craftedRejection(a, removalWithCutoff(SEQ_MAX + 1)) == Rejection::MALFORMED);
   CHECK(craftedRejection(a, [&](B e) {
           auto add = e.initControl().initAddMember();
           add.setMember(capData(member().publicKey()));

@@ -105,6 +105,37 @@ TEST_CASE("appendBatch gives each entry its own outcome and keeps the good ones"
   }
 }
 
+TEST_CASE("an entry at the right seq whose prev is not the id of the author's previous entry is refused BROKEN_CHAIN",
+          "[store]") {
+  TempDir dir;
+  Person owner("owner"), coauthor("coauthor");
+  auto store = Store::open(dir.path());
+  Keyring kr = owner.keyring();
+  JournalId j = createJournal(*store, kr, "prev");
+  addMember(*store, kr, j, coauthor.key(), Role::COAUTHOR);
+  Bytes key = copyOf(*store->epochKey(j, 0, kr.storageKey));
+  Head head = *store->head(j, owner.key());
+  int64_t t = store->journal(j)->lastEntryMs + 1;
+
+  EntryId wrong = head.id;
+  wrong[0] ^= 1;
+  Entry e = makePost(owner, j, head.seq + 1, wrong, t, 0, "wrong prev", key);
+  // The first entry of an author: prev must be all zero.
+  Entry first = makePost(coauthor, j, 1, head.id, t, 0, "first, with a prev", key);
+  for (const Entry* bad : {&e, &first}) {
+    size_t before = store->changeCounter();
+    auto out = store->appendBatch({*bad}, &kr);
+    INFO(out[0].message);
+    CHECK(outcomeName(out[0].status, out[0].reason) == "broken-chain");
+    CHECK(store->changeCounter() == before);
+    CHECK_FALSE(store->entryById(bad->id).has_value());
+  }
+  CHECK(store->head(j, owner.key())->id == head.id);
+  CHECK_FALSE(store->head(j, coauthor.key()).has_value());
+  // The same seq with the right prev goes in.
+  CHECK(store->append(makePost(owner, j, head.seq + 1, head.id, t, 0, "right prev", key), &kr) == AppendStatus::ADDED);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading
 

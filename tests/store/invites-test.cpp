@@ -293,3 +293,34 @@ TEST_CASE("redeemInvite by an active member only marks the invite used, and one 
   REQUIRE(owner.store->checkInvite(foreign.id, T0_MS).first == InviteStatus::OPEN);
   REQUIRE_FALSE(owner.store->member(j, stranger.key()).has_value());
 }
+
+TEST_CASE("redeemInvite refuses a used invite and an expired one while another invite of the journal is open",
+          "[store][invite]") {
+  Household owner, first, second, third, fourth;
+  JournalId j = createJournal(*owner.store, owner.keyring(), "journal");
+  Invite open = makeInvite(0x11, j, Role::SUBSCRIBER, T0_MS, T0_MS + 7 * DAY_MS);
+  Invite once = makeInvite(0x12, j, Role::COAUTHOR, T0_MS, T0_MS + 7 * DAY_MS);
+  Invite expired = makeInvite(0x13, j, Role::COAUTHOR, T0_MS - 2 * DAY_MS, T0_MS - DAY_MS);
+  for (const Invite& i : {open, once, expired}) owner.store->putInvite(i);
+  REQUIRE(owner.store->redeemInvite(once.id, first.key(), T0_MS, owner.keyring()).added.has_value());
+  REQUIRE(owner.store->hasOpenInvites(T0_MS));
+
+  auto heads = owner.store->versionVector(j);
+  size_t before = owner.store->changeCounter();
+  Redemption used = owner.store->redeemInvite(once.id, second.key(), T0_MS + 1, owner.keyring());
+  CHECK(used.status == InviteStatus::USED);
+  CHECK_FALSE(used.added.has_value());
+  Redemption late = owner.store->redeemInvite(expired.id, third.key(), T0_MS + 1, owner.keyring());
+  CHECK(late.status == InviteStatus::EXPIRED);
+  CHECK_FALSE(late.added.has_value());
+  // Refused: no member added, nothing written, and the used invite still names its first user.
+  CHECK(owner.store->changeCounter() == before);
+  CHECK(owner.store->versionVector(j) == heads);
+  CHECK_FALSE(owner.store->member(j, second.key()).has_value());
+  CHECK_FALSE(owner.store->member(j, third.key()).has_value());
+  CHECK(owner.store->checkInvite(once.id, T0_MS + 1).second->usedBy == first.key());
+  // The open one still works.
+  Redemption ok = owner.store->redeemInvite(open.id, fourth.key(), T0_MS + 2, owner.keyring());
+  CHECK(ok.status == InviteStatus::OPEN);
+  CHECK(owner.store->member(j, fourth.key())->role == Role::SUBSCRIBER);
+}

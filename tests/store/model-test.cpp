@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "protocol/roles.h"
 #include "store/lmdb.h"
 #include "tests/store/store-fixture.h"
 
@@ -20,10 +21,32 @@ using namespace kith;
 using namespace kith::store;
 using namespace kith::store::testing;
 
-struct ModelMember {
+// One stretch of membership: from an ADD_MEMBER (in epoch `since`) to a removal with cut-off
+// `cut`, or open.
+struct ModelTenure {
   Role role = Role::SUBSCRIBER;
-  bool active = true;
-  uint32_t sinceEpoch = 0;
+  uint32_t since = 0;
+  std::optional<uint64_t> cut;
+};
+
+struct ModelMember {
+  std::vector<ModelTenure> tenures;
+  Role role() const { return tenures.back().role; }
+  bool active() const { return !tenures.back().cut; }
+  uint32_t sinceEpoch() const { return tenures.back().since; }
+  // The tenure an entry at (seq, epoch) may stand in: seqs after the earlier cut-offs, epochs from
+  // the tenure's first on.
+  std::optional<ModelTenure> tenureOf(uint64_t seq, uint32_t epoch) const {
+    uint64_t before = 0;
+    for (const ModelTenure& t : tenures) {
+      if (seq > before && (!t.cut || seq <= *t.cut)) {
+        if (epoch < t.since) return std::nullopt;
+        return t;
+      }
+      if (t.cut) before = *t.cut;
+    }
+    return std::nullopt;
+  }
 };
 
 struct ModelJournal {
@@ -34,14 +57,15 @@ struct ModelJournal {
   int64_t lastEntryMs = 0;
   uint64_t entryCount = 0;
   std::map<PublicKey, ModelMember> members;
-  std::map<PublicKey, std::vector<Entry>> chains;  // author -> entries, seq 1 first
-  std::map<uint32_t, Bytes> keys;                  // every epoch key, as the test knows it
-  std::set<uint32_t> held;                         // epochs whose key the node's store holds
-  std::set<Bytes> forks;                           // packed fork evidence
+  std::map<PublicKey, std::vector<Entry>> chains;    // author -> entries, seq 1 first
+  std::map<uint32_t, Bytes> keys;                    // every epoch key, as the test knows it
+  std::set<uint32_t> held;                           // epochs whose key the node's store holds
+  std::set<Bytes> forks;                             // packed fork evidence
+  std::map<PublicKey, std::set<uint64_t>> forkSeqs;  // author -> seqs with fork evidence
 
   bool isActive(const PublicKey& k) const {
     auto it = members.find(k);
-    return it != members.end() && it->second.active;
+    return it != members.end() && it->second.active();
   }
 };
 
@@ -99,8 +123,8 @@ public:
     check(true);
 
     // The random walk reached every outcome the store distinguishes here.
-    for (const char* outcome :
-         {"ADDED", "DUPLICATE", "fork", "broken-chain", "unauthorised", "unknown-journal", "bad-epoch"}) {
+    for (const char* outcome : {"ADDED", "DUPLICATE", "fork", "fork kept", "fork not kept", "broken-chain",
+                                "unauthorised", "unknown-journal", "bad-epoch"}) {
       INFO("outcome " << outcome);
       CHECK(outcomes_[outcome] > 0);
     }
@@ -116,6 +140,7 @@ private:
   struct Expected {
     AppendStatus status = AppendStatus::ADDED;
     Rejection reason = Rejection::MALFORMED;
+    bool evidenceKept = false;  // a FORK kept as evidence
     std::string name() const { return outcomeName(status, reason); }
   };
   static Expected refused(Rejection r) { return {AppendStatus::REJECTED, r}; }
@@ -130,21 +155,38 @@ private:
     }
     uint64_t head = chain != nullptr ? chain->size() : 0;
     if (e.seq <= head && (*chain)[e.seq - 1].id == e.id) return {AppendStatus::DUPLICATE};
-    if (e.seq <= head) return refused(Rejection::FORK);
+    if (e.seq <= head) {
+      // Evidence only of what the author could have written there: at most one per seq and
+      // FORKS_PER_AUTHOR_MAX per author.
+      auto author = j->members.find(e.author);
+      if (author == j->members.end() || !author->second.tenureOf(e.seq, e.epoch)) {
+        return refused(Rejection::UNAUTHORISED);
+      }
+      if (e.epoch > j->epoch + (e.control.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
+        return refused(Rejection::BAD_EPOCH);
+      }
+      Expected fork = refused(Rejection::FORK);
+      auto seqs = j->forkSeqs.find(e.author);
+      fork.evidenceKept =
+          seqs == j->forkSeqs.end() || (!seqs->second.count(e.seq) && seqs->second.size() < FORKS_PER_AUTHOR_MAX);
+      return fork;
+    }
     if (e.seq != head + 1) return refused(Rejection::BROKEN_CHAIN);
     if (e.prev != (head > 0 ? chain->back().id : EntryId{})) return refused(Rejection::BROKEN_CHAIN);
     const Control& c = e.control;
     if (j == nullptr) return c.type == Control::Type::CREATE ? Expected{} : refused(Rejection::UNKNOWN_JOURNAL);
 
     auto author = j->members.find(e.author);
-    if (author == j->members.end() || !author->second.active) return refused(Rejection::UNAUTHORISED);
-    if (author->second.role == Role::RELAY) return refused(Rejection::UNAUTHORISED);
+    if (author == j->members.end()) return refused(Rejection::UNAUTHORISED);
+    auto tenure = author->second.tenureOf(e.seq, e.epoch);
+    if (!tenure) return refused(Rejection::UNAUTHORISED);
+    Role role = tenure->role;
+    if (role == Role::RELAY) return refused(Rejection::UNAUTHORISED);
     if (e.epoch > j->epoch + (c.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) return refused(Rejection::BAD_EPOCH);
     // A node that holds the epoch's key also checks the kind inside the body against the role.
     if (!e.body.empty() && j->held.count(e.epoch)) {
       auto body = protocol::openBody(e, j->keys.at(e.epoch));
       if (!body) return refused(Rejection::MALFORMED);
-      Role role = author->second.role;
       if (body->kind == Kind::JOURNAL_INFO && role != Role::OWNER) return refused(Rejection::UNAUTHORISED);
       if (body->kind == Kind::UPDATE && role != Role::OWNER && role != Role::COAUTHOR) {
         return refused(Rejection::UNAUTHORISED);
@@ -160,24 +202,30 @@ private:
       case Control::Type::CREATE:
         return refused(Rejection::BAD_GENESIS);
       case Control::Type::ADD_MEMBER:
-        if (author->second.role != Role::OWNER) return refused(Rejection::UNAUTHORISED);
+        if (role != Role::OWNER) return refused(Rejection::UNAUTHORISED);
         if (c.role == Role::OWNER) return refused(Rejection::UNAUTHORISED);
         if (j->isActive(c.member)) return refused(Rejection::UNAUTHORISED);
+        if (j->members.count(c.member) && j->members.at(c.member).tenures.size() >= protocol::MEMBER_TENURES_MAX) {
+          return refused(Rejection::TOO_LARGE);
+        }
         for (const KeyWrap& w : c.wraps) {
           if (w.member != c.member || w.epoch > j->epoch || c.role == Role::RELAY) return refused(Rejection::MALFORMED);
         }
         break;
       case Control::Type::REMOVE_MEMBER: {
-        if (author->second.role != Role::OWNER) return refused(Rejection::UNAUTHORISED);
+        if (role != Role::OWNER) return refused(Rejection::UNAUTHORISED);
         auto target = j->members.find(c.member);
-        if (target == j->members.end() || !target->second.active || target->second.role == Role::OWNER) {
+        if (target == j->members.end() || !target->second.active() || target->second.role() == Role::OWNER) {
           return refused(Rejection::UNAUTHORISED);
         }
         if (c.newEpoch != j->epoch + 1 || e.epoch != c.newEpoch) return refused(Rejection::BAD_EPOCH);
+        for (const ModelTenure& t : target->second.tenures) {
+          if (t.cut && c.lastSeq < *t.cut) return refused(Rejection::MALFORMED);
+        }
         for (const KeyWrap& w : c.wraps) {
           auto m = j->members.find(w.member);
-          if (w.epoch != c.newEpoch || w.member == c.member || m == j->members.end() || !m->second.active ||
-              m->second.role == Role::RELAY) {
+          if (w.epoch != c.newEpoch || w.member == c.member || m == j->members.end() || !m->second.active() ||
+              m->second.role() == Role::RELAY) {
             return refused(Rejection::MALFORMED);
           }
         }
@@ -188,7 +236,7 @@ private:
   }
 
   // Records an entry the store took in.
-  void apply(const Entry& e) {
+  void apply(const Entry& e, const std::optional<NewKey>& newKey = std::nullopt) {
     const Control& c = e.control;
     if (c.type == Control::Type::CREATE && !model_.count(e.journal)) {
       ModelJournal j;
@@ -196,21 +244,64 @@ private:
       j.owner = e.author;
       j.createdMs = e.timestampMs;
       j.lastEntryMs = e.timestampMs;
-      j.members[e.author] = ModelMember{Role::OWNER, true, 0};
+      j.members[e.author].tenures.push_back({Role::OWNER, 0, std::nullopt});
       model_[e.journal] = std::move(j);
     }
     ModelJournal& j = model_.at(e.journal);
+    if (newKey) j.keys[newKey->epoch] = newKey->key;
     j.chains[e.author].push_back(e);
     j.entryCount++;
     j.lastEntryMs = std::max(j.lastEntryMs, e.timestampMs);
     if (c.type == Control::Type::ADD_MEMBER) {
-      j.members[c.member] = ModelMember{c.role, true, j.epoch};
+      j.members[c.member].tenures.push_back({c.role, j.epoch, std::nullopt});
     } else if (c.type == Control::Type::REMOVE_MEMBER) {
-      j.members.at(c.member).active = false;
+      j.members.at(c.member).tenures.back().cut = c.lastSeq;
       j.epoch = c.newEpoch;
+      truncate(j, c.member, c.lastSeq);  // past the cut-off
     }
+    if (c.type == Control::Type::ADD_MEMBER || c.type == Control::Type::REMOVE_MEMBER) {
+      log_ += std::string(c.type == Control::Type::ADD_MEMBER ? " add " : " remove ") + person(c.member).name + "@" +
+              std::to_string(j.epoch) + "/" + std::to_string(c.wraps.size());
+    }
+    std::set<uint32_t> arrived;
     for (const KeyWrap& w : c.wraps) {
-      if (w.member == node().key()) j.held.insert(w.epoch);
+      if (w.member == node().key() && j.held.insert(w.epoch).second) arrived.insert(w.epoch);
+    }
+    // Entries stored without a key that just arrived are judged now: an author's chain ends
+    // before its first entry refused. Not the owner's.
+    std::vector<std::pair<PublicKey, uint64_t>> cuts;  // author, entries kept
+    for (auto& [author, chain] : j.chains) {
+      if (author == j.owner || arrived.empty()) continue;
+      for (const Entry& x : chain) {
+        if (x.body.empty() || !arrived.count(x.epoch)) continue;
+        auto tenure = j.members.at(author).tenureOf(x.seq, x.epoch);
+        REQUIRE(tenure.has_value());
+        Role role = tenure->role;
+        auto key = j.keys.find(x.epoch);
+        REQUIRE(key != j.keys.end());
+        std::optional<Body> body;
+        try {
+          body = protocol::openBody(x, key->second);
+        } catch (const EntryError&) {}
+        if (!body || protocol::refuseBody(role, *body)) {
+          cuts.emplace_back(author, x.seq - 1);
+          break;
+        }
+      }
+    }
+    for (const auto& [author, kept] : cuts) truncate(j, author, kept);
+  }
+
+  // The author's chain cut to `seq` entries, and the journal's counts with it.
+  static void truncate(ModelJournal& j, const PublicKey& author, uint64_t seq) {
+    auto it = j.chains.find(author);
+    if (it == j.chains.end() || it->second.size() <= seq) return;
+    j.entryCount -= it->second.size() - seq;
+    it->second.resize(seq);
+    if (it->second.empty()) j.chains.erase(it);
+    j.lastEntryMs = INT64_MIN;
+    for (const auto& [a, chain] : j.chains) {
+      for (const Entry& x : chain) j.lastEntryMs = std::max(j.lastEntryMs, x.timestampMs);
     }
   }
 
@@ -221,7 +312,8 @@ private:
     Keyring kr = node().keyring();
     size_t changeBefore = store_->changeCounter();
     AppendOutcome got;
-    if (rng_() % 2 == 0) {
+    bool batch = rng_() % 2 != 0;  // append() throws the refusal; appendBatch's outcome says more
+    if (!batch) {
       try {
         got.status = store_->append(e, &kr);
       } catch (const EntryError& err) { got = {AppendStatus::REJECTED, err.reason(), err.what()}; }
@@ -232,12 +324,15 @@ private:
     }
     INFO("store said: " << got.message);
     REQUIRE(outcomeName(got.status, got.reason) == want.name());
+    if (want.status == AppendStatus::REJECTED && want.reason == Rejection::FORK) {
+      if (batch) CHECK(got.evidenceKept == want.evidenceKept);
+      outcomes_[want.evidenceKept ? "fork kept" : "fork not kept"]++;
+    }
     outcomes_[want.name()]++;
     if (got.status == AppendStatus::REJECTED) CHECK_FALSE(got.message.empty());
 
     if (got.status == AppendStatus::ADDED) {
-      apply(e);
-      if (newKey) model_.at(e.journal).keys[newKey->epoch] = newKey->key;
+      apply(e, newKey);
       auto stored = store_->entry(e.journal, e.author, e.seq);
       REQUIRE(stored.has_value());
       CHECK(stored->id == e.id);
@@ -245,8 +340,9 @@ private:
       auto byId = store_->entryById(e.id);
       REQUIRE(byId.has_value());
       CHECK(byId->seq == e.seq);
-    } else if (got.status == AppendStatus::REJECTED && got.reason == Rejection::FORK) {
+    } else if (got.status == AppendStatus::REJECTED && got.reason == Rejection::FORK && want.evidenceKept) {
       model_.at(e.journal).forks.insert(protocol::packEntry(e));
+      model_.at(e.journal).forkSeqs[e.author].insert(e.seq);
     } else {
       // Refused (not a fork) or a duplicate: nothing at all was written.
       CHECK(store_->changeCounter() == changeBefore);
@@ -352,7 +448,7 @@ private:
   std::vector<Person*> activeAuthors(const ModelJournal& j) {
     std::vector<Person*> out;
     for (auto& p : people_) {
-      if (j.isActive(p->key()) && j.members.at(p->key()).role != Role::RELAY) out.push_back(p.get());
+      if (j.isActive(p->key()) && j.members.at(p->key()).role() != Role::RELAY) out.push_back(p.get());
     }
     return out;
   }
@@ -386,14 +482,24 @@ private:
     Keyring kr = node().keyring();
     auto m = j.members.find(node().key());
     bool allowed = false;
-    if (m != j.members.end() && m->second.active) {
-      Role r = m->second.role;
+    auto tenure =
+        m != j.members.end() && m->second.active() ? m->second.tenureOf(next(j, node()).first, j.epoch) : std::nullopt;
+    if (tenure && !tenure->cut) {
+      Role r = tenure->role;
       allowed = r == Role::OWNER || r == Role::COAUTHOR || (kind != Kind::UPDATE && r == Role::SUBSCRIBER);
     }
     if (!allowed) {
       refusedCall(ErrorKind::AUTH, [&] { post(*store_, kr, j.id, body); });
       return;
     }
+    std::string tenures;
+    for (const auto& t : m->second.tenures) {
+      tenures += " (" + std::string(protocol::roleName(t.role)) + " since " + std::to_string(t.since) + " cut " +
+                 (t.cut ? std::to_string(*t.cut) : "-") + ")";
+    }
+    std::string held;
+    for (uint32_t h : j.held) held += " " + std::to_string(h);
+    INFO("epoch " << j.epoch << ", keys held" << held << ", tenures" << tenures << ", log " << log_);
     REQUIRE(j.held.count(j.epoch));  // a member that may post always holds the current key
     Entry e = post(*store_, kr, j.id, body);
     CHECK(e.epoch == j.epoch);
@@ -465,7 +571,7 @@ private:
         std::set<PublicKey> wrapped, remaining;
         for (const KeyWrap& w : e.control.wraps) wrapped.insert(w.member);
         for (const auto& [k, m] : j.members) {
-          if (m.active && k != target.key() && m.role != Role::RELAY) remaining.insert(k);
+          if (m.active() && k != target.key() && m.role() != Role::RELAY) remaining.insert(k);
         }
         CHECK(wrapped == remaining);
         took(e);
@@ -480,9 +586,15 @@ private:
     c.type = Control::Type::REMOVE_MEMBER;
     c.member = target.key();
     c.newEpoch = j.epoch + 1;
+    // The cut-off: what this node (the owner's, or one that follows the owner) holds of the member.
+    auto held = j.chains.find(target.key());
+    c.lastSeq = held == j.chains.end() ? 0 : held->second.size();
+    if (auto m = j.members.find(target.key()); m != j.members.end()) {
+      for (const ModelTenure& t : m->second.tenures) c.lastSeq = std::max(c.lastSeq, t.cut.value_or(0));
+    }
     Bytes newKey = randomBytes(crypto::AEAD_KEY_BYTES);
     for (const auto& [k, m] : j.members) {
-      if (m.active && k != target.key() && m.role != Role::RELAY) c.wraps.push_back(wrapTo(k, c.newEpoch, newKey));
+      if (m.active() && k != target.key() && m.role() != Role::RELAY) c.wraps.push_back(wrapTo(k, c.newEpoch, newKey));
     }
     switch (rng_() % 8) {
       case 0:
@@ -491,6 +603,12 @@ private:
       case 1:
         c.wraps.push_back(wrapTo(target.key(), c.newEpoch, newKey));
         break;  // keys to the removed
+      case 2:
+        c.lastSeq = c.lastSeq > 0 ? rng_() % c.lastSeq : 0;
+        break;  // a cut-off before the member's head: the rest goes (or, under an earlier cut-off, is refused)
+      case 3:
+        c.lastSeq += 1 + rng_() % 3;
+        break;  // a cut-off past what this node holds: those entries may still come
       default:
         break;
     }
@@ -521,7 +639,15 @@ private:
 
   void opFork() {
     auto all = allEntries();
-    const Entry& original = *all[rng_() % all.size()];
+    // Now and then the place of the last fork again (its evidence is kept once), while it holds.
+    const Entry* again = nullptr;
+    if (lastForked_ && rng_() % 3 == 0) {
+      for (const Entry* x : all) {
+        if (x->id == *lastForked_) again = x;
+      }
+    }
+    const Entry& original = again != nullptr ? *again : *all[rng_() % all.size()];
+    lastForked_ = original.id;
     Body body{Kind::COMMENT, "fork " + std::to_string(++textCounter_), {}};
     Entry forged = makeEntry(person(original.author), original.journal, original.seq, original.prev,
                              original.timestampMs + 1, original.epoch, Control{}, body, randomBytes(32));
@@ -641,7 +767,16 @@ private:
 
       std::map<PublicKey, std::tuple<Role, bool, uint32_t>> members, wantMembers;
       for (const Member& m : store_->members(id)) members[m.key] = {m.role, m.active, m.sinceEpoch};
-      for (const auto& [k, m] : j.members) wantMembers[k] = {m.role, m.active, m.sinceEpoch};
+      for (const auto& [k, m] : j.members) wantMembers[k] = {m.role(), m.active(), m.sinceEpoch()};
+      for (const Member& m : store_->members(id)) {
+        const auto& want = j.members.at(m.key).tenures;
+        REQUIRE(m.tenures.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i) {
+          CHECK(m.tenures[i].role == want[i].role);
+          CHECK(m.tenures[i].sinceEpoch == want[i].since);
+          CHECK(m.tenures[i].lastSeq == want[i].cut);
+        }
+      }
       CHECK(members == wantMembers);
       for (const auto& p : people_) {
         auto m = store_->member(id, p->key());
@@ -716,6 +851,8 @@ private:
   std::map<JournalId, ModelJournal> model_;
   std::map<EntryId, std::string> texts_;
   std::set<EntryId> garbled_;  // bodies sealed under a wrong key
+  std::optional<EntryId> lastForked_;
+  std::string log_;
   std::map<std::string, int> outcomes_;
   int reopens_ = 0;
   int textCounter_ = 0;
