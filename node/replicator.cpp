@@ -4,6 +4,7 @@
 #include <kj/debug.h>
 
 #include <cstring>
+#include <map>
 
 #include "protocol/invite.h"
 
@@ -132,16 +133,32 @@ VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::S
     store::Keyring keyring{identity_, storageKey_};
     auto outcomes = store_.appendBatch(decoded, &keyring);
     uint64_t added = 0;
+    uint64_t dropped = 0;
+    std::map<PublicKey, uint64_t> forksNotKept;  // by author: fork evidence over its limit
     for (size_t i = 0; i < outcomes.size(); ++i) {
-      if (outcomes[i].status == store::AppendStatus::REJECTED) {
+      dropped += outcomes[i].dropped;
+      if (outcomes[i].status == store::AppendStatus::REJECTED && outcomes[i].reason == protocol::Rejection::FORK &&
+          !outcomes[i].evidenceKept) {
+        // Counted, not logged one by one: a fork flood must not become a log flood.
+        ++forksNotKept[decoded[i].author];
+      } else if (outcomes[i].status == store::AppendStatus::REJECTED) {
         refuse("author " + shortId(decoded[i].author) + " seq " + std::to_string(decoded[i].seq) + ": " +
                protocol::rejectionName(outcomes[i].reason) + ": " + outcomes[i].message);
       } else if (outcomes[i].status == store::AppendStatus::ADDED) {
         ++added;
       }
     }
+    for (const auto& [author, n] : forksNotKept) {
+      log_.warn("[peer {}] journal {}: {} fork{} by author {} not kept (evidence is kept once per seq, {} per author)",
+                shortId(peer), shortId(journal), n, n == 1 ? "" : "s", shortId(author), store::FORKS_PER_AUTHOR_MAX);
+    }
+    if (dropped > 0) {
+      drops_ += dropped;
+      log_.info("journal {}: dropped {} entr{} (past a removal's cut-off, or refused once their epoch key arrived)",
+                shortId(journal), dropped, dropped == 1 ? "y" : "ies");
+    }
     ingested_ += added;
-    if (added > 0) notifyChanged();
+    if (added > 0 || dropped > 0) notifyChanged();
   }
   if (rejected > REJECTIONS_LOGGED_PER_BATCH) {
     log_.warn("[peer {}] journal {}: {} more entries refused in this batch", shortId(peer), shortId(journal),
@@ -251,6 +268,18 @@ private:
         failed_ = true;
         break;
       }
+      // After entries were dropped here (past a removal's cut-off), what we hold went down: count
+      // no author as sent beyond our own head, or a chain that grows again would be skipped. (Not
+      // at every push: a subscriber ahead of us would get back what it sent us.)
+      if (dropsSeen_ != replicator_.drops_) {
+        dropsSeen_ = replicator_.drops_;
+        VersionVector mine = replicator_.store().versionVector(journal_);
+        for (auto& [author, seq] : sent_) {
+          auto it = mine.find(author);
+          uint64_t head = it == mine.end() ? 0 : it->second;
+          if (seq > head) seq = head;
+        }
+      }
       // `offered` is this batch's last seq per author: with pushes in flight, sent_ already counts
       // the later batches, so an answer is judged against its own batch only.
       VersionVector offered;
@@ -303,6 +332,7 @@ private:
   VersionVector sent_;
   std::shared_ptr<ConnectionBudget> budget_;  // the connection's, shared with its other services
   unsigned inFlight_ = 0;
+  uint64_t dropsSeen_ = 0;  // Replicator::drops_ when sent_ was last brought down to our heads
   bool waitingForQueue_ = false;
   bool dirty_ = false;
   bool failed_ = false;

@@ -138,6 +138,7 @@ private:
   size_t lastChange_ = 0;
   bool storeFailed_ = false;  // a read of the store failed since the last successful poll
   uint64_t ingested_ = 0;
+  uint64_t drops_ = 0;  // entries ingest() saw the store drop (subscriptions recount what they sent)
 };
 
 // Builds a list of SignedEntry from packed entries (signature || entry bytes).
