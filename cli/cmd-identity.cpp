@@ -28,7 +28,7 @@ void cmdInit(Context& ctx, const InitArgs& args) {
   }
   std::optional<crypto::SecretBuffer> passphrase;
   if (!args.noPassphrase) {
-    passphrase = readPassphrase("Choose a passphrase for your kith identity: ", true);
+    passphrase = readNewPassphrase("Choose a passphrase for your kith identity: ");
     if (!passphrase) {
       throw Error(ErrorKind::USAGE, "no passphrase to seal the new identity with",
                   "set KITH_PASSPHRASE, run on a terminal, or use --no-passphrase for a headless node");
@@ -67,7 +67,7 @@ void cmdId(Context& ctx) {
   std::optional<std::string> name;
   if (!info.sealed || std::getenv("KITH_PASSPHRASE") != nullptr) name = ctx.unlock().name;
   std::ostringstream text;
-  if (name && !name->empty()) text << "name:        " << *name << "\n";
+  if (name && !name->empty()) text << "name:        " << terminalSafe(*name, Newlines::ESCAPE) << "\n";
   text << "id:          " << toHex(info.publicKey) << "\n"
        << "fingerprint: " << fp;
   json j = {{"id", toHex(info.publicKey)}, {"fingerprint", fp}, {"sealed", info.sealed}};

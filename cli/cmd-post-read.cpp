@@ -94,7 +94,7 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg) {
   for (const auto& d : skipped) {
     std::cerr << "kith: warning: entry " << (d.id ? shortHex(*d.id) + "\u2026" : std::string("(id unreadable)"))
               << " is damaged and was skipped";
-    if (ctx.options().verbose) std::cerr << " (" << d.reason << ")";
+    if (ctx.options().verbose) std::cerr << " (" << terminalSafe(d.reason, Newlines::ESCAPE) << ")";
     std::cerr << "; run 'kith check'\n";
   }
   auto who = [&](const crypto::PublicKey& author) {

@@ -10,6 +10,27 @@ namespace kith::cli {
 Context::Context(Options options)
     : options_(std::move(options)), home_(options_.home.empty() ? Home::defaultPath() : options_.home) {}
 
+// A key file sealed at the interactive cost kith used before is sealed again at today's, with the
+// same passphrase, once it has opened (specs/identity.md, "The Argon2id cost"). This is safe to do
+// on the way: the file is replaced atomically (a crash leaves the old file or the new one, both
+// opening with this passphrase); the only other writers of an existing home's key file are
+// unlocks doing the same; and a command that cannot (a read-only home, no memory for Argon2id)
+// goes on with the file it opened, to try again next time.
+void Context::resealKeyFile(ByteView file, const crypto::UnlockedKeyFile& opened, ByteView passphrase) const {
+  try {
+    Bytes resealed = crypto::writeKeyFile(opened.identity, opened.name, passphrase);
+    // Another command may have sealed it again meanwhile: leave its file alone.
+    if (home_.readKeyFile() != Bytes(file.begin(), file.end())) return;
+    home_.writeKeyFile(resealed);
+    if (options_.verbose) std::cerr << "kith: sealed the key file again at the current passphrase cost\n";
+  } catch (const Error& e) {
+    if (options_.verbose) {
+      std::cerr << "kith: note: could not seal the key file again (" << terminalSafe(e.what(), Newlines::ESCAPE)
+                << "); it still opens as it is\n";
+    }
+  }
+}
+
 crypto::KeyFileInfo Context::keyInfo() const { return crypto::readKeyFileInfo(home_.readKeyFile()); }
 
 const Unlocked& Context::unlock() {
@@ -18,13 +39,14 @@ const Unlocked& Context::unlock() {
   crypto::KeyFileInfo info = crypto::readKeyFileInfo(file);
   std::optional<crypto::SecretBuffer> passphrase;
   if (info.sealed) {
-    passphrase = readPassphrase("Passphrase for this kith identity: ", false);
+    passphrase = readPassphrase("Passphrase for this kith identity: ");
     if (!passphrase) {
       throw Error(ErrorKind::AUTH, "the identity is locked with a passphrase and there is no terminal to ask on",
                   "set KITH_PASSPHRASE");
     }
   }
   auto opened = crypto::openKeyFile(file, passphrase ? std::optional<ByteView>(passphrase->view()) : std::nullopt);
+  if (info.costOutdated()) resealKeyFile(file, opened, passphrase->view());
   crypto::SecretBuffer storageKey = opened.identity.deriveKey("kithstor", 1);
   unlocked_.emplace(Unlocked{std::move(opened.identity), std::move(opened.name), std::move(storageKey)});
   return *unlocked_;
@@ -132,7 +154,7 @@ std::string countOf(uint64_t n, const char* one, const char* many) {
 
 namespace kith::cli {
 
-std::string terminalSafe(std::string_view text) {
+std::string terminalSafe(std::string_view text, Newlines newlines) {
   static constexpr char HEX[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
@@ -146,7 +168,8 @@ std::string terminalSafe(std::string_view text) {
   for (size_t i = 0; i < n;) {
     unsigned char c = p[i];
     if (c < 0x80) {
-      if ((c < 0x20 && c != '\n') || c == 0x7f) {
+      bool keptNewline = c == '\n' && newlines == Newlines::KEEP;
+      if ((c < 0x20 && !keptNewline) || c == 0x7f) {
         byteEscape(c);
       } else {
         out += static_cast<char>(c);
@@ -157,13 +180,20 @@ std::string terminalSafe(std::string_view text) {
     size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     bool ok = len != 0 && i + len <= n;
     for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    uint32_t cp = 0;
+    if (ok) {
+      cp = len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3fu);
+      // An overlong form (ESC as C0 9B), a surrogate or a code point past Unicode is not UTF-8: a
+      // lenient terminal could still read it as the character it spells.
+      const uint32_t shortest = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+      ok = cp >= shortest && !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
+    }
     if (!ok) {
       byteEscape(c);
       ++i;
       continue;
     }
-    uint32_t cp = len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
-    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3fu);
     bool control = (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
     if (control) {
       char buf[16];
@@ -175,6 +205,12 @@ std::string terminalSafe(std::string_view text) {
     i += len;
   }
   return out;
+}
+
+std::string errorLine(std::string_view what, std::string_view hint) {
+  std::string line = "kith: error: " + terminalSafe(what, Newlines::ESCAPE);
+  if (!hint.empty()) line += "; " + terminalSafe(hint, Newlines::ESCAPE);
+  return line;
 }
 
 }  // namespace kith::cli

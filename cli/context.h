@@ -35,7 +35,8 @@ public:
   const Home& home() const { return home_; }
   // The identity's public key, without unlocking.
   crypto::KeyFileInfo keyInfo() const;
-  // Unlocks the key file (asking for the passphrase when sealed). Cached for the command.
+  // Unlocks the key file (asking for the passphrase when sealed). Cached for the command. A file
+  // sealed at an outdated Argon2id cost is sealed again at today's (specs/identity.md).
   const Unlocked& unlock();
   store::Store& store();
 
@@ -47,6 +48,8 @@ public:
   void print(const nlohmann::json& json, const std::string& text) const;
 
 private:
+  void resealKeyFile(ByteView file, const crypto::UnlockedKeyFile& opened, ByteView passphrase) const;
+
   Options options_;
   Home home_;
   std::optional<Unlocked> unlocked_;
@@ -59,12 +62,19 @@ std::string localTime(int64_t ms);
 std::string isoTime(int64_t ms);
 // Throws Error(INPUT) unless `text` is valid UTF-8 without NUL bytes.
 void requireText(const std::string& text, const char* what);
-// Text written by another member (an update, a comment, a journal's title) made safe to print on
-// a terminal: every control character but the newline (C0, DEL, C1) and the bidirectional
-// overrides and isolates (U+202A-U+202E, U+2066-U+2069) are written visibly as \xNN or \u{NNNN},
-// and bytes that are not UTF-8 as \xNN, so that no post can clear a reader's screen, set the
-// window's title, or reorder what is shown. JSON output needs none of this (it is escaped).
-std::string terminalSafe(std::string_view text);
+// Text written by another member (an update, a comment, a journal's title) or sent by a peer (a
+// refusal's reason, an error) made safe to print on a terminal: every control character but the
+// newline (C0, DEL, C1) and the bidirectional overrides and isolates (U+202A-U+202E,
+// U+2066-U+2069) are written visibly as \xNN or \u{NNNN}, and bytes that are not UTF-8 (overlong
+// forms and surrogates included) as \xNN, so that nothing received can clear a reader's screen,
+// set the window's title, or reorder what is shown. With Newlines::ESCAPE the newline is written
+// as \x0a too, for what must stay on one line (error and log lines). JSON output needs none of
+// this (it is escaped).
+enum class Newlines { KEEP, ESCAPE };
+std::string terminalSafe(std::string_view text, Newlines newlines = Newlines::KEEP);
+// The line `kith` prints for a failure: "kith: error: <what>; <hint>" (no "; " without a hint),
+// terminal-safe and on one line whatever `what` and `hint` hold, without the final newline.
+std::string errorLine(std::string_view what, std::string_view hint);
 // Throws Error(INPUT) when `text` is over `max` bytes: "the <what> is N bytes, over the limit of M".
 void requireSize(const std::string& text, size_t max, const char* what, const char* hint);
 // "1 entry", "3 entries".

@@ -1,4 +1,5 @@
-// The cli layer's limits: the home's files and the backup format (cli/backup.h, specs/backup.md).
+// The cli layer's limits: passphrases, the home's files and the backup format (cli/backup.h,
+// specs/backup.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -6,6 +7,15 @@
 #include "store/limits.h"
 
 namespace kith::cli {
+
+// Choosing a passphrase (cli/passphrase.h, specs/identity.md "Choosing a passphrase"). The Argon2id
+// cost protects a stolen key file only as well as the passphrase does, so a new one has at least
+// this many characters (Unicode code points)...
+constexpr size_t PASSPHRASE_CHARS_MIN = 10;
+// ... of which at least this many different ones ("aaaaaaaaaa" and "abababababab" are refused).
+constexpr size_t PASSPHRASE_DISTINCT_CHARS_MIN = 5;
+// A passphrase, in bytes, from KITH_PASSPHRASE or the terminal.
+constexpr size_t PASSPHRASE_BYTES_MAX = 1024;
 
 // config.json: a home refuses a larger one, and a backup's config section holds it as it is.
 constexpr size_t CONFIG_BYTES_MAX = size_t{1} << 20;

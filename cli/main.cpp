@@ -13,28 +13,11 @@
 
 namespace {
 
-// Messages may quote what the user typed ("unknown command 'a<newline>b'"): control characters
-// are written as \xNN so that the error stays one line.
-std::string oneLine(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      static constexpr char HEX[] = "0123456789abcdef";
-      out += "\\x";
-      out += HEX[u >> 4];
-      out += HEX[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
+// Messages may quote what the user typed ("unknown command 'a<newline>b'") or what a peer sent
+// ("the peer refused the connection: <its reason>"): errorLine writes them terminal-safe, on one
+// line.
 int fail(const std::string& what, const std::string& hint, int code) {
-  std::cerr << "kith: error: " << oneLine(what);
-  if (!hint.empty()) std::cerr << "; " << oneLine(hint);
-  std::cerr << std::endl;
+  std::cerr << kith::cli::errorLine(what, hint) << std::endl;
   return code;
 }
 

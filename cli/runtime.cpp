@@ -1,9 +1,11 @@
 #include "cli/runtime.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include <chrono>
 #include <iostream>
+#include <mutex>
+#include <string_view>
 
 namespace kith::cli {
 namespace {
@@ -13,10 +15,31 @@ constexpr unsigned SYNC_RETRY_DELAY_MS = 500;
 // At most one progress line per this long, per peer.
 constexpr auto SYNC_PROGRESS_EVERY = std::chrono::seconds(1);
 
+// Writes each formatted line to a FILE, terminal-safe and on one line.
+class TerminalSafeSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  explicit TerminalSafeSink(std::FILE* out) : out_(out) {}
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::string_view line(formatted.data(), formatted.size());
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    std::string safe = terminalSafe(line, Newlines::ESCAPE);
+    safe += '\n';
+    std::fwrite(safe.data(), 1, safe.size(), out_);
+  }
+  void flush_() override { std::fflush(out_); }
+
+private:
+  std::FILE* out_;
+};
+
 }  // namespace
 
-std::shared_ptr<spdlog::logger> makeLogger(bool verbose) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+std::shared_ptr<spdlog::logger> makeLogger(bool verbose, std::FILE* out) {
+  auto sink = std::make_shared<TerminalSafeSink>(out);
   auto logger = std::make_shared<spdlog::logger>("kith", sink);
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
@@ -76,7 +99,7 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
       } catch (const kj::Exception& e) {
         std::string reason = e.getDescription().cStr();
         if (attempt == attempts) {
-          summary.failures.push_back(label + " (" + where + "): " + reason);
+          summary.failures.push_back(terminalSafe(label + " (" + where + "): " + reason, Newlines::ESCAPE));
         } else {
           kj::Promise<void> delay =
               port.getTimer().afterDelay((SYNC_RETRY_DELAY_MS << (attempt - 1)) * kj::MILLISECONDS);

@@ -7,6 +7,7 @@
 // - A Runtime unlocks the identity (it may ask for the passphrase) and opens the store.
 // - Members are destroyed in reverse order: the replicator before the loop it runs on.
 #pragma once
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +21,10 @@
 
 namespace kith::cli {
 
-// The one log sink: stderr, debug lines with --verbose.
-std::shared_ptr<spdlog::logger> makeLogger(bool verbose);
+// The one log sink: stderr (or `out`), debug lines with --verbose. Every line is terminal-safe and
+// stays one line (terminalSafe with Newlines::ESCAPE): log lines quote what peers sent (a refusal's
+// reason, a remote exception), which must not reach the terminal raw.
+std::shared_ptr<spdlog::logger> makeLogger(bool verbose, std::FILE* out = stderr);
 
 struct Runtime {
   node::UvIoContext io;
@@ -38,7 +41,9 @@ struct SyncSummary {
   size_t peersReached = 0;
   uint64_t received = 0;
   uint64_t sent = 0;
-  std::vector<std::string> failures;  // "<peer> (<address>): <why>", one per peer not reached
+  // "<peer> (<address>): <why>", one per peer not reached; terminal-safe on one line (the why may
+  // be the peer's own words).
+  std::vector<std::string> failures;
 };
 
 // Connects to each peer in turn and runs one sync round with it, trying each up to `attempts`

@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "base/error.h"
 #include "crypto/hash.h"
@@ -46,7 +49,61 @@ Bytes checksum(ByteView body) {
   return Bytes{static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)};
 }
 
+bool isLetterOrDigit(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// The 4 or 16 bytes of a numeric address, or nothing. inet_pton reads a C string, so a host with a
+// NUL byte (which would dial only the part before it) is never numeric.
+std::optional<Bytes> numericAddress(const std::string& host, int family) {
+  if (host.find('\0') != std::string::npos) return std::nullopt;
+  uint8_t bytes[16];
+  if (inet_pton(family, host.c_str(), bytes) != 1) return std::nullopt;
+  return Bytes(bytes, bytes + (family == AF_INET ? 4 : 16));
+}
+
+// How the decoder quotes a character it does not know: printable ASCII as itself, anything else by
+// its code, so that the message never carries a control byte.
+std::string quoted(char c) {
+  auto u = static_cast<unsigned char>(c);
+  if (u >= 0x21 && u < 0x7f) return std::string("'") + c + "'";
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02x", u);
+  return std::string("byte ") + buf;
+}
+
 }  // namespace
+
+bool isInviteHostName(std::string_view host) {
+  if (host.empty() || host.size() > INVITE_HOST_BYTES_MAX) return false;
+  size_t labelStart = 0;
+  bool lastAllDigits = true;
+  for (size_t i = 0; i <= host.size(); ++i) {
+    if (i < host.size() && host[i] != '.') {
+      if (!isLetterOrDigit(host[i]) && host[i] != '-') return false;
+      continue;
+    }
+    std::string_view label = host.substr(labelStart, i - labelStart);
+    if (label.empty() || label.size() > INVITE_HOST_LABEL_BYTES_MAX) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    lastAllDigits = label.find_first_not_of("0123456789") == std::string_view::npos;
+    labelStart = i + 1;
+  }
+  return !lastAllDigits;
+}
+
+std::optional<std::string> inviteAddressProblem(const InviteAddress& address) {
+  if (address.port == 0) return "port 0 cannot be dialled";
+  if (numericAddress(address.host, AF_INET) || numericAddress(address.host, AF_INET6)) return std::nullopt;
+  if (address.host.empty()) return "the host is empty";
+  if (address.host.size() > INVITE_HOST_BYTES_MAX) {
+    return "the host name is " + std::to_string(address.host.size()) + " bytes, over the limit of " +
+           std::to_string(INVITE_HOST_BYTES_MAX);
+  }
+  if (!isInviteHostName(address.host)) {
+    return "'" + address.host +
+           "' is neither a numeric IPv4 or IPv6 address nor a host name of letters, digits, hyphens and dots";
+  }
+  return std::nullopt;
+}
 
 Key32 inviteId(ByteView secret) { return crypto::hash("kith/invite/v1", {secret}); }
 
@@ -58,15 +115,19 @@ std::string encodeInvite(const InviteCode& code) {
   b.insert(b.end(), code.secret.begin(), code.secret.end());
   b.push_back(static_cast<uint8_t>(code.addresses.size()));
   for (const auto& a : code.addresses) {
-    uint8_t v4[4], v6[16];
-    if (inet_pton(AF_INET, a.host.c_str(), v4) == 1) {
+    if (auto problem = inviteAddressProblem(a)) {
+      throw Error(ErrorKind::INPUT, "an invite cannot carry this address: " + *problem,
+                  "give a numeric address or a host name, with a port, as HOST:PORT");
+    }
+    if (auto v4 = numericAddress(a.host, AF_INET)) {
       b.push_back(ADDRESS_IPV4);
-      b.insert(b.end(), v4, v4 + 4);
-    } else if (inet_pton(AF_INET6, a.host.c_str(), v6) == 1) {
+      b.insert(b.end(), v4->begin(), v4->end());
+    } else if (auto v6 = numericAddress(a.host, AF_INET6)) {
       b.push_back(ADDRESS_IPV6);
-      b.insert(b.end(), v6, v6 + 16);
+      b.insert(b.end(), v6->begin(), v6->end());
     } else {
-      KITH_ASSERT(!a.host.empty() && a.host.size() <= INVITE_HOST_BYTES_MAX);
+      // inviteAddressProblem let it through as a host name.
+      KITH_ASSERT(isInviteHostName(a.host));
       b.push_back(ADDRESS_NAME);
       b.push_back(static_cast<uint8_t>(a.host.size()));
       b.insert(b.end(), a.host.begin(), a.host.end());
@@ -117,7 +178,7 @@ InviteCode decodeInvite(std::string_view text) {
   int bits = 0;
   for (char c : symbols) {
     int v = symbolValue(c);
-    if (v < 0) throw mistyped(std::string("'") + c + "' is not a letter of the code");
+    if (v < 0) throw mistyped(quoted(c) + " is not a letter of the code");
     buffer = buffer << 5 | static_cast<uint32_t>(v);
     bits += 5;
     if (bits >= 8) {
@@ -169,8 +230,10 @@ InviteCode decodeInvite(std::string_view text) {
       size_t len = b[pos++];
       need(len);
       if (len == 0) throw mistyped("empty host name");
+      if (len > INVITE_HOST_BYTES_MAX) throw mistyped("host name over 253 bytes");
       a.host.assign(reinterpret_cast<const char*>(b.data() + pos), len);
       pos += len;
+      if (!isInviteHostName(a.host)) throw mistyped("not a host name");
     } else {
       throw mistyped("address type");
     }

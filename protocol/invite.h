@@ -12,19 +12,15 @@
 #include <vector>
 
 #include "crypto/keys.h"
+#include "protocol/limits.h"
 
 namespace kith::protocol {
 
 constexpr uint8_t INVITE_VERSION = 1;
 constexpr size_t INVITE_SECRET_BYTES = 10;  // 80 bits: single use, expiring
-constexpr size_t INVITE_ADDRESSES_MAX = 4;
-constexpr size_t INVITE_HOST_BYTES_MAX = 253;
-// The longest code (four host names of INVITE_HOST_BYTES_MAX) has 2067 characters; the rest is
-// room for the spaces and line breaks of a pasted code.
-constexpr size_t INVITE_CODE_CHARS_MAX = 4096;
 
 struct InviteAddress {
-  std::string host;  // a numeric IPv4 or IPv6 address, or a DNS name
+  std::string host;  // a numeric IPv4 or IPv6 address, or a host name (isInviteHostName)
   uint16_t port = 0;
 };
 
@@ -34,9 +30,23 @@ struct InviteCode {
   std::vector<InviteAddress> addresses;
 };
 
+// Throws Error(INPUT) for an address an invite cannot carry (inviteAddressProblem): whatever
+// decodeInvite accepted encodes. Asserts INVITE_SECRET_BYTES of secret and 1 to
+// INVITE_ADDRESSES_MAX addresses.
 std::string encodeInvite(const InviteCode& code);
 // Throws Error(INPUT) saying what is wrong (not a kith invite, mistyped, unsupported version).
+// Whatever it accepts, encodeInvite encodes back to the same code (with the separators and case
+// the encoder writes).
 InviteCode decodeInvite(std::string_view text);
+
+// Whether `host` may stand in an invite as a DNS name (specs/invite.md, "Host names"): 1 to
+// INVITE_HOST_BYTES_MAX bytes; labels of 1 to INVITE_HOST_LABEL_BYTES_MAX ASCII letters, digits and
+// hyphens, separated by single dots, none starting or ending with a hyphen; and a last label that is
+// not all digits (such a name reads as a numeric address: "1.2.3.4", "2130706433").
+bool isInviteHostName(std::string_view host);
+// Why `address` cannot go in an invite ("the port is 0", ...), or nullopt when it can: a numeric
+// IPv4 or IPv6 address or an isInviteHostName, and a port other than 0.
+std::optional<std::string> inviteAddressProblem(const InviteAddress& address);
 
 // The id under which the inviting node keeps an invite: BLAKE2b-256("kith/invite/v1", secret).
 Key32 inviteId(ByteView secret);

@@ -1,5 +1,6 @@
 // The protocol layer's limits. Each one is enforced where input enters (decodeEntry, openBody,
-// building an entry) and documented in specs/entry.md; exceeding one is an input error.
+// building an entry, decodeInvite) and documented in specs/entry.md and specs/invite.md; exceeding
+// one is an input error.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -32,5 +33,15 @@ constexpr uint64_t SEQ_MAX = uint64_t{1} << 48;
 // Nesting and traversal limits for reading untrusted Cap'n Proto data (in 8-byte words).
 constexpr uint64_t READER_TRAVERSAL_WORDS_MAX = ENTRY_BYTES_MAX / 8 * 2;
 constexpr int READER_NESTING_MAX = 16;
+
+// Invite codes (protocol/invite.h, specs/invite.md). Addresses in one code.
+constexpr size_t INVITE_ADDRESSES_MAX = 4;
+// A DNS host name in a code: at most 253 bytes in all (the longest name DNS can carry), in labels
+// of at most 63 bytes.
+constexpr size_t INVITE_HOST_BYTES_MAX = 253;
+constexpr size_t INVITE_HOST_LABEL_BYTES_MAX = 63;
+// The longest code (four host names of INVITE_HOST_BYTES_MAX) has 2067 characters; the rest is
+// room for the spaces and line breaks of a pasted code.
+constexpr size_t INVITE_CODE_CHARS_MAX = 4096;
 
 }  // namespace kith::protocol

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "crypto/key-file.h"
 #include "tests/support/kith-process.h"
 
 namespace {
@@ -487,6 +488,66 @@ TEST_CASE("a wrong or missing passphrase is refused with one clear line", "[cli]
 
   CHECK(updateTexts(h.read()) == std::vector<std::string>{"before the wrong passphrase"});
   CHECK(h.okJson({"journal", "list"}).size() == 1);
+}
+
+TEST_CASE("init refuses a weak passphrase with one line saying why and what to do and makes no home", "[cli]") {
+  struct Weak {
+    std::string passphrase;
+    const char* why;
+  };
+  for (const Weak& w : {Weak{"tulip", "too short"}, Weak{"aaaaaaaaaaaa", "too few different characters"},
+                        Weak{"12/05/1950", "no letters"}, Weak{"Password2024!", "well-known password"}}) {
+    INFO(w.passphrase);
+    Home h;
+    h.passphrase = w.passphrase;
+    std::string line = requireError(h({"init"}), 1);
+    CHECK(contains(line, w.why));
+    CHECK(contains(line, "; choose"));
+    CHECK_FALSE(contains(line, w.passphrase));
+    CHECK_FALSE(std::filesystem::exists(h.path + "/identity.key"));
+  }
+}
+
+TEST_CASE(
+    "a key file sealed at the old interactive cost opens with any passphrase and is sealed again at the "
+    "moderate cost",
+    "[cli]") {
+  using namespace kith::crypto;
+  Home h;
+  h.initUnsealed();
+  h.createJournal("Before the upgrade");
+  h.ok({"post", "written under the old key file"});
+  // The same identity, sealed as an older kith did: the interactive cost, and a passphrase today's
+  // rule would refuse (unlocking never judges it).
+  const std::string keyFile = h.path + "/identity.key";
+  const std::string oldPassphrase = "password1";
+  UnlockedKeyFile plain = openKeyFile(kith::asBytes(readFile(keyFile)), std::nullopt);
+  kith::Bytes old = writeKeyFile(plain.identity, plain.name, kith::asBytes(oldPassphrase), KEY_FILE_COST_INTERACTIVE);
+  writeFile(keyFile, std::string(old.begin(), old.end()));
+  REQUIRE(readKeyFileInfo(old).costOutdated());
+
+  // A wrong passphrase leaves it as it was.
+  requireError(Home(h.path, "not the passphrase")({"read"}), 1);
+  REQUIRE(readFile(keyFile) == std::string(old.begin(), old.end()));
+
+  h.passphrase = oldPassphrase;
+  CHECK(updateTexts(h.read()) == std::vector<std::string>{"written under the old key file"});
+  std::string resealed = readFile(keyFile);
+  KeyFileInfo info = readKeyFileInfo(kith::asBytes(resealed));
+  CHECK(info.sealed);
+  CHECK(info.cost.opslimit == KEY_FILE_COST.opslimit);
+  CHECK(info.cost.memlimit == KEY_FILE_COST.memlimit);
+  CHECK_FALSE(info.costOutdated());
+  CHECK(modeOf(keyFile) == 0600);
+  UnlockedKeyFile reopened = openKeyFile(kith::asBytes(resealed), kith::asBytes(oldPassphrase));
+  CHECK(reopened.identity.publicKey() == plain.identity.publicKey());
+  CHECK(reopened.name == plain.name);
+
+  // Once at today's cost, it is left alone.
+  h.ok({"post", "written under the new key file"});
+  CHECK(readFile(keyFile) == resealed);
+  CHECK(updateTexts(h.read()) ==
+        std::vector<std::string>{"written under the old key file", "written under the new key file"});
 }
 
 // ---------------------------------------------------------------------------------------------

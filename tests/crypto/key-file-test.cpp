@@ -1,7 +1,9 @@
 // The identity's key file: round trips (plain and sealed), the errors a user can meet (AUTH for the
-// passphrase, CORRUPT for a damaged or foreign file), and that a sealed file holds no secret in
-// the clear. Each sealed open runs Argon2id at the interactive setting (64 MiB), so the sealed
-// fixtures are made once and the damage tests stop before the passphrase hash where they can.
+// passphrase, CORRUPT for a damaged or foreign file), the Argon2id cost a file may name, and that a
+// sealed file holds no secret in the clear. kith seals at the moderate cost (256 MiB, about 1.5 s a
+// hash), so only the tests about that cost pay it: the other sealed fixtures use the interactive
+// cost kith wrote before (64 MiB), which still opens, are made once, and the damage tests stop
+// before the passphrase hash where they can.
 #include <catch2/catch.hpp>
 
 #include <sodium.h>
@@ -65,8 +67,9 @@ const Bytes& plainFile() {
   static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, std::nullopt);
   return file;
 }
+// Sealed at the interactive cost, as kith wrote key files before the moderate one.
 const Bytes& sealedFile() {
-  static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
+  static const Bytes file = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE), KEY_FILE_COST_INTERACTIVE);
   return file;
 }
 
@@ -103,6 +106,31 @@ TEST_CASE("a sealed key file round-trips with its passphrase", "[crypto][key-fil
   CHECK(toHex(opened.identity.seed()) == toHex(fixtureIdentity().seed()));
 }
 
+TEST_CASE("a new sealed key file names the moderate Argon2id cost and opens with its passphrase",
+          "[crypto][key-file]") {
+  Bytes file = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
+  CHECK(getU64(file.data() + OPS_AT) == crypto_pwhash_OPSLIMIT_MODERATE);
+  CHECK(getU64(file.data() + MEM_AT) == crypto_pwhash_MEMLIMIT_MODERATE);
+  KeyFileInfo info = readKeyFileInfo(file);
+  CHECK(info.cost.opslimit == crypto_pwhash_OPSLIMIT_MODERATE);
+  CHECK(info.cost.memlimit == crypto_pwhash_MEMLIMIT_MODERATE);
+  CHECK_FALSE(info.costOutdated());
+  UnlockedKeyFile opened = openKeyFile(file, pass(PASSPHRASE));
+  CHECK(opened.name == NAME);
+  CHECK(opened.identity.publicKey() == fixtureIdentity().publicKey());
+}
+
+TEST_CASE("a key file sealed at the old interactive cost still opens and says it is outdated", "[crypto][key-file]") {
+  const Bytes& file = sealedFile();
+  KeyFileInfo info = readKeyFileInfo(file);
+  CHECK(info.cost.opslimit == crypto_pwhash_OPSLIMIT_INTERACTIVE);
+  CHECK(info.cost.memlimit == crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  CHECK(info.costOutdated());
+  CHECK(openKeyFile(file, pass(PASSPHRASE)).identity.publicKey() == fixtureIdentity().publicKey());
+  // A plain file has no cost to be outdated.
+  CHECK_FALSE(readKeyFileInfo(plainFile()).costOutdated());
+}
+
 TEST_CASE("names from empty to 256 bytes round-trip, and longer names are refused", "[crypto][key-file]") {
   Identity id = Identity::generate();
   for (size_t len : {size_t{0}, size_t{1}, KEY_FILE_NAME_BYTES_MAX}) {
@@ -114,7 +142,7 @@ TEST_CASE("names from empty to 256 bytes round-trip, and longer names are refuse
   }
   // One sealed file with the longest name.
   std::string longest(KEY_FILE_NAME_BYTES_MAX, 'x');
-  CHECK(openKeyFile(writeKeyFile(id, longest, pass("p")), pass("p")).name == longest);
+  CHECK(openKeyFile(writeKeyFile(id, longest, pass("p"), KEY_FILE_COST_INTERACTIVE), pass("p")).name == longest);
 
   try {
     (void)writeKeyFile(id, std::string(KEY_FILE_NAME_BYTES_MAX + 1, 'n'), std::nullopt);
@@ -123,7 +151,7 @@ TEST_CASE("names from empty to 256 bytes round-trip, and longer names are refuse
 }
 
 TEST_CASE("two sealed files of one identity differ (fresh salt and nonce)", "[crypto][key-file]") {
-  Bytes again = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE));
+  Bytes again = writeKeyFile(fixtureIdentity(), NAME, pass(PASSPHRASE), KEY_FILE_COST_INTERACTIVE);
   const Bytes& first = sealedFile();
   REQUIRE(again.size() == first.size());
   CHECK(!std::equal(first.begin() + SALT_AT, first.begin() + SALT_AT + 16, again.begin() + SALT_AT));
@@ -199,17 +227,21 @@ TEST_CASE("a foreign file (bad magic, unknown mode) is Error(CORRUPT)", "[crypto
   CHECK(refusalKindOf([&] { (void)openKeyFile(ByteView{}, std::nullopt); }) == ErrorKind::CORRUPT);
 }
 
-TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing", "[crypto][key-file]") {
+TEST_CASE("passphrase parameters outside the named bounds are Error(CORRUPT) before any hashing",
+          "[crypto][key-file]") {
   struct Params {
     uint64_t ops;
     uint64_t mem;
   };
-  const uint64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-  const uint64_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-  for (Params p :
-       {Params{0, mem}, Params{crypto_pwhash_OPSLIMIT_SENSITIVE + 1, mem}, Params{~uint64_t{0}, mem}, Params{ops, 0},
-        Params{ops, crypto_pwhash_MEMLIMIT_MIN - 1}, Params{ops, uint64_t{crypto_pwhash_MEMLIMIT_SENSITIVE} + 1},
-        Params{ops, uint64_t{1} << 62}, Params{ops, ~uint64_t{0}}, Params{~uint64_t{0}, ~uint64_t{0}}}) {
+  const uint64_t ops = KEY_FILE_OPSLIMIT_MIN;
+  const uint64_t mem = KEY_FILE_MEMLIMIT_MIN;
+  // Just outside each bound, libsodium's "sensitive" cost (1 GiB, 4 passes: a forged file must not
+  // make an unlock take that), and absurd values.
+  for (Params p : {Params{0, mem}, Params{KEY_FILE_OPSLIMIT_MIN - 1, mem}, Params{KEY_FILE_OPSLIMIT_MAX + 1, mem},
+                   Params{crypto_pwhash_OPSLIMIT_SENSITIVE, mem}, Params{~uint64_t{0}, mem}, Params{ops, 0},
+                   Params{ops, KEY_FILE_MEMLIMIT_MIN - 1}, Params{ops, KEY_FILE_MEMLIMIT_MAX + 1},
+                   Params{ops, crypto_pwhash_MEMLIMIT_SENSITIVE}, Params{ops, uint64_t{1} << 62},
+                   Params{ops, ~uint64_t{0}}, Params{~uint64_t{0}, ~uint64_t{0}}}) {
     Bytes bad = sealedFile();
     putU64At(bad, OPS_AT, p.ops);
     putU64At(bad, MEM_AT, p.mem);
@@ -218,6 +250,26 @@ TEST_CASE("absurd passphrase parameters are Error(CORRUPT), before any hashing",
     // The clear header stays readable; the parameters only matter when unlocking.
     CHECK(readKeyFileInfo(bad).publicKey == fixtureIdentity().publicKey());
   }
+}
+
+TEST_CASE("the named cost bounds are what kith writes within libsodium's range", "[crypto][key-file]") {
+  CHECK(KEY_FILE_COST.opslimit == crypto_pwhash_OPSLIMIT_MODERATE);
+  CHECK(KEY_FILE_COST.memlimit == crypto_pwhash_MEMLIMIT_MODERATE);
+  CHECK(KEY_FILE_OPSLIMIT_MIN == crypto_pwhash_OPSLIMIT_INTERACTIVE);
+  CHECK(KEY_FILE_MEMLIMIT_MIN == crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  CHECK(KEY_FILE_OPSLIMIT_MAX == crypto_pwhash_OPSLIMIT_MODERATE);
+  CHECK(KEY_FILE_MEMLIMIT_MAX == crypto_pwhash_MEMLIMIT_MODERATE);
+  // At most 256 MiB: a crafted file cannot ask for gigabytes.
+  CHECK(KEY_FILE_MEMLIMIT_MAX <= uint64_t{256} << 20);
+}
+
+TEST_CASE("a cost inside the bounds but not one kith writes is hashed and not refused", "[crypto][key-file]") {
+  // The bounds are checked one by one: the most passes with the least memory is in range, so the
+  // file is hashed with it and the AEAD (which authenticates the header) says AUTH, not CORRUPT.
+  Bytes mixed = sealedFile();
+  putU64At(mixed, OPS_AT, KEY_FILE_OPSLIMIT_MAX);
+  putU64At(mixed, MEM_AT, KEY_FILE_MEMLIMIT_MIN);
+  CHECK(refusalKindOf([&] { (void)openKeyFile(mixed, pass(PASSPHRASE)); }) == ErrorKind::AUTH);
 }
 
 TEST_CASE("an oversized key file or payload length is Error(CORRUPT)", "[crypto][key-file]") {

@@ -1,6 +1,7 @@
 // Fuzz target: invite codes. The input is the text a person pasted. decodeInvite must refuse with
-// kith::Error(INPUT) and nothing else; whatever it accepts, encodeInvite must encode without an
-// assertion, and that code must decode to the same invite.
+// kith::Error(INPUT) and nothing else; whatever it accepts must be an invite the spec allows (every
+// host a numeric address or an isInviteHostName, no port 0), encodeInvite must encode it without
+// throwing or asserting, and that code must decode to the same invite and encode to the same text.
 #include <cstdint>
 #include <string_view>
 
@@ -33,7 +34,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (e.kind() != ErrorKind::INPUT) fuzz::contractBroken("invite", std::string("not an INPUT error: ") + e.what());
     return 0;
   }
-  std::string again = protocol::encodeInvite(code);
+  for (const auto& a : code.addresses) {
+    if (auto problem = protocol::inviteAddressProblem(a)) {
+      fuzz::contractBroken("invite", "decoded an address the spec forbids: " + *problem);
+    }
+  }
+  std::string again;
+  try {
+    again = protocol::encodeInvite(code);
+  } catch (const Error& e) {
+    fuzz::contractBroken("invite", std::string("a decoded invite does not encode: ") + e.what());
+  }
   protocol::InviteCode decodedAgain;
   try {
     decodedAgain = protocol::decodeInvite(again);

@@ -2,12 +2,11 @@
 // (without a passphrase, and with the fixed one of fuzz-support.h) must refuse it with kith::Error
 // and nothing else; a file that opens must hold the public key its clear header shows.
 //
-// A sealed file names its own Argon2id cost, up to crypto_pwhash's "sensitive" (1 GiB, 4 passes):
-// openKeyFile accepts that for a real user's file, but thousands of inputs a second cannot pay it,
-// so the passphrase is given only when the cost named is at most "interactive" (what kith writes)
-// or outside what openKeyFile accepts (refused before any hashing).
-#include <sodium.h>
-
+// A sealed file names its own Argon2id cost, up to KEY_FILE_COST ("moderate": 256 MiB, 3 passes,
+// what kith writes): openKeyFile accepts that for a real user's file, but thousands of inputs a
+// second cannot pay it, so the passphrase is given only when the cost named is at most
+// "interactive" (what kith wrote before) or outside the bounds openKeyFile accepts (refused before
+// any hashing).
 #include <cstdint>
 #include <optional>
 
@@ -29,9 +28,9 @@ bool affordable(ByteView file) {
   if (file.size() < LIMITS_END) return true;
   uint64_t ops = getU64(file.data() + OPSLIMIT_AT);
   uint64_t mem = getU64(file.data() + MEMLIMIT_AT);
-  bool cheap = ops <= crypto_pwhash_OPSLIMIT_INTERACTIVE && mem <= crypto_pwhash_MEMLIMIT_INTERACTIVE;
-  bool refused = ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
-                 mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE;
+  bool cheap = ops <= crypto::KEY_FILE_COST_INTERACTIVE.opslimit && mem <= crypto::KEY_FILE_COST_INTERACTIVE.memlimit;
+  bool refused = ops < crypto::KEY_FILE_OPSLIMIT_MIN || ops > crypto::KEY_FILE_OPSLIMIT_MAX ||
+                 mem < crypto::KEY_FILE_MEMLIMIT_MIN || mem > crypto::KEY_FILE_MEMLIMIT_MAX;
   return cheap || refused;
 }
 

@@ -177,6 +177,11 @@ void writeInvites(CorpusWriter& corpus) {
   longHost += "example";
   code.addresses = {{longHost, 7447}};
   put("06-long-host", protocol::encodeInvite(code));
+  // The longest name the spec allows: 253 bytes in labels of 63, 63, 63 and 61.
+  std::string longest =
+      std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(63, 'd') + "." + std::string(61, 'e');
+  code.addresses = {{longest, 7447}};
+  put("07-longest-host", protocol::encodeInvite(code));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,8 +244,16 @@ void writeKeyFiles(CorpusWriter& corpus) {
   corpus.write("keyfile", "plain-no-name", crypto::writeKeyFile(identity, "", std::nullopt));
   corpus.write("keyfile", "plain-long-name",
                crypto::writeKeyFile(identity, std::string(crypto::KEY_FILE_NAME_BYTES_MAX, 'n'), std::nullopt));
-  corpus.write("keyfile", "sealed", crypto::writeKeyFile(identity, "Ada", asBytes(fuzz::KEY_FILE_PASSPHRASE)));
-  corpus.write("keyfile", "sealed-other-passphrase", crypto::writeKeyFile(identity, "Ada", asBytes("another one")));
+  // Sealed at the interactive cost (what kith wrote before, and still opens), which the target can
+  // afford to try its passphrase on; and one at the moderate cost kith writes now, which it opens
+  // without a passphrase only.
+  corpus.write(
+      "keyfile", "sealed",
+      crypto::writeKeyFile(identity, "Ada", asBytes(fuzz::KEY_FILE_PASSPHRASE), crypto::KEY_FILE_COST_INTERACTIVE));
+  corpus.write("keyfile", "sealed-other-passphrase",
+               crypto::writeKeyFile(identity, "Ada", asBytes("another one"), crypto::KEY_FILE_COST_INTERACTIVE));
+  corpus.write("keyfile", "sealed-moderate",
+               crypto::writeKeyFile(identity, "Ada", asBytes(fuzz::KEY_FILE_PASSPHRASE), crypto::KEY_FILE_COST));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,6 +183,73 @@ void appendIpv4(Bytes& b, uint16_t port = 7400) {
   b.push_back(static_cast<uint8_t>(port));
 }
 
+// A host name of exactly INVITE_HOST_BYTES_MAX bytes in labels of at most 63: 63.63.63.61.
+std::string longestHostName(char c) {
+  std::string label(INVITE_HOST_LABEL_BYTES_MAX, c);
+  std::string name = label + "." + label + "." + label + "." + std::string(61, c);
+  REQUIRE(name.size() == INVITE_HOST_BYTES_MAX);
+  return name;
+}
+
+// A payload with one type-0 address: `host` exactly as given (its length byte is its size, mod
+// 256), then port 7400.
+Bytes hostPayload(const std::string& host) {
+  Bytes b = headerPayload(INVITE_VERSION, 1);
+  b.push_back(0);
+  b.push_back(static_cast<uint8_t>(host.size()));
+  b.insert(b.end(), host.begin(), host.end());
+  b.insert(b.end(), {0x1c, 0xe8});
+  return b;
+}
+
+// Host names the spec forbids, each with what is wrong with it.
+struct ForbiddenHost {
+  const char* what;
+  std::string host;
+};
+std::vector<ForbiddenHost> forbiddenHosts() {
+  std::string label(INVITE_HOST_LABEL_BYTES_MAX, 'h');
+  return {
+      {"254 bytes", longestHostName('h') + "h"},
+      {"255 bytes", longestHostName('h') + "hh"},
+      {"a NUL byte", std::string("kith.example.org\0.evil.net", 25)},
+      {"a NUL byte at the end", std::string("kith.example.org\0", 17)},
+      {"an escape byte", "kith\x1b]0;owned\x07.org"},
+      {"a line feed", "kith.example\n.org"},
+      {"a DEL byte", "kith\x7f.org"},
+      {"a space", "kith example.org"},
+      {"an underscore", "kith_node.example.org"},
+      {"a colon", "kith.example.org:80"},
+      {"a percent sign", "fe80::1%eth0"},
+      {"a byte over 0x7f", "k\xc3\xa9th.example.org"},
+      {"a leading dot", ".kith.example.org"},
+      {"a trailing dot", "kith.example.org."},
+      {"two dots in a row", "kith..example.org"},
+      {"only a dot", "."},
+      {"a 64-byte label", label + "h.example.org"},
+      {"a label starting with a hyphen", "-kith.example.org"},
+      {"a label ending with a hyphen", "kith-.example.org"},
+      {"an all-digit last label (reads as IPv4)", "192.0.2.7"},
+      {"one all-digit label (reads as a number)", "2130706433"},
+      {"a leading-zero dotted quad", "010.0.2.7"},
+  };
+}
+
+// Host names at the edges of what the spec allows.
+std::vector<std::string> boundaryHosts() {
+  return {"a",
+          "localhost",
+          "kith.example.org",
+          "Kith.Example.ORG",  // case is kept
+          "my-node-2.example",
+          "123.example",  // digits-only labels are fine before the last one
+          "host.a1",
+          "0x7f",
+          std::string(INVITE_HOST_LABEL_BYTES_MAX, 'x') + ".org",
+          std::string(INVITE_HOST_LABEL_BYTES_MAX, 'x'),
+          longestHostName('h')};
+}
+
 // The symbol value a character stands for when typed, or -1 (the rules of the header comment).
 int typedValue(char c) {
   c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -216,12 +283,70 @@ TEST_CASE("an invite with one IPv6 address round-trips, in its canonical text fo
 }
 
 TEST_CASE("an invite with a host name round-trips, up to the longest name", "[protocol][invite]") {
-  for (const std::string& host : {std::string("kith.example.org"), std::string("localhost"), std::string("a"),
-                                  std::string(INVITE_HOST_BYTES_MAX, 'h')}) {
+  for (const std::string& host : boundaryHosts()) {
     INFO(host);
     InviteCode code = codeWith({{host, 7400}});
-    requireSame(decodeInvite(encodeInvite(code)), code);
+    std::string text = encodeInvite(code);
+    requireSame(decodeInvite(text), code);
+    // Carried as a name, byte for byte (not turned into a numeric address).
+    REQUIRE(payloadOf(text) == hostPayload(host));
+    REQUIRE(isInviteHostName(host));
   }
+}
+
+TEST_CASE("a checksum-valid code with a host name the spec forbids is mistyped", "[protocol][invite]") {
+  for (const ForbiddenHost& f : forbiddenHosts()) {
+    INFO(f.what);
+    REQUIRE_FALSE(isInviteHostName(f.host));
+    std::string error = inputErrorOf(codeFor(hostPayload(f.host)));
+    INFO(error);
+    REQUIRE(contains(error, "mistyped"));
+    REQUIRE(contains(error, "host name"));
+  }
+  // The same layout with an allowed name decodes: only the name was the problem.
+  for (const std::string& host : boundaryHosts()) {
+    INFO(host);
+    REQUIRE(decodeInvite(codeFor(hostPayload(host))).addresses.at(0).host == host);
+  }
+}
+
+TEST_CASE("encodeInvite refuses what decodeInvite would refuse with Error(INPUT) and never asserts",
+          "[protocol][invite]") {
+  std::vector<InviteAddress> refused;
+  for (const ForbiddenHost& f : forbiddenHosts()) {
+    // A name that is a numeric address is not refused: it is carried as that address.
+    if (std::string(f.what).find("reads as IPv4") != std::string::npos) continue;
+    refused.push_back({f.host, 7400});
+  }
+  refused.push_back({"", 7400});
+  refused.push_back({std::string(300, 'h'), 7400});
+  refused.push_back({"192.0.2.7", 0});
+  refused.push_back({"kith.example.org", 0});
+  refused.push_back({std::string("192.0.2.7\0", 10), 7400});  // inet_pton would read the part before the NUL
+  for (const InviteAddress& a : refused) {
+    INFO("host of " << a.host.size() << " bytes: " << a.host << ", port " << a.port);
+    REQUIRE(inviteAddressProblem(a).has_value());
+    try {
+      (void)encodeInvite(codeWith({a}));
+      FAIL("encoded");
+    } catch (const Error& e) {
+      REQUIRE(e.kind() == ErrorKind::INPUT);
+      REQUIRE_FALSE(e.hint().empty());
+    }
+  }
+  // Numeric addresses and allowed names have no problem.
+  for (const char* host : {"192.0.2.7", "2001:db8::1", "::", "kith.example.org"}) {
+    REQUIRE_FALSE(inviteAddressProblem({host, 1}).has_value());
+  }
+}
+
+TEST_CASE("the decoder quotes a character it does not know without passing control bytes on", "[protocol][invite]") {
+  std::string text = encodeInvite(oneIpv4());
+  std::string withEscape = text.substr(0, 10) + "\x1b" + text.substr(10);
+  std::string error = inputErrorOf(withEscape);
+  REQUIRE(contains(error, "0x1b"));
+  REQUIRE_FALSE(contains(error, "\x1b"));
+  REQUIRE(contains(inputErrorOf(text.substr(0, 10) + "!" + text.substr(10)), "'!'"));
 }
 
 TEST_CASE("an invite with several addresses of every kind round-trips, in order", "[protocol][invite]") {
@@ -233,7 +358,7 @@ TEST_CASE("an invite with several addresses of every kind round-trips, in order"
 
 TEST_CASE("the longest invite (four longest host names) round-trips", "[protocol][invite]") {
   std::vector<InviteAddress> addresses;
-  for (char c : {'a', 'b', 'c', 'd'}) addresses.push_back({std::string(INVITE_HOST_BYTES_MAX, c), 65535});
+  for (char c : {'a', 'b', 'c', 'd'}) addresses.push_back({longestHostName(c), 65535});
   InviteCode code = codeWith(addresses);
   std::string text = encodeInvite(code);
   INFO("length " << text.size());
@@ -571,19 +696,25 @@ TEST_CASE("random garbage and damaged layouts never crash the decoder", "[protoc
   auto pick = [&](std::string_view from) { return from[rng() % from.size()]; };
   size_t refused = 0, decoded = 0;
   auto attempt = [&](const std::string& text) {
+    InviteCode code;
     try {
-      InviteCode code = decodeInvite(text);
-      // Whatever decodes must be a well-formed invite.
-      REQUIRE(code.secret.size() == INVITE_SECRET_BYTES);
-      REQUIRE_FALSE(code.addresses.empty());
-      REQUIRE(code.addresses.size() <= INVITE_ADDRESSES_MAX);
-      for (const auto& a : code.addresses) REQUIRE(a.port != 0);
-      ++decoded;
+      code = decodeInvite(text);
     } catch (const Error& e) {
       INFO(text);
       REQUIRE(e.kind() == ErrorKind::INPUT);
       ++refused;
+      return;
     }
+    // Whatever decodes must be a well-formed invite...
+    REQUIRE(code.secret.size() == INVITE_SECRET_BYTES);
+    REQUIRE_FALSE(code.addresses.empty());
+    REQUIRE(code.addresses.size() <= INVITE_ADDRESSES_MAX);
+    for (const auto& a : code.addresses) REQUIRE(a.port != 0);
+    // ... and encode back to the same invite, without throwing.
+    std::string again = encodeInvite(code);
+    requireSame(decodeInvite(again), code);
+    REQUIRE(encodeInvite(decodeInvite(again)) == again);
+    ++decoded;
   };
   for (int i = 0; i < 3000; ++i) {
     std::string text;

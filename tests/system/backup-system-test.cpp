@@ -50,7 +50,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr int REPLICATION_TIMEOUT_MS = 15000;
-constexpr const char* PASSPHRASE = "correct horse battery staple";
+constexpr const char* PASSPHRASE = "juniper kettle at dawn";
 
 // What people see of a home, by the commands they would use: equal for a home and its restore.
 json viewOf(const Home& home) {
