@@ -88,7 +88,12 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
                   "the node listens on all addresses (" + a + "); the invite needs one friends can reach",
                   "give it with --address HOST:PORT");
     }
-    if (host.size() > protocol::INVITE_HOST_BYTES_MAX) throw Error(ErrorKind::USAGE, "the host name is too long");
+    // Checked before the invite is stored: an address the code cannot carry must not leave an open
+    // invite behind (it lets strangers past the handshake) with no code printed.
+    if (auto problem = protocol::inviteAddressProblem({host, port})) {
+      throw Error(ErrorKind::USAGE, "an invite cannot carry the address " + terminalSafe(a) + ": " + *problem,
+                  "give one friends can reach with --address HOST:PORT (a name like home.example.org, or an IP)");
+    }
     addresses.push_back({host, port});
   }
   if (addresses.size() > protocol::INVITE_ADDRESSES_MAX) {
@@ -222,7 +227,8 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
       auto results = session->sync([](const node::SyncProgress&) {}).wait(ws);
       for (const auto& r : results) received += r.received;
     } catch (const kj::Exception& e) {
-      std::cerr << "accept: joined, but the first sync stopped: " << peerMessage(e) << std::endl;
+      std::cerr << "accept: joined, but the first sync stopped: " << terminalSafe(peerMessage(e), Newlines::ESCAPE)
+                << std::endl;
     }
     session = nullptr;
     store::Keyring keyring = me.keyring();

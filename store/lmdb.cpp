@@ -67,7 +67,12 @@ void check(int rc, const char* what) {
     case EROFS:
       throw Error(ErrorKind::IO, msg, "check the home folder's permissions");
     case ENOSPC:
-      throw Error(ErrorKind::IO, msg, "free some disk space and try again");
+      throw Error(ErrorKind::IO, "the disk is full (" + msg + ")", "free some disk space and try again");
+    case EIO:
+      // LMDB reports a short write as EIO: on a full disk that is what a commit meets. Nothing of
+      // the failed transaction was kept.
+      throw Error(ErrorKind::IO, "the disk is full or failing (" + msg + "); nothing of this change was saved",
+                  "free some disk space and try again; if there is room, run 'kith check'");
     default:
       throw Error(ErrorKind::IO, msg);
   }

@@ -40,9 +40,10 @@ Entry forkAt(const Person& author, const JournalId& j, const std::vector<Entry>&
 
 }  // namespace
 
-TEST_CASE("fork evidence: a member signing 10000 forks leaves at most FORKS_PER_AUTHOR_MAX - one per seq - and the "
-          "store stays small",
-          "[store][forks]") {
+TEST_CASE(
+    "fork evidence: a member signing 10000 forks leaves at most FORKS_PER_AUTHOR_MAX - one per seq - and the "
+    "store stays small",
+    "[store][forks]") {
   TempDir dir, copies;
   Person owner("owner"), coauthor("coauthor");
   auto store = Store::open(dir.path());

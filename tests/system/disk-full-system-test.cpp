@@ -125,7 +125,14 @@ TEST_CASE("init on a nearly full disk leaves a whole home or nothing, at every s
                                                  {"post", "Home on Thursday"},
                                                  {"read"},
                                                  {"check"}}) {
-      requireComposedInOneLine(runKith(home, args));
+      RunResult r = runKith(home, args);
+      requireComposedInOneLine(r);
+      // A failed write names the disk and says what to do, not only the errno LMDB saw.
+      INFO(describe(r));
+      if (r.err.find("Input/output") != std::string::npos || r.err.find("No space") != std::string::npos) {
+        CHECK(r.err.find("the disk is full") != std::string::npos);
+        CHECK(r.err.find("free some disk space") != std::string::npos);
+      }
     }
     disk.removeFiller();
     RunResult status = runKith(home, {"status"});
@@ -171,6 +178,7 @@ TEST_CASE("a post on a full disk fails in one line and loses nothing committed",
       ++refused;
       INFO(describe(r));
       CHECK(r.err.find("disk") != std::string::npos);
+      CHECK(r.err.find("free some disk space") != std::string::npos);
     }
   }
   CHECK(refused > 0);
