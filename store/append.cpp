@@ -97,11 +97,9 @@ AppendStatus Store::Impl::appendIn(WriteTxn& txn, const Entry& e, const Keyring*
       // A wrap that does not open or is not a key is the owner's bug or malice; the entry
       // itself is valid, so it is kept, and the epoch stays unreadable here.
       if (!opened || opened->size() != crypto::AEAD_KEY_BYTES) continue;
-      bool held = epochs.get(txn, epochKeyRow(e.journal, wrap.epoch)).has_value();
-      storeEpochKey(txn, e.journal, wrap.epoch, opened->view(), keyring->storageKey);
-      // A key cached as missing earlier in this batch is held now.
-      keyCache.erase({e.journal, wrap.epoch});
-      if (!held) arrived.insert_or_assign(wrap.epoch, std::move(*opened));
+      if (storeArrivedEpochKey(txn, e.journal, wrap.epoch, opened->view(), keyring->storageKey)) {
+        arrived.insert_or_assign(wrap.epoch, std::move(*opened));
+      }
     }
     if (!arrived.empty()) {
       std::map<uint32_t, ByteView> keys;
@@ -117,13 +115,8 @@ void Store::Impl::refuseFork(WriteTxn& txn, const Entry& e, AppendEffects& effec
   const std::string fork = "a different entry at seq " + std::to_string(e.seq) + " of this author is already stored";
   // Evidence only of what its author could have written at that place: a member (now or before)
   // in a tenure that covers the seq and the epoch, in an epoch that exists.
-  protocol::Tenure tenure = authorTenure(txn, e.journal, e.author, e.seq, e.epoch);
-  if (!protocol::mayAuthor(tenure.role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
   auto journal = journalRecord(txn, e.journal);
-  uint32_t epochMax = journal ? journal->epoch : 0;
-  if (e.epoch > epochMax + (e.control.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
-    throw EntryError(Rejection::BAD_EPOCH, fork + ", and its epoch " + std::to_string(e.epoch) + " does not exist yet");
-  }
+  authorRole(txn, e, journal ? journal->epoch : 0);
   bool seqHasEvidence = false;
   forks.scan(txn, entryKey(e.journal, e.author, e.seq), [&](ByteView, ByteView) {
     seqHasEvidence = true;
@@ -237,14 +230,17 @@ void Store::Impl::authoriseKind(const Txn& txn, const Entry& e, Role role, const
   if (auto refusal = protocol::refuseBody(role, *body)) throw EntryError(refusal->reason, refusal->message);
 }
 
-protocol::Tenure Store::Impl::authorTenure(const Txn& txn, const JournalId& j, const PublicKey& author, uint64_t seq,
-                                           uint32_t epoch) const {
-  auto m = memberRecord(txn, j, author);
+Role Store::Impl::authorRole(const Txn& txn, const Entry& e, uint32_t journalEpoch) const {
+  auto m = memberRecord(txn, e.journal, e.author);
   if (!m) throw EntryError(Rejection::UNAUTHORISED, "the author is not a member of the journal");
   const char* why = "";
-  auto tenure = protocol::tenureFor(m->tenures, seq, epoch, &why);
+  auto tenure = protocol::tenureFor(m->tenures, e.seq, e.epoch, &why);
   if (!tenure) throw EntryError(Rejection::UNAUTHORISED, why);
-  return *tenure;
+  if (!protocol::mayAuthor(tenure->role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
+  if (e.epoch > journalEpoch + (e.control.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
+    throw EntryError(Rejection::BAD_EPOCH, "epoch " + std::to_string(e.epoch) + " does not exist yet");
+  }
+  return tenure->role;
 }
 
 void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord& journal, const Keyring* keyring,
@@ -252,11 +248,7 @@ void Store::Impl::authorise(const Txn& txn, const Entry& e, const JournalRecord&
   const Control& ctl = e.control;
   // The role of the tenure the entry belongs to: a removed member's entries up to its cut-off
   // stand, judged by the role it had then; those after it do not.
-  Role role = authorTenure(txn, e.journal, e.author, e.seq, e.epoch).role;
-  if (!protocol::mayAuthor(role)) throw EntryError(Rejection::UNAUTHORISED, "a relay cannot author entries");
-  if (e.epoch > journal.epoch + (ctl.type == Control::Type::REMOVE_MEMBER ? 1 : 0)) {
-    throw EntryError(Rejection::BAD_EPOCH, "epoch " + std::to_string(e.epoch) + " does not exist yet");
-  }
+  Role role = authorRole(txn, e, journal.epoch);
   if (!e.body.empty()) authoriseKind(txn, e, role, keyring, knownBody);
   switch (ctl.type) {
     case Control::Type::NONE:

@@ -48,25 +48,22 @@ const crypto::SecretBuffer* Store::Impl::cachedEpochKey(const Txn& txn, const Jo
   return it->second.key ? &*it->second.key : nullptr;
 }
 
-uint64_t Store::Impl::takeEpochKey(WriteTxn& txn, JournalRecord& journal, const JournalId& j, uint32_t epoch,
-                                   ByteView key, ByteView storageKey) {
+bool Store::Impl::storeArrivedEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key,
+                                       ByteView storageKey) {
   bool held = epochs.get(txn, epochKeyRow(j, epoch)).has_value();
   storeEpochKey(txn, j, epoch, key, storageKey);
   keyCache.erase({j, epoch});
-  if (held) return 0;
-  return rejudge(txn, journal, j, {{epoch, key}});
+  return !held;
 }
 
 uint64_t Store::putEpochKey(const JournalId& journal, uint32_t epoch, ByteView key, ByteView storageKey) {
   uint64_t dropped = 0;
   impl_->write([&](WriteTxn& txn) {
     dropped = 0;
+    bool arrived = impl_->storeArrivedEpochKey(txn, journal, epoch, key, storageKey);
     auto record = impl_->journalRecord(txn, journal);
-    if (!record) {
-      impl_->storeEpochKey(txn, journal, epoch, key, storageKey);
-      return;
-    }
-    dropped = impl_->takeEpochKey(txn, *record, journal, epoch, key, storageKey);
+    if (!arrived || !record) return;
+    dropped = impl_->rejudge(txn, *record, journal, {{epoch, key}});
     impl_->journals.put(txn, journal, record->encode());
   });
   impl_->keyCache.clear();

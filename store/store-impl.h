@@ -48,6 +48,10 @@ struct Store::Impl {
 
   // epoch-keys.cpp
   void storeEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key, ByteView storageKey);
+  // Stores an epoch key that may have arrived late (a wrap to us, putEpochKey) and forgets a cached
+  // "not held" for it. Returns true when the store did not hold it: then that epoch's entries were
+  // stored without it and must be judged again (rejudge).
+  bool storeArrivedEpochKey(WriteTxn& txn, const JournalId& j, uint32_t epoch, ByteView key, ByteView storageKey);
   // The key, unsealed; nullopt when none is stored or (with `throwIfSealedElsewhere` false) when it
   // does not open; Error(CORRUPT) when it does not open and `throwIfSealedElsewhere` is set.
   std::optional<crypto::SecretBuffer> loadEpochKey(const Txn& txn, const JournalId& j, uint32_t epoch,
@@ -75,10 +79,11 @@ struct Store::Impl {
   // Builds the author's next entry with `make` and appends it, inside `txn`.
   Entry appendNextIn(WriteTxn& txn, const JournalId& journal, const PublicKey& author, const MakeEntry& make,
                      const Keyring* keyring);
-  // The tenure of the journal's member `author` under which an entry at (seq, epoch) may stand;
-  // throws EntryError(UNAUTHORISED) when there is none.
-  protocol::Tenure authorTenure(const Txn& txn, const JournalId& j, const PublicKey& author, uint64_t seq,
-                                uint32_t epoch) const;
+  // The role under which `e`'s author may have written it at its place: the tenure covering its
+  // seq and epoch, a role that authors, and an epoch that exists (`journalEpoch`, or the next for a
+  // removal). Throws EntryError (UNAUTHORISED, BAD_EPOCH) otherwise. Shared by appending and by
+  // keeping fork evidence: both ask whether the author could have written the entry there.
+  Role authorRole(const Txn& txn, const Entry& e, uint32_t journalEpoch) const;
   void authorise(const Txn& txn, const Entry& e, const internal::JournalRecord& journal, const Keyring* keyring,
                  const protocol::Body* knownBody);
   void authoriseKind(const Txn& txn, const Entry& e, Role role, const Keyring* keyring,
@@ -98,9 +103,6 @@ struct Store::Impl {
   // membership). Returns how many entries were dropped.
   uint64_t rejudge(WriteTxn& txn, internal::JournalRecord& journal, const JournalId& j,
                    const std::map<uint32_t, ByteView>& epochKeys);
-  // Stores an epoch key and, when this store did not hold it, re-judges that epoch's entries.
-  uint64_t takeEpochKey(WriteTxn& txn, internal::JournalRecord& journal, const JournalId& j, uint32_t epoch,
-                        ByteView key, ByteView storageKey);
 };
 
 namespace internal {
