@@ -2,7 +2,11 @@
 
 #include <spdlog/sinks/base_sink.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <string_view>
@@ -12,8 +16,42 @@ namespace {
 
 // Between attempts to reach one peer: this, doubled per failed attempt.
 constexpr unsigned SYNC_RETRY_DELAY_MS = 500;
-// At most one progress line per this long, per peer.
-constexpr auto SYNC_PROGRESS_EVERY = std::chrono::seconds(1);
+// At most one progress update per this long, per peer: redrawn in place on a terminal, a line
+// each SYNC_PROGRESS_LINE_EVERY otherwise (a log file).
+constexpr auto SYNC_PROGRESS_EVERY = std::chrono::milliseconds(250);
+constexpr auto SYNC_PROGRESS_LINE_EVERY = std::chrono::seconds(5);
+
+// "12,345": digits grouped for people.
+std::string grouped(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// "journal 1a2b3c4d from 5e6f7a8b: 12,345 of 100,000 entries (12%), 7.1 MB, 8,900 entries/s,
+// about 10 s left".
+std::string progressLine(const node::SyncProgress& p, const std::string& label, double seconds) {
+  std::string line = "sync: journal " + toHex(p.journal).substr(0, 8) + " from " + label + ": " + grouped(p.received) +
+                     " of " + grouped(p.expected) + " entries";
+  if (p.expected > 0) line += " (" + std::to_string(std::min<uint64_t>(100, p.received * 100 / p.expected)) + "%)";
+  char mb[32];
+  std::snprintf(mb, sizeof mb, ", %.1f MB", static_cast<double>(p.receivedBytes) / 1e6);
+  line += mb;
+  if (seconds > 0.5 && p.received > 0) {
+    double rate = static_cast<double>(p.received) / seconds;
+    line += ", " + grouped(static_cast<uint64_t>(rate)) + " entries/s";
+    if (p.expected > p.received) {
+      auto left = static_cast<uint64_t>(static_cast<double>(p.expected - p.received) / rate + 0.5);
+      line += left >= 120 ? ", about " + std::to_string((left + 30) / 60) + " min left"
+                          : ", about " + std::to_string(std::max<uint64_t>(1, left)) + " s left";
+    }
+  }
+  return line;
+}
 
 // Writes each formatted line to a FILE, terminal-safe and on one line.
 class TerminalSafeSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -63,13 +101,26 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
     std::string label = toHex(peer.key).substr(0, 8);
     std::string where = node::formatHostPort(peer.host, peer.port);
     for (unsigned attempt = 1; attempt <= attempts; ++attempt) {
-      auto lastPrint = std::chrono::steady_clock::now();
+      auto started = std::chrono::steady_clock::now();
+      auto lastPrint = started;
+      bool terminal = isatty(STDERR_FILENO) == 1;
+      bool drawn = false;  // a progress line is on the terminal, without its newline
       auto progress = [&](const node::SyncProgress& p) {
         auto now = std::chrono::steady_clock::now();
-        if (json || now - lastPrint < SYNC_PROGRESS_EVERY) return;
+        if (json || now - lastPrint < (terminal ? SYNC_PROGRESS_EVERY : SYNC_PROGRESS_LINE_EVERY)) return;
         lastPrint = now;
-        std::cerr << "sync: journal " << toHex(p.journal).substr(0, 8) << " from " << label << ": received "
-                  << p.received << " of " << p.expected << " entries, sent " << p.sent << std::endl;
+        std::string line = progressLine(p, label, std::chrono::duration<double>(now - started).count());
+        if (terminal) {
+          std::cerr << "\r\033[K" << line << std::flush;
+          drawn = true;
+        } else {
+          std::cerr << line << std::endl;
+        }
+      };
+      // Ends the progress line on the terminal before anything else is printed.
+      auto endProgress = [&]() {
+        if (drawn) std::cerr << "\r\033[K" << std::flush;
+        drawn = false;
       };
       try {
         auto results =
@@ -83,6 +134,7 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
                   return promise.attach(kj::mv(session));
                 })
                 .wait(ws);
+        endProgress();
         summary.peersReached++;
         for (const auto& r : results) {
           summary.received += r.received;
@@ -97,6 +149,7 @@ SyncSummary syncWith(Runtime& rt, const std::vector<node::PeerAddress>& peers, u
         }
         break;
       } catch (const kj::Exception& e) {
+        endProgress();
         std::string reason = e.getDescription().cStr();
         if (attempt == attempts) {
           summary.failures.push_back(terminalSafe(label + " (" + where + "): " + reason, Newlines::ESCAPE));

@@ -11,8 +11,22 @@ namespace kith::node {
 // Entries and entry bytes in one push or fetch (specs/rpc.capnp).
 constexpr size_t BATCH_ENTRIES_MAX = 512;
 constexpr size_t BATCH_BYTES_MAX = size_t{1} << 20;
-// Pushes a subscription may have outstanding: two keep the pipe full while the receiver verifies.
-constexpr unsigned PUSHES_IN_FLIGHT_MAX = 2;
+// Pushes a subscription may have outstanding: enough to keep every verifying core of the receiver
+// busy while answers travel back (the send-queue limit below bounds their bytes).
+constexpr unsigned PUSHES_IN_FLIGHT_MAX = 4;
+// Received signatures are verified on a pool of worker threads (node/verify-pool.h): one per core,
+// at most VERIFY_THREADS_MAX; a batch is cut into chunks of VERIFY_CHUNK_ENTRIES that any worker
+// may take; at most VERIFY_QUEUE_ENTRIES_MAX entries wait for or are under verification at once
+// (a batch beyond that waits its turn before its bytes are handed over).
+constexpr unsigned VERIFY_THREADS_MAX = 8;
+constexpr size_t VERIFY_CHUNK_ENTRIES = 64;
+constexpr size_t VERIFY_QUEUE_ENTRIES_MAX = 8192;
+// Verified batches (of every peer) are committed in the order they arrived, together, in one write
+// transaction per loop turn of at most COMMIT_ENTRIES_MAX entries (store::APPEND_BATCH_MAX).
+constexpr size_t COMMIT_ENTRIES_MAX = 4096;
+// Fetches `kith sync` keeps in flight per journal (at most FETCHES_WAITING_MAX, so that a peer
+// never refuses one) while catching up.
+constexpr size_t SYNC_FETCHES_IN_FLIGHT = 4;
 // Subscriptions one connection may hold on this node (each holds a version vector of up to
 // HEADS_MAX heads, about 50 KiB at most).
 constexpr size_t SUBSCRIPTIONS_PER_PEER_MAX = 256;
@@ -28,6 +42,7 @@ constexpr size_t SEND_QUEUE_PUSH_BYTES = size_t{1} << 20;
 //   and at most FETCHES_WAITING_MAX fetches of one connection wait (more are refused at once).
 constexpr size_t SEND_QUEUE_FETCH_BYTES = size_t{2} << 20;
 constexpr size_t FETCHES_WAITING_MAX = 4;
+static_assert(SYNC_FETCHES_IN_FLIGHT <= FETCHES_WAITING_MAX, "a syncing peer must never have a fetch refused");
 // Incoming call parameters (in 8-byte words) not yet answered before the RPC system stops reading
 // from the peer: bounds what a flood of calls can make us hold.
 constexpr size_t RPC_FLOW_LIMIT_WORDS = (size_t{8} << 20) / 8;
@@ -51,12 +66,16 @@ constexpr unsigned REDEEMER_LIFETIME_MS = 30000;
 constexpr unsigned REDEEMER_LINGER_MS = 1000;
 // Handshakes dropped (pool full) logged in full: the first, then every HANDSHAKES_DROPPED_LOG_EVERY-th.
 constexpr unsigned HANDSHAKES_DROPPED_LOG_EVERY = 100;
-// How often `kith serve` looks for entries written by other processes (`kith post`).
+// `kith serve` learns of commits by other processes (`kith post`) from a watch on the store's data
+// file. It also looks every STORE_SAFETY_POLL_MS in case the file system does not report changes,
+// and every STORE_POLL_MS when the watch could not be set up at all.
+constexpr unsigned STORE_SAFETY_POLL_MS = 30000;
 constexpr unsigned STORE_POLL_MS = 100;
-// How often a session asks its peer again which journals they share.
-// Cheap (one small call); short so that a journal granted or followed while connected, and a new
-// member's first entries, start flowing within about a second.
-constexpr unsigned JOURNALS_RESCAN_MS = 1000;
+// A commit by another process is written to the data file a moment before readers can see it, and
+// nothing is written when it becomes visible: the watch then looks again after
+// STORE_PUBLISH_RECHECK_MS, doubling up to STORE_PUBLISH_RECHECK_MAX_MS while it still is not.
+constexpr unsigned STORE_PUBLISH_RECHECK_MS = 1;
+constexpr unsigned STORE_PUBLISH_RECHECK_MAX_MS = 1000;
 // Dial backoff: first retry, cap, and jitter (a fraction of the delay, both ways).
 constexpr unsigned DIAL_BACKOFF_INITIAL_MS = 500;
 constexpr unsigned DIAL_BACKOFF_MAX_MS = 60000;

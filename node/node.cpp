@@ -56,15 +56,36 @@ void Node::start() {
     tasks_.add(acceptLoop(0));
   }
   for (size_t i = 0; i < options_.peers.size(); ++i) tasks_.add(dialLoop(i, 0));
-  tasks_.add(pollLoop(0));
+  std::string dataFile = replicator_.store().dataFile();
+  try {
+    watch_ = kj::heap<UvFileWatch>(port_, dataFile.c_str());
+  } catch (const kj::Exception& e) {
+    replicator_.log().warn("cannot watch the store for posts by other kith commands ({}); looking every {} ms instead",
+                           e.getDescription().cStr(), STORE_POLL_MS);
+  }
+  tasks_.add(watchLoop(0));
 }
 
-kj::Promise<void> Node::pollLoop(unsigned failures) {
-  kj::Duration delay = failures == 0 ? STORE_POLL_MS * kj::MILLISECONDS : loopRetryDelay(failures);
-  return port_.getTimer()
-      .afterDelay(delay)
+kj::Promise<void> Node::watchLoop(unsigned failures) {
+  // Another process's commit writes the data file: the watch wakes us at once. The slow poll is a
+  // safety net (a file system that does not report changes); without a watch, poll often.
+  kj::Promise<void> next = nullptr;
+  if (failures > 0) {
+    next = port_.getTimer().afterDelay(loopRetryDelay(failures));
+  } else if (publishing_ > 0) {
+    // A commit was written but not yet visible to readers: look again in a moment (doubling, in
+    // case a writer died just then).
+    uint64_t ms = std::min<uint64_t>(uint64_t{STORE_PUBLISH_RECHECK_MS} << std::min(publishing_ - 1, 20u),
+                                     STORE_PUBLISH_RECHECK_MAX_MS);
+    next = port_.getTimer().afterDelay(ms * kj::MILLISECONDS);
+  } else KJ_IF_MAYBE(watch, watch_) {
+    next = (*watch)->changed().exclusiveJoin(port_.getTimer().afterDelay(STORE_SAFETY_POLL_MS * kj::MILLISECONDS));
+  } else {
+    next = port_.getTimer().afterDelay(STORE_POLL_MS * kj::MILLISECONDS);
+  }
+  return next
       .then([this]() {
-        replicator_.pollStore();
+        publishing_ = replicator_.pollStore() ? publishing_ + 1 : 0;
         kj::TimePoint now = port_.getTimer().now();
         if (now >= nextReaderCheck_) {
           nextReaderCheck_ = now + STALE_READERS_CHECK_MS * kj::MILLISECONDS;
@@ -74,10 +95,10 @@ kj::Promise<void> Node::pollLoop(unsigned failures) {
           }
         }
       })
-      .then([this]() { return pollLoop(0); },
+      .then([this]() { return watchLoop(0); },
             [this, failures](kj::Exception&& e) {
               logLoopFailure(replicator_.log(), "watching the store", failures + 1, e);
-              return pollLoop(failures + 1);
+              return watchLoop(failures + 1);
             });
 }
 

@@ -1,6 +1,7 @@
 // The running node (`kith serve`): listens for peers, dials the known ones with exponential
-// backoff and jitter, keeps one live PeerSession per peer, and watches the store for entries
-// written by other processes (`kith post`) so that connected members get them at once.
+// backoff and jitter, keeps one live PeerSession per peer, and watches the store's data file for
+// commits by other processes (`kith post`, `kith grant`) so that connected members get them at
+// once. Idle, it sleeps: no timer runs more often than STORE_SAFETY_POLL_MS.
 //
 // Threading: the loop thread only.
 // Caveats:
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "node/session.h"
+#include "node/uv/uv-file-watch.h"
 #include "node/uv/uv-stream.h"
 
 namespace kith::node {
@@ -62,7 +64,7 @@ private:
   struct Entry;
   kj::Promise<void> acceptLoop(unsigned failures);
   kj::Promise<void> dialLoop(size_t index, unsigned attempt);
-  kj::Promise<void> pollLoop(unsigned failures);
+  kj::Promise<void> watchLoop(unsigned failures);
   void adopt(SecureConnection connection, bool initiator);
   void adoptRedeemer(SecureConnection connection);
   // A configured peer, a followed journal's owner, or an active member of a journal held here.
@@ -75,6 +77,7 @@ private:
   Replicator& replicator_;
   NodeOptions options_;
   kj::Maybe<kj::Own<UvListener>> listener_;
+  kj::Maybe<kj::Own<UvFileWatch>> watch_;  // the store's data file (another process's commits)
   // Members are destroyed in reverse order: the canceler first (it cancels the session's run()
   // inside `ended`, which other tasks may still wait on), then the session itself.
   struct Live {
@@ -96,6 +99,7 @@ private:
   uint64_t redeemersDropped_ = 0;
   uint64_t serial_ = 0;
   kj::TimePoint nextReaderCheck_;
+  unsigned publishing_ = 0;  // consecutive looks that found a commit written but not yet visible
   kj::TaskSet tasks_;
 };
 

@@ -88,12 +88,29 @@ std::vector<Bytes> entriesBeyond(const store::Store& store, const JournalId& jou
 
 Replicator::Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
                        FollowsFrom followsFrom)
-    : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followsFrom_(std::move(followsFrom)) {
+    : store_(store), identity_(identity), storageKey_(storageKey), log_(log), followsFrom_(std::move(followsFrom)),
+      tasks_(*this) {
   lastChange_ = store_.changeCounter();
 }
 
-VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
-                                 const PublicKey& peer) {
+Replicator::~Replicator() noexcept(false) {}
+
+void Replicator::taskFailed(kj::Exception&& exception) {
+  log_.error("replication: {}", exception.getDescription().cStr());
+}
+
+// A batch received from a peer, from its arrival to its commit.
+struct Replicator::Pending {
+  JournalId journal;
+  PublicKey peer;
+  size_t entries = 0;
+  std::optional<std::vector<Verified>> verified;  // set once the pool is done
+  kj::Maybe<kj::Exception> failure;               // or this, when verification failed
+  kj::Own<kj::PromiseFulfiller<VersionVector>> done;
+};
+
+kj::Promise<VersionVector> Replicator::ingest(const JournalId& journal,
+                                              capnp::List<schema::SignedEntry>::Reader entries, const PublicKey& peer) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
   // Whoever offers entries, through whichever path (a push to our journal, a push into the sink we
   // gave, the answer to our fetch), must be someone we replicate this journal with.
@@ -102,75 +119,196 @@ VersionVector Replicator::ingest(const JournalId& journal, capnp::List<schema::S
               entries.size());
     kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
   }
-  std::vector<Entry> decoded;
-  decoded.reserve(entries.size());
-  std::set<PublicKey> authors;
-  unsigned rejected = 0;
-  auto refuse = [&](const std::string& what) {
-    if (rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
-      log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(peer), shortId(journal), what);
-    }
-  };
+  std::vector<RawEntry> raw;
+  raw.reserve(entries.size());
   size_t bytes = 0;
   for (auto se : entries) {
     auto entryBytes = se.getEntry();
     auto sig = se.getSignature();
     bytes += entryBytes.size();
     KJ_REQUIRE(bytes <= BATCH_BYTES_MAX + protocol::ENTRY_BYTES_MAX, "push over the byte limit");
-    try {
-      Entry e = protocol::decodeEntry({entryBytes.begin(), entryBytes.size()}, {sig.begin(), sig.size()});
-      if (e.journal != journal) {
-        refuse("it belongs to another journal");
+    raw.push_back({Bytes(entryBytes.begin(), entryBytes.end()), Bytes(sig.begin(), sig.end())});
+  }
+  auto pending = std::make_shared<Pending>();
+  pending->journal = journal;
+  pending->peer = peer;
+  pending->entries = raw.size();
+  auto paf = kj::newPromiseAndFulfiller<VersionVector>();
+  pending->done = kj::mv(paf.fulfiller);
+  // Queued now, so that batches commit in the order they arrived whatever order the workers finish
+  // in (a chain's next batch must not be judged before the one it continues).
+  commits_.push_back(pending);
+  if (!pool_) pool_ = std::make_unique<VerifyPool>();
+  tasks_.add(pool_->verify(std::move(raw))
+                 .then(
+                     [this, pending](std::vector<Verified>&& verified) {
+                       pending->verified = std::move(verified);
+                       scheduleCommit();
+                     },
+                     [this, pending](kj::Exception&& e) {
+                       pending->failure = kj::mv(e);
+                       scheduleCommit();
+                     }));
+  return kj::mv(paf.promise);
+}
+
+void Replicator::scheduleCommit() {
+  if (commitScheduled_) return;
+  commitScheduled_ = true;
+  // Once the loop has run everything else queued (more batches the workers finished meanwhile),
+  // so that one write transaction takes them all.
+  tasks_.add(kj::evalLast([this]() {
+    commitScheduled_ = false;
+    commitReady();
+  }));
+}
+
+void Replicator::commitReady() {
+  auto ready = [](const Pending& p) { return p.verified.has_value() || p.failure != nullptr; };
+  while (!commits_.empty() && ready(*commits_.front())) {
+    // The ready batches at the front, up to one transaction's worth (at least one).
+    std::vector<std::shared_ptr<Pending>> group;
+    size_t total = 0;
+    while (!commits_.empty() && ready(*commits_.front()) &&
+           (group.empty() || total + commits_.front()->entries <= COMMIT_ENTRIES_MAX)) {
+      total += commits_.front()->entries;
+      group.push_back(std::move(commits_.front()));
+      commits_.pop_front();
+    }
+    // What each batch adds to the transaction: its entries that decoded, of its journal, from a
+    // peer still allowed (a removal may have come while it was verified).
+    struct Part {
+      std::shared_ptr<Pending> pending;
+      size_t begin = 0;           // in `all`
+      std::vector<size_t> index;  // of each entry of `all` from this batch, in the batch
+      std::set<PublicKey> authors;
+      unsigned rejected = 0;
+      bool refused = false;  // the whole batch
+    };
+    std::vector<Part> parts;
+    std::vector<Entry> all;
+    for (auto& p : group) {
+      Part part;
+      part.pending = p;
+      part.begin = all.size();
+      KJ_IF_MAYBE(e, p->failure) {
+        p->done->reject(kj::cp(*e));
         continue;
       }
-      authors.insert(e.author);
-      decoded.push_back(std::move(e));
-    } catch (const protocol::EntryError& e) {
-      refuse(std::string(protocol::rejectionName(e.reason())) + ": " + e.what());
+      auto refuse = [&](const std::string& what) {
+        if (part.rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
+          log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(p->peer), shortId(p->journal), what);
+        }
+      };
+      try {
+        if (!mayReplicate(p->journal, p->peer)) {
+          log_.warn("[peer {}] journal {}: refused {} entries: not a member", shortId(p->peer), shortId(p->journal),
+                    p->entries);
+          p->done->reject(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
+          continue;
+        }
+      } catch (const kj::Exception& e) {
+        p->done->reject(kj::cp(e));
+        continue;
+      } catch (const std::exception& e) {
+        p->done->reject(nodeException(kj::Exception::Type::FAILED, e.what()));
+        continue;
+      }
+      auto& verified = *p->verified;
+      for (size_t i = 0; i < verified.size(); ++i) {
+        Verified& v = verified[i];
+        if (!v.entry) {
+          refuse(std::string(protocol::rejectionName(v.reason)) + ": " + v.message);
+          continue;
+        }
+        if (v.entry->journal != p->journal) {
+          refuse("it belongs to another journal");
+          continue;
+        }
+        part.authors.insert(v.entry->author);
+        part.index.push_back(i);
+        all.push_back(std::move(*v.entry));
+      }
+      parts.push_back(std::move(part));
     }
-  }
-  if (!decoded.empty()) {
-    store::Keyring keyring{identity_, storageKey_};
-    auto outcomes = store_.appendBatch(decoded, &keyring);
-    uint64_t added = 0;
-    uint64_t dropped = 0;
-    std::map<PublicKey, uint64_t> forksNotKept;  // by author: fork evidence over its limit
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-      dropped += outcomes[i].dropped;
-      if (outcomes[i].status == store::AppendStatus::REJECTED && outcomes[i].reason == protocol::Rejection::FORK &&
-          !outcomes[i].evidenceKept) {
-        // Counted, not logged one by one: a fork flood must not become a log flood.
-        ++forksNotKept[decoded[i].author];
-      } else if (outcomes[i].status == store::AppendStatus::REJECTED) {
-        refuse("author " + shortId(decoded[i].author) + " seq " + std::to_string(decoded[i].seq) + ": " +
-               protocol::rejectionName(outcomes[i].reason) + ": " + outcomes[i].message);
-      } else if (outcomes[i].status == store::AppendStatus::ADDED) {
-        ++added;
+    std::vector<store::AppendOutcome> outcomes;
+    if (!all.empty()) {
+      try {
+        store::Keyring keyring{identity_, storageKey_};
+        outcomes = store_.appendBatch(all, &keyring);
+      } catch (const kj::Exception& e) {
+        for (auto& part : parts) part.pending->done->reject(kj::cp(e));
+        continue;
+      } catch (const std::exception& e) {
+        auto failure = nodeException(kj::Exception::Type::FAILED, e.what());
+        for (auto& part : parts) part.pending->done->reject(kj::cp(failure));
+        continue;
       }
     }
-    for (const auto& [author, n] : forksNotKept) {
-      log_.warn("[peer {}] journal {}: {} fork{} by author {} not kept (evidence is kept once per seq, {} per author)",
-                shortId(peer), shortId(journal), n, n == 1 ? "" : "s", shortId(author), store::FORKS_PER_AUTHOR_MAX);
+    bool changed = false;
+    std::map<JournalId, VersionVector> heads;  // read once per journal, after the commit
+    for (auto& part : parts) {
+      Pending& p = *part.pending;
+      auto refuse = [&](const std::string& what) {
+        if (part.rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
+          log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(p.peer), shortId(p.journal), what);
+        }
+      };
+      uint64_t added = 0;
+      uint64_t dropped = 0;
+      std::map<PublicKey, uint64_t> forksNotKept;  // by author: fork evidence over its limit
+      for (size_t k = 0; k < part.index.size(); ++k) {
+        const store::AppendOutcome& o = outcomes[part.begin + k];
+        const Entry& e = all[part.begin + k];
+        dropped += o.dropped;
+        if (o.status == store::AppendStatus::REJECTED && o.reason == protocol::Rejection::FORK && !o.evidenceKept) {
+          // Counted, not logged one by one: a fork flood must not become a log flood.
+          ++forksNotKept[e.author];
+        } else if (o.status == store::AppendStatus::REJECTED) {
+          refuse("author " + shortId(e.author) + " seq " + std::to_string(e.seq) + ": " +
+                 protocol::rejectionName(o.reason) + ": " + o.message);
+        } else if (o.status == store::AppendStatus::ADDED) {
+          ++added;
+        }
+      }
+      for (const auto& [author, n] : forksNotKept) {
+        log_.warn(
+            "[peer {}] journal {}: {} fork{} by author {} not kept (evidence is kept once per seq, {} per author)",
+            shortId(p.peer), shortId(p.journal), n, n == 1 ? "" : "s", shortId(author), store::FORKS_PER_AUTHOR_MAX);
+      }
+      if (dropped > 0) {
+        drops_ += dropped;
+        log_.info("journal {}: dropped {} entr{} (past a removal's cut-off, or refused once their epoch key arrived)",
+                  shortId(p.journal), dropped, dropped == 1 ? "y" : "ies");
+      }
+      if (part.rejected > REJECTIONS_LOGGED_PER_BATCH) {
+        log_.warn("[peer {}] journal {}: {} more entries refused in this batch", shortId(p.peer), shortId(p.journal),
+                  part.rejected - REJECTIONS_LOGGED_PER_BATCH);
+      }
+      ingested_ += added;
+      if (added > 0 || dropped > 0) changed = true;
+      try {
+        auto it = heads.find(p.journal);
+        if (it == heads.end()) it = heads.emplace(p.journal, store_.versionVector(p.journal)).first;
+        VersionVector answer;
+        for (const auto& a : part.authors) {
+          auto h = it->second.find(a);
+          answer[a] = h == it->second.end() ? 0 : h->second;
+        }
+        p.done->fulfill(kj::mv(answer));
+      } catch (const kj::Exception& e) { p.done->reject(kj::cp(e)); } catch (const std::exception& e) {
+        p.done->reject(nodeException(kj::Exception::Type::FAILED, e.what()));
+      }
     }
-    if (dropped > 0) {
-      drops_ += dropped;
-      log_.info("journal {}: dropped {} entr{} (past a removal's cut-off, or refused once their epoch key arrived)",
-                shortId(journal), dropped, dropped == 1 ? "y" : "ies");
+    if (changed) {
+      // Our own commit: the store watch will see it too, but everyone is told now (and a commit by
+      // another process before it is covered, since every subscription reads the store afresh).
+      try {
+        lastChange_ = store_.changeCounter();
+      } catch (...) { storeFailed_ = true; }
+      notifyChanged();
     }
-    ingested_ += added;
-    if (added > 0 || dropped > 0) notifyChanged();
   }
-  if (rejected > REJECTIONS_LOGGED_PER_BATCH) {
-    log_.warn("[peer {}] journal {}: {} more entries refused in this batch", shortId(peer), shortId(journal),
-              rejected - REJECTIONS_LOGGED_PER_BATCH);
-  }
-  VersionVector heads;
-  VersionVector all = store_.versionVector(journal);
-  for (const auto& a : authors) {
-    auto it = all.find(a);
-    heads[a] = it == all.end() ? 0 : it->second;
-  }
-  return heads;
 }
 
 bool Replicator::mayAccess(const JournalId& journal, const PublicKey& peer) const {
@@ -193,10 +331,12 @@ bool Replicator::mayReplicate(const JournalId& journal, const PublicKey& peer) c
 
 bool Replicator::knows(const PublicKey& peer) const { return !journalsFor(peer).empty(); }
 
-void Replicator::pollStore() {
+bool Replicator::pollStore() {
   size_t change = 0;
+  size_t written = 0;
   try {
     change = store_.changeCounter();
+    written = store_.writtenCounter();
   } catch (...) {
     storeFailed_ = true;
     throw;
@@ -207,6 +347,9 @@ void Replicator::pollStore() {
     storeFailed_ = false;
     notifyChanged();
   }
+  // A commit written but not yet published to readers: it will be in a moment, and no write to
+  // the file will say so.
+  return written > change;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,9 +507,10 @@ public:
 
   kj::Promise<void> push(PushContext context) override {
     requireAccess();
-    VersionVector heads = replicator_.ingest(journal_, context.getParams().getEntries(), peer_);
-    fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
-    return kj::READY_NOW;
+    return replicator_.ingest(journal_, context.getParams().getEntries(), peer_)
+        .then([context](VersionVector&& heads) mutable {
+          fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
+        });
   }
 
   kj::Promise<void> heads(HeadsContext context) override {
@@ -492,6 +636,12 @@ public:
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> journalsChanged(JournalsChangedContext) override {
+    // One scan at a time runs, however often the peer calls (PeerSession::rescan).
+    budget_->journalsChanged();
+    return kj::READY_NOW;
+  }
+
 private:
   Replicator& replicator_;
   PublicKey peer_;
@@ -506,6 +656,7 @@ public:
 
   kj::Promise<void> journal(JournalContext) override { return refuse("journal"); }
   kj::Promise<void> journals(JournalsContext) override { return refuse("journals"); }
+  kj::Promise<void> journalsChanged(JournalsChangedContext) override { return refuse("journalsChanged"); }
 
   kj::Promise<void> redeemInvite(RedeemInviteContext context) override {
     // Either way, this connection has had its one call: the node closes it soon.

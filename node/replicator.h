@@ -7,14 +7,17 @@
 //
 // Threading: the loop thread only.
 // Caveats:
-// - Every received entry is decoded and verified (protocol::decodeEntry) and appended through the
-//   store's checks (chain, role, epoch, limits) in one write transaction per batch; a refused
-//   entry is logged with its reason and stops that author's chain for the batch.
+// - Every received entry is decoded and verified (protocol::decodeEntry) on the worker threads of
+//   a VerifyPool, then appended through the store's checks (chain, role, epoch, limits) on the loop
+//   thread. Verified batches are committed in the order they arrived, all that are ready in one
+//   write transaction per loop turn (up to COMMIT_ENTRIES_MAX entries); a refused entry is logged
+//   with its reason and stops that author's chain.
 // - A subscription reads what to push from the store on demand and keeps at most
 //   PUSHES_IN_FLIGHT_MAX pushes outstanding: a slow subscriber costs bounded memory.
 #pragma once
 #include <spdlog/logger.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +28,7 @@
 #include <kj/time.h>
 
 #include "node/limits.h"
+#include "node/verify-pool.h"
 #include "specs/rpc.capnp.h"
 #include "store/journal.h"
 
@@ -55,6 +59,8 @@ public:
   virtual size_t sendQueueBytes() = 0;
   // Resolves once fewer than `bytes` wait in the send queue (or the connection failed).
   virtual kj::Promise<void> whenSendQueueBelow(size_t bytes) = 0;
+  // The peer called `journalsChanged`: whoever runs the connection asks it which journals it shares.
+  virtual void journalsChanged() {}
 
   size_t subscriptions = 0;   // live subscriptions of the peer (SUBSCRIPTIONS_PER_PEER_MAX)
   size_t fetchesWaiting = 0;  // fetches waiting for the send queue (FETCHES_WAITING_MAX)
@@ -77,7 +83,7 @@ protected:
   ~ChangeListener() = default;
 };
 
-class Replicator {
+class Replicator final : private kj::TaskSet::ErrorHandler {
 public:
   // `followsFrom(journal, peer)` says whether this node follows a journal it may not hold yet
   // (config "follows") and takes it from `peer` (the key given to `kith follow`, or the inviting
@@ -85,6 +91,7 @@ public:
   using FollowsFrom = std::function<bool(const JournalId&, const PublicKey&)>;
   Replicator(store::Store& store, const crypto::Identity& identity, ByteView storageKey, spdlog::logger& log,
              FollowsFrom followsFrom);
+  ~Replicator() noexcept(false);
   KJ_DISALLOW_COPY(Replicator);
 
   store::Store& store() { return store_; }
@@ -92,11 +99,13 @@ public:
   spdlog::logger& log() { return log_; }
   ByteView storageKey() const { return storageKey_; }
 
-  // Verifies and stores entries offered by `peer` for `journal`; returns this node's heads for the
-  // authors of the batch afterwards. Entries of another journal are refused; so is the whole batch
-  // (a kj FAILED exception) when this node may not replicate the journal with `peer`.
-  VersionVector ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
-                       const PublicKey& peer);
+  // Verifies (on the pool) and stores entries offered by `peer` for `journal`; resolves with this
+  // node's heads for the authors of the batch once they are committed. Entries of another journal
+  // are refused; so is the whole batch (a kj FAILED exception) when this node may not replicate
+  // the journal with `peer`, checked now and again at the commit. The entries are copied before
+  // this returns: the message they came in may go.
+  kj::Promise<VersionVector> ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
+                                    const PublicKey& peer);
   // The number of entries stored by ingest() since the replicator was made.
   uint64_t ingestedCount() const { return ingested_; }
 
@@ -115,9 +124,11 @@ public:
   void notifyChanged();
   void addListener(ChangeListener* listener) { listeners_.insert(listener); }
   void removeListener(ChangeListener* listener) { listeners_.erase(listener); }
-  // Called by the poller: notifies when the store's change counter moved, or when it answers again
-  // after a failure. Throws when the store cannot be read (the poller logs and retries).
-  void pollStore();
+  // Called by the store watch: notifies when the store's change counter moved (another process
+  // wrote), or when it answers again after a failure. Returns true when a commit is written but
+  // not yet visible to readers (look again very soon: nothing else will say when it is). Throws
+  // when the store cannot be read (the watch logs and retries).
+  bool pollStore();
 
   // The Node capability served to an authenticated `peer` over a connection metered by `budget`.
   rpc::Node::Client nodeFor(const PublicKey& peer, std::shared_ptr<ConnectionBudget> budget);
@@ -128,6 +139,11 @@ public:
 
 private:
   friend class Subscription;
+  struct Pending;
+  void scheduleCommit();
+  void commitReady();
+  void taskFailed(kj::Exception&& exception) override;
+
   store::Store& store_;
   const crypto::Identity& identity_;
   ByteView storageKey_;
@@ -138,7 +154,11 @@ private:
   size_t lastChange_ = 0;
   bool storeFailed_ = false;  // a read of the store failed since the last successful poll
   uint64_t ingested_ = 0;
-  uint64_t drops_ = 0;  // entries ingest() saw the store drop (subscriptions recount what they sent)
+  uint64_t drops_ = 0;                // entries ingest() saw the store drop (subscriptions recount what they sent)
+  std::unique_ptr<VerifyPool> pool_;  // started at the first ingest
+  std::deque<std::shared_ptr<Pending>> commits_;  // received batches, in arrival order
+  bool commitScheduled_ = false;
+  kj::TaskSet tasks_;
 };
 
 // Builds a list of SignedEntry from packed entries (signature || entry bytes).

@@ -3,7 +3,9 @@
 #include <capnp/message.h>
 #include <kj/debug.h>
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
 
 #include "protocol/roles.h"
 
@@ -39,9 +41,10 @@ public:
       : replicator_(replicator), journal_(journal), peer_(peer) {}
 
   kj::Promise<void> push(PushContext context) override {
-    VersionVector heads = replicator_.ingest(journal_, context.getParams().getEntries(), peer_);
-    fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
-    return kj::READY_NOW;
+    return replicator_.ingest(journal_, context.getParams().getEntries(), peer_)
+        .then([context](VersionVector&& heads) mutable {
+          fillHeads(context.getResults().initHeads(static_cast<unsigned>(heads.size())), heads);
+        });
   }
 
 private:
@@ -81,7 +84,13 @@ public:
     for (auto& f : waiters) f->fulfill();
   }
 
+  // The peer says the journals it shares with us changed: the session scans again.
+  void journalsChanged() override {
+    if (session_ != nullptr) session_->rescan();
+  }
+
   capnp::TwoPartyVatNetwork* network_ = nullptr;
+  PeerSession* session_ = nullptr;  // cleared when the session goes
 
 private:
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> waiters_;
@@ -149,6 +158,7 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
   redeemed_ = kj::mv(paf.fulfiller);
   redeemedPromise_ = paf.promise.fork();
   budget_->network_ = &network_;
+  budget_->session_ = this;
   rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
   replicator_.addListener(this);
 }
@@ -156,6 +166,7 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
 PeerSession::~PeerSession() noexcept(false) {
   replicator_.removeListener(this);
   budget_->network_ = nullptr;
+  budget_->session_ = nullptr;
 }
 
 size_t PeerSession::sendQueueBytes() const { return budget_->sendQueueBytes(); }
@@ -178,6 +189,34 @@ void PeerSession::storeChanged() {
       ++it;
     }
   }
+  // A grant here (or a journal new here) shares more with the peer: subscribe to it, and tell the
+  // peer, which subscribes in turn. Only in live mode, and only when the set really changed (most
+  // changes are posts).
+  if (mode_ != Mode::PEER || !live_) return;
+  std::vector<JournalId> shared;
+  try {
+    shared = sharedHere();
+  } catch (...) {
+    return;  // the store did not answer: the next change looks again
+  }
+  if (shared == shared_) return;
+  bool gained = std::any_of(shared.begin(), shared.end(), [this](const JournalId& j) {
+    return !std::binary_search(shared_.begin(), shared_.end(), j);
+  });
+  shared_ = std::move(shared);
+  if (!gained) return;
+  rescan();
+  tasks_.add(remote_.journalsChangedRequest().send().ignoreResult().catch_([this](kj::Exception&& e) {
+    // A peer of an older version does not know the call: it finds the journal at its next connection.
+    replicator_.log().debug("[peer {}] could not tell the peer of a new shared journal: {}", shortId(peer_),
+                            e.getDescription().cStr());
+  }));
+}
+
+std::vector<JournalId> PeerSession::sharedHere() const {
+  std::vector<JournalId> out = replicator_.journalsFor(peer_);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void PeerSession::taskFailed(kj::Exception&& exception) {
@@ -216,19 +255,34 @@ void PeerSession::subscribe(const JournalId& journal) {
   }));
 }
 
-kj::Promise<void> PeerSession::rescanLoop(unsigned failures) {
-  // A failed scan (our store, or a call the peer refused) is logged and tried again later; a
-  // dead connection ends the session through onDisconnect() instead.
-  return scanJournals().then(
-      [this]() {
-        return timer_.afterDelay(JOURNALS_RESCAN_MS * kj::MILLISECONDS).then([this]() { return rescanLoop(0); });
-      },
-      [this, failures](kj::Exception&& e) {
+void PeerSession::rescan() {
+  if (mode_ != Mode::PEER || !live_) return;
+  if (scanning_) {
+    scanAgain_ = true;
+    return;
+  }
+  scanning_ = true;
+  scanAgain_ = false;
+  // A failed scan (our store, or a call the peer refused) is logged and tried again after a
+  // growing delay; a dead connection ends the session through onDisconnect() instead.
+  tasks_.add(scanJournals().then(
+      [this]() { scanDone(true); },
+      [this](kj::Exception&& e) {
         logLoopFailure(replicator_.log(), ("[peer " + shortId(peer_) + "] asking which journals we share").c_str(),
-                       failures + 1, e);
-        return timer_.afterDelay(std::max(loopRetryDelay(failures + 1), JOURNALS_RESCAN_MS * kj::MILLISECONDS))
-            .then([this, failures]() { return rescanLoop(failures + 1); });
-      });
+                       scanFailures_ + 1, e);
+        scanDone(false);
+      }));
+}
+
+void PeerSession::scanDone(bool ok) {
+  scanning_ = false;
+  if (ok) {
+    scanFailures_ = 0;
+    if (scanAgain_) rescan();
+    return;
+  }
+  ++scanFailures_;
+  tasks_.add(timer_.afterDelay(loopRetryDelay(scanFailures_)).then([this]() { rescan(); }));
 }
 
 kj::Promise<void> PeerSession::run() {
@@ -248,8 +302,14 @@ kj::Promise<void> PeerSession::run() {
         .exclusiveJoin(kj::mv(done))
         .exclusiveJoin(kj::mv(lifetime));
   }
-  auto scanning = rescanLoop(0).then([]() -> kj::Promise<void> { return kj::NEVER_DONE; });
-  return network_.onDisconnect().exclusiveJoin(kj::mv(scanning)).then([this]() -> kj::Promise<void> {
+  live_ = true;
+  try {
+    shared_ = sharedHere();
+  } catch (...) {
+    // The store did not answer: the first change looks again.
+  }
+  rescan();
+  return network_.onDisconnect().then([this]() -> kj::Promise<void> {
     // The RPC system swallows the stream's error; the secure stream kept it for the log.
     if (!connection_.failure->empty()) return nodeException(kj::Exception::Type::DISCONNECTED, *connection_.failure);
     return nodeException(kj::Exception::Type::DISCONNECTED, "the peer closed the connection");
@@ -266,6 +326,29 @@ kj::Promise<std::pair<JournalId, protocol::Role>> PeerSession::redeem(const Byte
     return std::make_pair(journal, role);
   });
 }
+
+// The catch-up of one journal from the peer: batches fetched in order of the wants, several at a
+// time, and handed to the verifying pool as they arrive (ingest keeps their order), while at most
+// SYNC_FETCHES_IN_FLIGHT batches are fetched or being verified at once (about 1 MiB each).
+struct PeerSession::Pull {
+  struct Fetch {
+    crypto::PublicKey author;
+    uint64_t from;
+    kj::Promise<capnp::Response<rpc::Journal::FetchResults>> answer;
+  };
+  rpc::Journal::Client journal{nullptr};
+  std::shared_ptr<SyncProgress> progress;
+  std::function<void(const SyncProgress&)> onProgress;
+  std::vector<protocol::Want> wants;  // this round's
+  size_t want = 0;                    // the want being fetched
+  uint64_t nextFrom = 0;              // its next seq to ask for
+  std::deque<Fetch> fetches;          // asked, in order
+  std::deque<kj::Promise<void>> ingests;
+  // The seq each author's next answer must start at; an answer that starts elsewhere was asked for
+  // before a short answer (or an empty one) changed the plan, and is dropped. 0: stop this author.
+  std::map<crypto::PublicKey, uint64_t> expect;
+  bool progressed = false;  // something of this round was stored
+};
 
 kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(const SyncProgress&)> progress) {
   auto results = std::make_shared<std::vector<SyncProgress>>();
@@ -286,10 +369,14 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
           VersionVector remote = readHeads(heads.getHeads());
           VersionVector local = replicator_.store().versionVector(state->journal);
           auto info = replicator_.store().journal(state->journal);
-          auto wants = std::make_shared<std::vector<protocol::Want>>(
-              protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{}));
-          state->expected = protocol::count(*wants);
-          return pull(cap, state, wants, 0, false, progress)
+          auto p = std::make_shared<Pull>();
+          p->journal = cap;
+          p->progress = state;
+          p->onProgress = progress;
+          p->wants = protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{});
+          state->expected = protocol::count(p->wants);
+          if (!p->wants.empty()) p->nextFrom = p->wants[0].fromSeq;
+          return pull(p)
               .then([this, cap, state, remote, progress]() mutable { return pushAll(cap, state, remote, progress); })
               .then([state, results]() { results->push_back(*state); });
         });
@@ -299,47 +386,94 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
   });
 }
 
-// Fetches want `index` in batches until it is complete or the peer stops giving; a want that
-// failed (entries refused because an earlier chain was missing) is tried again in another round
-// while rounds make progress.
-kj::Promise<void> PeerSession::pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
-                                    std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
-                                    std::function<void(const SyncProgress&)> onProgress) {
-  if (index == wants->size()) {
-    // End of a round: drop the complete wants; go again if something moved and something is left.
-    VersionVector local = replicator_.store().versionVector(progress->journal);
-    std::vector<protocol::Want> left;
-    for (auto w : *wants) {
-      uint64_t have = local.count(w.author) ? local[w.author] : 0;
-      if (have < w.toSeq) left.push_back({w.author, have + 1, w.toSeq});
+// Keeps the window full, then waits for the oldest fetch (or, when enough are being verified, the
+// oldest verification); at the end of a round, goes again if something moved and something is left.
+kj::Promise<void> PeerSession::pull(std::shared_ptr<Pull> p) {
+  while (p->fetches.size() + p->ingests.size() < SYNC_FETCHES_IN_FLIGHT && p->want < p->wants.size()) {
+    const protocol::Want& w = p->wants[p->want];
+    if (p->nextFrom > w.toSeq || (p->expect.count(w.author) && p->expect[w.author] == 0)) {
+      if (++p->want < p->wants.size()) p->nextFrom = p->wants[p->want].fromSeq;
+      continue;
     }
-    if (left.empty() || !progressed) return kj::READY_NOW;
-    *wants = std::move(left);
-    return pull(journal, progress, wants, 0, false, onProgress);
+    if (p->expect.count(w.author) == 0) p->expect[w.author] = p->nextFrom;
+    auto req = p->journal.fetchRequest();
+    req.setAuthor(kj::arrayPtr(w.author.data(), w.author.size()));
+    req.setFromSeq(p->nextFrom);
+    req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
+    p->fetches.push_back({w.author, p->nextFrom, req.send()});
+    p->nextFrom += BATCH_ENTRIES_MAX;
   }
-  protocol::Want want = (*wants)[index];
-  auto head = replicator_.store().head(progress->journal, want.author);
-  uint64_t from = head ? head->seq + 1 : 1;
-  if (from > want.toSeq) return pull(journal, progress, wants, index + 1, progressed, onProgress);
-  auto req = journal.fetchRequest();
-  req.setAuthor(kj::arrayPtr(want.author.data(), want.author.size()));
-  req.setFromSeq(from);
-  req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
-  return req.send().then([this, journal, progress, wants, index, progressed, onProgress, want,
-                          from](capnp::Response<rpc::Journal::FetchResults>&& response) mutable {
-    auto entries = response.getEntries();
-    if (entries.size() == 0) return pull(journal, progress, wants, index + 1, progressed, onProgress);
-    uint64_t before = replicator_.ingestedCount();
-    VersionVector heads = replicator_.ingest(progress->journal, entries, peer_);
-    uint64_t stored = replicator_.ingestedCount() - before;
-    progress->received += stored;
-    if (onProgress) onProgress(*progress);
-    uint64_t now = heads.count(want.author) ? heads[want.author] : 0;
-    if (now < from) {
-      // Nothing of this author was accepted: move on; another round may succeed.
-      return pull(journal, progress, wants, index + 1, progressed, onProgress);
+  if (!p->fetches.empty() && p->ingests.size() < SYNC_FETCHES_IN_FLIGHT / 2) return pullAnswer(p);
+  if (!p->ingests.empty()) {
+    auto next = kj::mv(p->ingests.front());
+    p->ingests.pop_front();
+    return next.then([this, p]() { return pull(p); });
+  }
+  if (!p->fetches.empty()) return pullAnswer(p);
+  // End of a round: keep what is still missing; go again if something moved.
+  VersionVector local = replicator_.store().versionVector(p->progress->journal);
+  std::vector<protocol::Want> left;
+  for (const auto& w : p->wants) {
+    uint64_t have = local.count(w.author) ? local[w.author] : 0;
+    if (have < w.toSeq &&
+        std::none_of(left.begin(), left.end(), [&](const protocol::Want& l) { return l.author == w.author; })) {
+      left.push_back({w.author, have + 1, w.toSeq});
     }
-    return pull(journal, progress, wants, index, true, onProgress);
+  }
+  if (left.empty() || !p->progressed) return kj::READY_NOW;
+  p->wants = std::move(left);
+  p->want = 0;
+  p->nextFrom = p->wants[0].fromSeq;
+  p->expect.clear();
+  p->progressed = false;
+  return pull(p);
+}
+
+kj::Promise<void> PeerSession::pullAnswer(std::shared_ptr<Pull> p) {
+  auto fetch = kj::mv(p->fetches.front());
+  p->fetches.pop_front();
+  crypto::PublicKey author = fetch.author;
+  uint64_t from = fetch.from;
+  return fetch.answer.then([this, p, author, from](capnp::Response<rpc::Journal::FetchResults>&& response) {
+    auto entries = response.getEntries();
+    uint64_t& expect = p->expect[author];
+    if (expect != from) return pull(p);  // asked before the plan changed
+    bool current = p->want < p->wants.size() && p->wants[p->want].author == author;
+    if (entries.size() == 0) {
+      // The peer has nothing more of this author (it listed more): stop asking it this round.
+      expect = 0;
+      return pull(p);
+    }
+    uint64_t n = entries.size();
+    expect = from + n;
+    if (n < BATCH_ENTRIES_MAX) {
+      // A short answer (its byte limit): ask again from where it ended; answers already asked
+      // for beyond it are dropped when they come.
+      uint64_t toSeq = 0;
+      for (const auto& w : p->wants) {
+        if (w.author == author) toSeq = std::max(toSeq, w.toSeq);
+      }
+      if (from + n <= toSeq) {
+        if (current) {
+          p->nextFrom = from + n;
+        } else {
+          p->wants.push_back({author, from + n, toSeq});
+        }
+      }
+    }
+    uint64_t bytes = 0;
+    for (auto e : entries) bytes += e.getEntry().size() + e.getSignature().size();
+    p->ingests.push_back(replicator_.ingest(p->progress->journal, entries, peer_)
+                             .then([p, author, from, n, bytes](VersionVector&& heads) {
+                               uint64_t now = heads.count(author) ? heads[author] : 0;
+                               if (now >= from) {
+                                 p->progressed = true;
+                                 p->progress->received += std::min(n, now - from + 1);
+                               }
+                               p->progress->receivedBytes += bytes;
+                               if (p->onProgress) p->onProgress(*p->progress);
+                             }));
+    return pull(p);
   });
 }
 

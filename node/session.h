@@ -1,10 +1,13 @@
 // One authenticated connection to a peer, running Cap'n Proto two-party RPC over the secure
 // transport. Both ends serve their Node (Replicator::nodeFor) and use the other's.
 //
-// Live mode (`kith serve`): subscribe to every journal both sides replicate, and ask again every
-// JOURNALS_RESCAN_MS which journals the peer shares (a grant or a follow made while connected).
-// Sync mode (`kith sync`, `kith follow`): pull what the peer has and we lack (ranged fetch in
-// bounded batches), push what we have and the peer lacks, then finish.
+// Live mode (`kith serve`): subscribe to every journal both sides replicate. Nothing is polled:
+// the session asks the peer again which journals it shares when told to (the peer calls
+// `journalsChanged` after a grant there) and when the journals it shares with the peer here
+// change (a grant here; then it also tells the peer).
+// Sync mode (`kith sync`, `kith follow`): pull what the peer has and we lack (ranged fetches in
+// bounded batches, SYNC_FETCHES_IN_FLIGHT batches fetched or being verified at once), push what we
+// have and the peer lacks, then finish.
 // Redeemer mode (a key that is no member, while an invite is open): serve only `redeemInvite`,
 // ask the peer nothing, and end REDEEMER_LINGER_MS after the answer or REDEEMER_LIFETIME_MS after
 // the start.
@@ -31,9 +34,10 @@ namespace kith::node {
 
 struct SyncProgress {
   JournalId journal{};
-  uint64_t received = 0;  // entries stored from this peer so far in this journal
-  uint64_t expected = 0;  // entries the peer had that we lacked, when we asked
-  uint64_t sent = 0;      // entries the peer accepted from us
+  uint64_t received = 0;       // entries stored from this peer so far in this journal
+  uint64_t receivedBytes = 0;  // their signed, encrypted bytes as received
+  uint64_t expected = 0;       // entries the peer had that we lacked, when we asked
+  uint64_t sent = 0;           // entries the peer accepted from us
 };
 
 class SessionBudget;
@@ -60,14 +64,19 @@ public:
   // Redeems an invite's secret; resolves with the journal and the role granted.
   kj::Promise<std::pair<JournalId, protocol::Role>> redeem(const Bytes& secret);
 
+  // Asks the peer again which journals it shares, now (at most one scan at a time; a request during
+  // a scan runs one more after it). The peer's `journalsChanged` call comes here.
+  void rescan();
+
 private:
+  struct Pull;
   kj::Promise<void> scanJournals();
-  kj::Promise<void> rescanLoop(unsigned failures);
+  void scanDone(bool ok);
   void subscribe(const JournalId& journal);
   void storeChanged() override;
-  kj::Promise<void> pull(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress,
-                         std::shared_ptr<std::vector<protocol::Want>> wants, size_t index, bool progressed,
-                         std::function<void(const SyncProgress&)> onProgress);
+  std::vector<JournalId> sharedHere() const;
+  kj::Promise<void> pull(std::shared_ptr<Pull> pull);
+  kj::Promise<void> pullAnswer(std::shared_ptr<Pull> pull);
   kj::Promise<void> pushAll(rpc::Journal::Client journal, std::shared_ptr<SyncProgress> progress, VersionVector remote,
                             std::function<void(const SyncProgress&)> onProgress);
   void taskFailed(kj::Exception&& exception) override;
@@ -86,6 +95,11 @@ private:
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc_;
   rpc::Node::Client remote_;
   std::map<JournalId, rpc::Subscription::Client> subscriptions_;
+  std::vector<JournalId> shared_;  // journals held here that the peer may replicate, when last looked
+  bool live_ = false;              // run() was called: live mode
+  bool scanning_ = false;
+  bool scanAgain_ = false;
+  unsigned scanFailures_ = 0;
   kj::Maybe<kj::Exception> failure_;
   kj::TaskSet tasks_;
 };

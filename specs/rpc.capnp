@@ -31,8 +31,16 @@ interface Node {
   # with the journal's id. Otherwise an exception says why: unknown, used or expired.
   #
   # A key that is no member and was let in only because an invite is open (an invite redeemer,
-  # specs/replication.md) is served this call alone: `journal` and `journals` answer it with an
-  # exception, and the node closes the connection shortly after this call was answered.
+  # specs/replication.md) is served this call alone: `journal`, `journals` and `journalsChanged`
+  # answer it with an exception, and the node closes the connection shortly after this call was
+  # answered.
+
+  journalsChanged @3 () -> ();
+  # "The journals I share with you changed": the caller sends it when a journal it holds becomes
+  # shared with the callee (a grant, an invite redeemed, a journal newly held), so that the callee
+  # calls `journals` again and subscribes, with no polling. It carries nothing; the callee answers
+  # at once and runs at most one `journals` call at a time whatever the rate of these calls. A
+  # callee that does not know the method answers "unimplemented"; the caller ignores that.
 }
 
 interface EntrySink {

@@ -210,6 +210,12 @@ size_t Env::lastTxnId() const {
   return mdb_txn_id(txn.raw());
 }
 
+size_t Env::newestWrittenTxnId() const {
+  MDB_envinfo info;
+  check(mdb_env_info(env_, &info), "reading the store's state");
+  return info.me_last_txnid;
+}
+
 int Env::reclaimStaleReaders() const {
   int dead = 0;
   check(mdb_reader_check(env_, &dead), "freeing the store's stale reader slots");

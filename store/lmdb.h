@@ -58,6 +58,9 @@ public:
   void setMapSize(size_t bytes);
   // The id of the last committed write transaction, by any process: a cheap change detector.
   size_t lastTxnId() const;
+  // The newest transaction written to the data file (its meta page), which a reader begun now may
+  // not see yet for a moment: the writer publishes it to readers just after writing it.
+  size_t newestWrittenTxnId() const;
   // Frees the reader slots of processes that died inside a read transaction (killed `kith read`):
   // such a slot pins old pages, so the file grows, and 126 of them refuse every reader. Returns
   // how many were freed. Cheap: run at open, periodically by `kith serve`, and on MDB_READERS_FULL.

@@ -17,10 +17,11 @@ namespace kith::store {
 struct Store::Impl {
   Env env;
   StoreOptions options;
+  std::string directory;  // where data.mdb and lock.mdb are
   Table meta, journals, entries, ids, heads, timeline, members, epochs, forks, invites;
 
   Impl(const std::string& dir, StoreOptions opts)
-      : env(dir, opts.mapBytesInitial, TABLES_MAX, opts.create), options(opts) {}
+      : env(dir, opts.mapBytesInitial, TABLES_MAX, opts.create), options(opts), directory(dir) {}
 
   // Runs fn in a write transaction and commits, growing the map and running fn again when full.
   template <typename F>

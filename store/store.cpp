@@ -256,7 +256,10 @@ std::vector<Bytes> Store::forks(const JournalId& journal) const {
   return out;
 }
 
+std::string Store::dataFile() const { return impl_->directory + "/data.mdb"; }
+
 size_t Store::changeCounter() const { return impl_->env.lastTxnId(); }
+size_t Store::writtenCounter() const { return impl_->env.newestWrittenTxnId(); }
 int Store::reclaimStaleReaders() const { return impl_->env.reclaimStaleReaders(); }
 size_t Store::mapBytes() const { return impl_->env.mapSizeBytes(); }
 

@@ -213,8 +213,16 @@ public:
   // this in a child process for that reason).
   CheckReport checkIntegrity(const CheckOptions& options = {}) const;
 
-  // The last committed write transaction's id (any process): changes whenever anything is written.
+  // The last committed write transaction's id (any process) that a reader can see: changes
+  // whenever anything is written.
   size_t changeCounter() const;
+  // The last write transaction written to the data file. Ahead of changeCounter() only for the
+  // moment between another process writing its commit and publishing it to readers: a watch woken
+  // by that write looks again shortly when the two differ.
+  size_t writtenCounter() const;
+  // The file every commit writes (LMDB's data.mdb, written with pwrite, not through a writable
+  // map): a watch on it sees every process's commits.
+  std::string dataFile() const;
   // Frees the reader slots of processes that died mid-read (Env::reclaimStaleReaders); returns how
   // many. Opening the store does it too; `kith serve` calls it periodically.
   int reclaimStaleReaders() const;

@@ -91,8 +91,10 @@ TEST_CASE("hostile: a fork flood leaves the store bounded and a non-member canno
   auto xPeer = waitWithin(io, dialRpcAs(io, x.identity, s.port, s.key(), false, claims));
   auto refused = waitWithin(io, pushPacked(xPeer->journal(j), forks, 0, PUSH_ENTRIES));
   CHECK_THAT(refused, Catch::Contains("not a member"));
-  // The node asks which journals X holds at the start and again JOURNALS_RESCAN_MS later; whatever
-  // it did with the first answer reached X before the second question.
+  // The node asks which journals X holds at the start, and again when X says they changed; it runs
+  // one scan at a time, so whatever it did with the first answer reached X before the second
+  // question.
+  waitWithin(io, xPeer->remote.journalsChangedRequest().send().ignoreResult());
   REQUIRE(waitFor(io, [&] { return log->journalsCalls >= 2; }));
   size_t sinksGiven = log->sinks->size();
   std::vector<std::string> sinkPushes;

@@ -502,6 +502,12 @@ public:
   }
   uint16_t port() const { return listener_.getPort(); }
   size_t connections() const { return peers_.size(); }
+  // Tells every connected node that the journals shared with it changed (it asks `journals` again).
+  kj::Promise<void> journalsChanged() {
+    auto all = kj::heapArrayBuilder<kj::Promise<void>>(peers_.size());
+    for (auto& p : peers_) all.add(p->remote.journalsChangedRequest().send().ignoreResult());
+    return kj::joinPromises(all.finish());
+  }
 
 private:
   void taskFailed(kj::Exception&&) override {}  // a peer that failed its handshake is dropped

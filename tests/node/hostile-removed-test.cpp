@@ -53,9 +53,11 @@ TEST_CASE("hostile: a member that keeps a removed member as a peer stops replica
   SpyListener spy(io, r.identity, r.port, [&](const PublicKey& peer) -> capnp::Capability::Client {
     return kj::heap<SpyNode>(r.replicator->nodeFor(peer), std::vector<JournalId>{}, log);
   });
-  // M asks which journals R holds when the session starts and again JOURNALS_RESCAN_MS later; RPC
-  // keeps the order of calls on a connection, so whatever M did with the first answer (subscribe)
-  // reached the spy before the second question.
+  // M asks which journals R holds when the session starts, and again when told that they changed;
+  // RPC keeps the order of calls on a connection and M runs one scan at a time, so whatever M did
+  // with the first answer (subscribe) reached the spy before the second question.
+  REQUIRE(waitFor(io, [&] { return log->journalsCalls >= 1 && spy.connections() == 1; }));
+  waitWithin(io, spy.journalsChanged());
   REQUIRE(waitFor(io, [&] { return log->journalsCalls >= 2; }));
   INFO("live: journal " << log->journalCalls << ", subscribe " << log->subscribeCalls << " (have: owner at "
                         << (log->lastHave.count(o.key()) ? log->lastHave[o.key()] : 0) << "), push " << log->pushCalls
