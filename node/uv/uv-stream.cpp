@@ -91,6 +91,7 @@ UvStream::UvStream(UvEventPort& port, UvHandle<uv_tcp_t> tcpParam, kj::PromiseFu
     peerName = kj::str("(unknown peer)");
   }
   uvCheck(uv_tcp_nodelay(tcp.get(), 1), kj::str("cannot set TCP_NODELAY for ", peerName));
+  uvCheck(uv_tcp_keepalive(tcp.get(), 1, UV_TCP_KEEPALIVE_IDLE_S), kj::str("cannot set SO_KEEPALIVE for ", peerName));
   updateReading();
 }
 

@@ -42,6 +42,10 @@ constexpr size_t UV_WRITE_QUEUE_BYTES_MAX = 16 * 1024 * 1024;
 // read must not make us buffer without bound.
 
 constexpr int UV_LISTEN_BACKLOG = 128;
+// TCP keep-alive on every connection: after this many idle seconds the kernel probes the peer
+// (without waking the process), so a peer that vanished (a laptop shut, a network gone) is noticed
+// and its connection ends even when neither side has anything to say.
+constexpr unsigned UV_TCP_KEEPALIVE_IDLE_S = 120;
 // Connections the kernel queues for a listener before accept(); more are refused by the kernel.
 
 class UvStream final : public kj::AsyncIoStream {
