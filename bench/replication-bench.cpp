@@ -18,50 +18,39 @@
 // - live: `kith serve` on B2 (which already follows the journal): A pushes through the
 //   subscription, until B2's store holds every entry;
 // - latency: a small second journal; `kith post` on A, timed from the post's start until each
-//   follower's store holds the entry, with 1 and then FOLLOWERS nodes serving.
+//   follower's store holds the entry, with 1 and then FOLLOWERS nodes serving;
+// - memory: while the FOLLOWERS nodes still serve, the resident memory of A (VmRSS now, VmHWM its
+//   peak since it started) and of the followers, from /proc.
 // The bench reads the followers' stores directly (LMDB readers beside the writing process).
 // Every child is killed when the bench exits, fails, or is interrupted.
 //
 // Figures: entries/s and MB/s (signed, encrypted entries as stored) for each path, the ratio to
 // the verify rate (the best path's), and the receiver's entries per CPU-second over the verify
 // rate (receiver_cpu_ratio: the ratio it would reach with a core to itself; on a shared machine
-// the wall-clock ratio also counts the time others had the CPU). The last line is machine-readable:
-//   entries_per_s=N verify_per_s=N ratio=X.XX mb_per_s=X ... latency_20_max_ms=X
+// the wall-clock ratio also counts the time others had the CPU). The core count is printed beside
+// the single-core verify rate. The last line is machine-readable:
+//   entries_per_s=N verify_per_s=N ratio=X.XX mb_per_s=X ... latency_20_max_ms=X a_rss_mb=X
+//   a_hwm_mb=X cores=N
 #include <fmt/core.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <optional>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cli/home.h"
-#include "crypto/key-file.h"
-#include "crypto/keys.h"
+#include "bench/bench-support.h"
 #include "crypto/sodium.h"
 #include "store/journal.h"
-#include "tests/support/subprocess.h"
 
 using namespace kith;
-using Clock = std::chrono::steady_clock;
+using namespace kith::bench;
 
 namespace {
 
@@ -69,21 +58,13 @@ constexpr size_t ENTRIES_DEFAULT = 100000;
 constexpr size_t FOLLOWERS_DEFAULT = 20;
 constexpr size_t POSTS_DEFAULT = 10;
 constexpr size_t TEXT_BYTES = 256;
-constexpr size_t PREPARE_BATCH = 1000;
 // Children the bench may have running at once (A, the followers, one command): a bound on FOLLOWERS.
 constexpr size_t CHILDREN_MAX = 64;
-constexpr int READY_TIMEOUT_MS = 30000;
-constexpr int COMMAND_TIMEOUT_MS = 600000;
 constexpr int ARRIVAL_TIMEOUT_MS = 20000;
 constexpr int CATCH_UP_TIMEOUT_MS = 1800000;
 // Posts are spaced by a random pause up to this long: posting right after the previous arrival
 // would lock the posts to the owner node's store-poll phase and measure the same delay each time.
 constexpr int POST_SPACING_MAX_MS = 250;
-
-double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-double millis(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
 
 double threadCpuSeconds() {
   timespec ts{};
@@ -113,178 +94,6 @@ VerifyRate verifyRate() {
   return {static_cast<double>(n) / seconds(start), static_cast<double>(n) / (threadCpuSeconds() - cpuStart)};
 }
 
-// ---------------------------------------------------------------------------------------------
-// Children run with the tests' process harness (tests/support/subprocess.h), each with its output
-// in a log file of the workspace. A child dies with the bench (PR_SET_PDEATHSIG), whether the bench
-// fails, is interrupted or is killed outright, and a Child that goes away kills its process.
-
-// The workspace, named when an interrupt leaves it behind.
-char workspacePath[PATH_MAX];
-
-extern "C" void onSignal(int sig) {
-  if (workspacePath[0] != '\0') {
-    static const char message[] = "replication-bench: interrupted; the workspace is left in ";
-    (void)!write(2, message, sizeof message - 1);
-    (void)!write(2, workspacePath, strlen(workspacePath));
-    (void)!write(2, "\n", 1);
-  }
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-std::string lastLines(const std::string& text, size_t lines) {
-  size_t at = text.size();
-  for (size_t i = 0; i <= lines && at != std::string::npos && at > 0; ++i) at = text.rfind('\n', at - 1);
-  return at == std::string::npos ? text : text.substr(at + 1);
-}
-
-test::RunOptions childOptions(const std::string& logPath) {
-  test::RunOptions options;
-  options.outputPath = logPath;
-  options.dieWithParent = true;
-  return options;
-}
-
-// A `kith` process whose stdout and stderr go to `logPath`.
-class Child {
-public:
-  Child(const std::vector<std::string>& argv, const std::string& logPath) : process_(argv, childOptions(logPath)) {}
-
-  // The exit code once the child has exited (-1 for a signal), nullopt while it runs.
-  std::optional<int> poll() { return process_.tryWait(); }
-
-  int wait(int timeoutMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
-    for (;;) {
-      if (auto code = poll()) return *code;
-      if (Clock::now() >= deadline) throw std::runtime_error("a kith command ran past its deadline:\n" + log());
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-  }
-
-  // Sends `sig`; the exit code, or -1 when it did not exit within READY_TIMEOUT_MS (then killed).
-  int stop(int sig) { return process_.stop(sig, READY_TIMEOUT_MS); }
-
-  void waitForLog(const std::string& needle) {
-    if (!process_.waitForOutput(needle, READY_TIMEOUT_MS)) {
-      throw std::runtime_error("no '" + needle + "' in the log of a kith process:\n" + lastLines(log(), 20));
-    }
-  }
-
-  // While the child runs: the seconds it has spent on a CPU and runnable but waiting for one
-  // (/proc/PID/schedstat), nullopt once it has exited.
-  std::optional<std::pair<double, double>> schedStat() {
-    if (poll()) return std::nullopt;
-    std::ifstream in("/proc/" + std::to_string(process_.pid()) + "/schedstat");
-    double onCpuNs = 0, waitingNs = 0;
-    if (!(in >> onCpuNs >> waitingNs)) return std::nullopt;
-    return std::make_pair(onCpuNs / 1e9, waitingNs / 1e9);
-  }
-
-  // User + system CPU time the child used, once it has exited.
-  double cpuSeconds() const { return process_.cpuSeconds(); }
-  std::string log() { return process_.output(); }
-
-private:
-  test::Process process_;
-};
-
-struct Workspace {
-  std::string root;
-  std::string kith;
-  unsigned serial = 0;
-
-  std::string logPath(const std::string& name) { return root + "/logs/" + name + "." + std::to_string(++serial); }
-
-  // Runs `kith --home HOME ARGS...` to completion; throws unless it exits with `expected`.
-  std::string run(const std::string& home, const std::vector<std::string>& args, int expected = 0) {
-    std::vector<std::string> argv{kith, "--home", home};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Child c(argv, logPath("cmd"));
-    int code = c.wait(COMMAND_TIMEOUT_MS);
-    if (code != expected) {
-      throw std::runtime_error(
-          fmt::format("'kith {}' exited {} (expected {}):\n{}", args.front(), code, expected, c.log()));
-    }
-    return c.log();
-  }
-
-  std::unique_ptr<Child> serve(const std::string& name, const std::string& home, uint16_t port) {
-    auto c = std::make_unique<Child>(
-        std::vector<std::string>{kith, "--home", home, "serve", "--listen", "127.0.0.1:" + std::to_string(port)},
-        logPath(name));
-    c->waitForLog("listening on 127.0.0.1:" + std::to_string(port));
-    return c;
-  }
-};
-
-// A loopback port free at the time of asking (`kith serve --listen 127.0.0.1:0` would do, but the
-// followers need A's address before A starts).
-uint16_t freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("cannot find a free loopback port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A home written with the library, as `kith init --no-passphrase` would.
-struct NodeHome {
-  std::string path;
-  crypto::Identity identity;
-  crypto::SecretBuffer storageKey;
-
-  store::Keyring keyring() const { return {identity, storageKey.view()}; }
-  std::string id() const { return toHex(identity.publicKey()); }
-};
-
-NodeHome makeHome(const std::string& path, const std::string& name) {
-  crypto::Identity identity = crypto::Identity::generate();
-  crypto::SecretBuffer storageKey = identity.deriveKey("kithstor", 1);
-  cli::Home home(path);
-  home.create();
-  home.writeKeyFile(crypto::writeKeyFile(identity, name, std::nullopt));
-  home.createStore();  // the store exists before anyone reads it
-  return {path, std::move(identity), std::move(storageKey)};
-}
-
-// Appends `n` signed updates of TEXT_BYTES to the owner's journal; returns their packed bytes.
-uint64_t appendUpdates(store::Store& s, const NodeHome& owner, const store::JournalId& journal, size_t n) {
-  store::Keyring keyring = owner.keyring();
-  auto epochKey = s.epochKey(journal, 0, keyring.storageKey);
-  auto head = s.head(journal, owner.identity.publicKey());
-  if (!epochKey || !head) throw std::runtime_error("the new journal has no epoch key or head");
-  std::string text(TEXT_BYTES, 'x');
-  uint64_t bytes = 0;
-  std::vector<protocol::Entry> batch;
-  for (size_t i = 0; i < n; ++i) {
-    std::string number = std::to_string(i);
-    std::copy(number.begin(), number.end(), text.begin());
-    protocol::EntryDraft d;
-    d.journal = journal;
-    d.seq = head->seq + 1;
-    d.prev = head->id;
-    d.timestampMs = nowMs();
-    d.body = protocol::Body{protocol::Kind::UPDATE, text, {}};
-    batch.push_back(protocol::signEntry(owner.identity, d, epochKey->view()));
-    bytes += crypto::SIGNATURE_BYTES + batch.back().bytes.size();
-    head = store::Head{d.seq, batch.back().id};
-    if (batch.size() == PREPARE_BATCH || i + 1 == n) {
-      for (const auto& outcome : s.appendBatch(batch, &keyring)) {
-        if (outcome.status != store::AppendStatus::ADDED) throw std::runtime_error("append failed: " + outcome.message);
-      }
-      batch.clear();
-    }
-  }
-  return bytes;
-}
-
 uint64_t entryCount(const store::Store& s, const store::JournalId& journal) {
   auto info = s.journal(journal);
   return info ? info->entryCount : 0;
@@ -293,13 +102,6 @@ uint64_t entryCount(const store::Store& s, const store::JournalId& journal) {
 uint64_t headSeq(const store::Store& s, const store::JournalId& journal, const crypto::PublicKey& author) {
   auto head = s.head(journal, author);
   return head ? head->seq : 0;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 struct Follower {
@@ -415,15 +217,6 @@ void report(const char* what, const Transfer& t, uint64_t entries, uint64_t byte
   fmt::print("    entries/s by tenth:{}\n", tenths);
 }
 
-std::string defaultKith() {
-  if (const char* env = std::getenv("KITH_BIN"); env != nullptr && *env != '\0') return env;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "kith";
-  self[n] = '\0';
-  return (std::filesystem::path(self).parent_path() / ".." / "cli" / "kith").lexically_normal().string();
-}
-
 int runBench(int argc, char** argv) {
   std::vector<size_t> numbers;
   std::string kithPath = defaultKith();
@@ -455,26 +248,15 @@ int runBench(int argc, char** argv) {
   // The reference is measured before and after the transfers; their mean is used, and both are
   // printed, so that a change in the machine's load during the run shows.
   VerifyRate verifyBefore = verifyRate();
+  // The core count beside it: the single-core rate times the cores is what a node verifying on
+  // every core could reach at best.
+  Cores machine = cores();
+  fmt::print("reference: ed25519 verify {:.0f}/s on one thread; {} cores ({} usable by this process)\n",
+             verifyBefore.perSecond, machine.hardware, machine.usable);
 
-  const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr ? tmp : "/tmp") + "/kith-replication-bench-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   // KITH_BENCH_KEEP=1 keeps the homes and the children's logs (in logs/) for a look afterwards.
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() {
-      const char* keep = std::getenv("KITH_BENCH_KEEP");
-      if (keep != nullptr && *keep != '\0' && *keep != '0') {
-        fmt::print(stderr, "replication-bench: the workspace is kept in {}\n", path);
-        return;
-      }
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } cleanup{tmpl};
-  Workspace ws{tmpl, kithPath};
-  std::snprintf(workspacePath, sizeof workspacePath, "%s", tmpl.c_str());
-  std::filesystem::create_directories(ws.root + "/logs");
+  TempWorkspace workspace("kith-replication-bench");
+  Workspace ws{workspace.path(), kithPath};
 
   // --- prepare: A's journal with N entries, B1 and B2 granted; a small journal for latency.
   auto start = Clock::now();
@@ -496,7 +278,7 @@ int runBench(int argc, char** argv) {
     for (const NodeHome* b : {&b1, &b2}) {
       store::addMember(*s, keyring, journal, b->identity.publicKey(), protocol::Role::SUBSCRIBER);
     }
-    payloadBytes = appendUpdates(*s, a, journal, n);
+    payloadBytes = appendUpdates(*s, a, journal, n, TEXT_BYTES);
     for (const auto& e : s->rangePacked(journal, a.identity.publicKey(), 1, 3, SIZE_MAX)) payloadBytes += e.size();
     expected = entryCount(*s, journal);
     latencyJournal = store::createJournal(*s, keyring, "latency");
@@ -582,9 +364,22 @@ int runBench(int argc, char** argv) {
   fmt::print("latency post -> readable, {} nodes: median {:.1f} ms, max {:.1f} ms ({} posts x {} nodes)\n",
              followers.size(), percentile(latencyN, 0.5), percentile(latencyN, 1), posts, followers.size());
   fmt::print(
-      "  (the 'kith post' process itself: median {:.1f} ms; the owner's node notices a post within its "
-      "store poll interval)\n",
+      "  (the 'kith post' process itself: median {:.1f} ms; the rest is the owner's node learning of the post "
+      "and the push)\n",
       percentile(postMs, 0.5));
+
+  // --- memory: A holds the large journal and serves every follower; read while they all serve.
+  Memory aMemory = memoryOf(aNode->pid());
+  std::vector<double> followerRssMb;
+  for (auto& f : followers) followerRssMb.push_back(megabytes(memoryOf(f.node->pid()).rssBytes));
+  fmt::print(
+      "memory: node A ({} entries, serving {} nodes) RSS {:.1f} MB ({:.1f} MB its own, {:.1f} MB pages of mapped "
+      "files: the store, the program and its libraries), peak {:.1f} MB (since it started: the sync and live phases "
+      "included); a follower's "
+      "RSS median {:.1f} MB, max {:.1f} MB\n",
+      expected, followers.size(), megabytes(aMemory.rssBytes), megabytes(aMemory.anonBytes),
+      megabytes(aMemory.fileBytes), megabytes(aMemory.hwmBytes), percentile(followerRssMb, 0.5),
+      percentile(followerRssMb, 1));
 
   for (auto& f : followers) {
     if (f.node->stop(SIGTERM) != 0) throw std::runtime_error("a follower's node did not stop cleanly");
@@ -594,9 +389,10 @@ int runBench(int argc, char** argv) {
   fmt::print(
       "entries_per_s={:.0f} verify_per_s={:.0f} ratio={:.2f} mb_per_s={:.1f} sync_entries_per_s={:.0f} "
       "live_entries_per_s={:.0f} receiver_cpu_ratio={:.2f} latency_1_ms={:.1f} latency_{}_median_ms={:.1f} "
-      "latency_{}_max_ms={:.1f}\n",
+      "latency_{}_max_ms={:.1f} a_rss_mb={:.1f} a_hwm_mb={:.1f} cores={}\n",
       entriesPerS, verifyPerS, ratio, mbPerS, syncRate, liveRate, cpuRatio, percentile(latency1, 0.5), followers.size(),
-      percentile(latencyN, 0.5), followers.size(), percentile(latencyN, 1));
+      percentile(latencyN, 0.5), followers.size(), percentile(latencyN, 1), megabytes(aMemory.rssBytes),
+      megabytes(aMemory.hwmBytes), machine.usable);
   return 0;
 }
 
@@ -604,7 +400,7 @@ int runBench(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   crypto::init();
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, onSignal);
+  installSignalHandlers("replication-bench");
   try {
     return runBench(argc, argv);
   } catch (const std::exception& e) {
