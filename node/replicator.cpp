@@ -110,7 +110,8 @@ struct Replicator::Pending {
 };
 
 kj::Promise<VersionVector> Replicator::ingest(const JournalId& journal,
-                                              capnp::List<schema::SignedEntry>::Reader entries, const PublicKey& peer) {
+                                              capnp::List<schema::SignedEntry>::Reader entries, const PublicKey& peer,
+                                              uint64_t* receivedBytes) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
   // Whoever offers entries, through whichever path (a push to our journal, a push into the sink we
   // gave, the answer to our fetch), must be someone we replicate this journal with.
@@ -128,6 +129,10 @@ kj::Promise<VersionVector> Replicator::ingest(const JournalId& journal,
     bytes += entryBytes.size();
     KJ_REQUIRE(bytes <= BATCH_BYTES_MAX + protocol::ENTRY_BYTES_MAX, "push over the byte limit");
     raw.push_back({Bytes(entryBytes.begin(), entryBytes.end()), Bytes(sig.begin(), sig.end())});
+  }
+  if (receivedBytes != nullptr) {
+    *receivedBytes = 0;
+    for (const auto& r : raw) *receivedBytes += r.entry.size() + r.signature.size();
   }
   auto pending = std::make_shared<Pending>();
   pending->journal = journal;

@@ -104,8 +104,10 @@ public:
   // are refused; so is the whole batch (a kj FAILED exception) when this node may not replicate
   // the journal with `peer`, checked now and again at the commit. The entries are copied before
   // this returns: the message they came in may go.
+  // `receivedBytes`, when given, gets the batch's entry and signature bytes (read once: reading a
+  // message's data again counts against its traversal limit).
   kj::Promise<VersionVector> ingest(const JournalId& journal, capnp::List<schema::SignedEntry>::Reader entries,
-                                    const PublicKey& peer);
+                                    const PublicKey& peer, uint64_t* receivedBytes = nullptr);
   // The number of entries stored by ingest() since the replicator was made.
   uint64_t ingestedCount() const { return ingested_; }
 

@@ -334,6 +334,7 @@ struct PeerSession::Pull {
   struct Fetch {
     crypto::PublicKey author;
     uint64_t from;
+    uint64_t limit;
     kj::Promise<capnp::Response<rpc::Journal::FetchResults>> answer;
   };
   rpc::Journal::Client journal{nullptr};
@@ -344,8 +345,8 @@ struct PeerSession::Pull {
   uint64_t nextFrom = 0;              // its next seq to ask for
   std::deque<Fetch> fetches;          // asked, in order
   std::deque<kj::Promise<void>> ingests;
-  // The seq each author's next answer must start at; an answer that starts elsewhere was asked for
-  // before a short answer (or an empty one) changed the plan, and is dropped. 0: stop this author.
+  // The seq each author's next answer must start at (answers are taken in the order asked, a short
+  // one followed by a fetch of its gap); 0: the peer had nothing more of this author, stop asking.
   std::map<crypto::PublicKey, uint64_t> expect;
   bool progressed = false;  // something of this round was stored
 };
@@ -400,7 +401,7 @@ kj::Promise<void> PeerSession::pull(std::shared_ptr<Pull> p) {
     req.setAuthor(kj::arrayPtr(w.author.data(), w.author.size()));
     req.setFromSeq(p->nextFrom);
     req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
-    p->fetches.push_back({w.author, p->nextFrom, req.send()});
+    p->fetches.push_back({w.author, p->nextFrom, BATCH_ENTRIES_MAX, req.send()});
     p->nextFrom += BATCH_ENTRIES_MAX;
   }
   if (!p->fetches.empty() && p->ingests.size() < SYNC_FETCHES_IN_FLIGHT / 2) return pullAnswer(p);
@@ -434,45 +435,42 @@ kj::Promise<void> PeerSession::pullAnswer(std::shared_ptr<Pull> p) {
   p->fetches.pop_front();
   crypto::PublicKey author = fetch.author;
   uint64_t from = fetch.from;
-  return fetch.answer.then([this, p, author, from](capnp::Response<rpc::Journal::FetchResults>&& response) {
+  uint64_t limit = fetch.limit;
+  return fetch.answer.then([this, p, author, from, limit](capnp::Response<rpc::Journal::FetchResults>&& response) {
     auto entries = response.getEntries();
     uint64_t& expect = p->expect[author];
-    if (expect != from) return pull(p);  // asked before the plan changed
-    bool current = p->want < p->wants.size() && p->wants[p->want].author == author;
+    if (expect != from) return pull(p);  // this author was stopped (an empty answer before it)
     if (entries.size() == 0) {
       // The peer has nothing more of this author (it listed more): stop asking it this round.
       expect = 0;
       return pull(p);
     }
-    uint64_t n = entries.size();
+    uint64_t n = std::min<uint64_t>(entries.size(), limit);
     expect = from + n;
-    if (n < BATCH_ENTRIES_MAX) {
-      // A short answer (its byte limit): ask again from where it ended; answers already asked
-      // for beyond it are dropped when they come.
-      uint64_t toSeq = 0;
-      for (const auto& w : p->wants) {
-        if (w.author == author) toSeq = std::max(toSeq, w.toSeq);
-      }
-      if (from + n <= toSeq) {
-        if (current) {
-          p->nextFrom = from + n;
-        } else {
-          p->wants.push_back({author, from + n, toSeq});
-        }
-      }
+    uint64_t toSeq = 0;
+    for (const auto& w : p->wants) {
+      if (w.author == author) toSeq = std::max(toSeq, w.toSeq);
     }
-    uint64_t bytes = 0;
-    for (auto e : entries) bytes += e.getEntry().size() + e.getSignature().size();
-    p->ingests.push_back(replicator_.ingest(p->progress->journal, entries, peer_)
-                             .then([p, author, from, n, bytes](VersionVector&& heads) {
-                               uint64_t now = heads.count(author) ? heads[author] : 0;
-                               if (now >= from) {
-                                 p->progressed = true;
-                                 p->progress->received += std::min(n, now - from + 1);
-                               }
-                               p->progress->receivedBytes += bytes;
-                               if (p->onProgress) p->onProgress(*p->progress);
-                             }));
+    if (n < limit && from + n <= toSeq) {
+      // A short answer (its byte limit): fill the gap before the answers already asked for beyond
+      // it, which stay good. The window does not grow: this answer has just left it.
+      auto req = p->journal.fetchRequest();
+      req.setAuthor(kj::arrayPtr(author.data(), author.size()));
+      req.setFromSeq(from + n);
+      req.setLimit(static_cast<uint32_t>(limit - n));
+      p->fetches.push_front({author, from + n, limit - n, req.send()});
+    }
+    uint64_t bytes = 0;  // counted by ingest as it copies them: the entries are read only once
+    auto ingesting = replicator_.ingest(p->progress->journal, entries, peer_, &bytes);
+    p->ingests.push_back(ingesting.then([p, author, from, n, bytes](VersionVector&& heads) {
+      uint64_t now = heads.count(author) ? heads[author] : 0;
+      if (now >= from) {
+        p->progressed = true;
+        p->progress->received += std::min(n, now - from + 1);
+      }
+      p->progress->receivedBytes += bytes;
+      if (p->onProgress) p->onProgress(*p->progress);
+    }));
     return pull(p);
   });
 }

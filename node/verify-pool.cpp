@@ -30,7 +30,14 @@ VerifyPool::~VerifyPool() noexcept(false) {
   }
   ready_.notify_all();
   for (auto& w : workers_) w.join();
-  // Chunks nobody took: their batches' promises are rejected as their fulfillers go away.
+  // Chunks nobody took: their batches will never finish. Their promises are rejected here: the
+  // continuation that waits for a batch holds the batch (and so its fulfiller) itself.
+  for (auto& chunk : chunks_) {
+    if (chunk.batch->done) {
+      chunk.batch->done->reject(KJ_EXCEPTION(DISCONNECTED, "the verifying pool was stopped"));
+      chunk.batch->done = nullptr;
+    }
+  }
   chunks_.clear();
 }
 

@@ -342,6 +342,64 @@ inline size_t packedBytes(const store::Store& store, const JournalId& journal, c
   return total;
 }
 
+// Copies every entry of `journal` that `from` holds into `to`'s store (the owner's chain first, as
+// replication does), as if `to` had replicated it: for tests that need a member to hold a journal
+// before its node starts, without a session doing it.
+inline void copyJournal(const TestNode& from, TestNode& to, const JournalId& journal) {
+  auto info = from.store->journal(journal);
+  KJ_REQUIRE(info.has_value(), "the journal is not held there");
+  auto heads = from.store->versionVector(journal);
+  std::vector<PublicKey> authors{info->owner};
+  for (const auto& [author, last] : heads) {
+    if (author != info->owner) authors.push_back(author);
+  }
+  auto ring = to.keyring();
+  for (const auto& author : authors) {
+    uint64_t last = heads.count(author) ? heads[author] : 0;
+    for (uint64_t seq = 1; seq <= last;) {
+      auto packed = from.store->rangePacked(journal, author, seq, store::APPEND_BATCH_MAX, size_t{1} << 40);
+      if (packed.empty()) break;
+      std::vector<protocol::Entry> entries;
+      for (const Bytes& p : packed) entries.push_back(protocol::decodePackedEntry(p));
+      for (const auto& outcome : to.store->appendBatch(entries, &ring)) {
+        KJ_REQUIRE(outcome.status != store::AppendStatus::REJECTED, outcome.message.c_str());
+      }
+      seq += packed.size();
+    }
+  }
+}
+
+// One `kith sync` round: `client` dials `listener`, on which `server` answers as a node does; the
+// client syncs every journal they share and reports progress to `onProgress`. `dialPort` (a proxy
+// in front of the listener) is dialled instead of the listener's when set.
+inline std::vector<SyncProgress> syncFrom(UvIoContext& io, UvListener& listener, TestNode& server, TestNode& client,
+                                          std::function<void(const SyncProgress&)> onProgress, uint16_t dialPort = 0) {
+  auto& port = io.getPort();
+  kj::Maybe<kj::Own<PeerSession>> serving;
+  auto accepted =
+      listener.accept()
+          .then([&](kj::Own<UvStream> s) {
+            return secureRespond(
+                kj::mv(s), server.identity, [](const crypto::PublicKey&) { return std::string(); }, port.getTimer());
+          })
+          .then([&](SecureConnection conn) {
+            serving = kj::heap<PeerSession>(*server.replicator, kj::mv(conn), false, port.getTimer());
+          })
+          .eagerlyEvaluate(nullptr);
+  auto results = waitWithin(io, connect(port, "127.0.0.1", dialPort != 0 ? dialPort : listener.getPort())
+                                    .then([&](kj::Own<UvStream> s) {
+                                      return secureInitiate(kj::mv(s), client.identity, server.key(), port.getTimer());
+                                    })
+                                    .then([&](SecureConnection conn) {
+                                      auto session = kj::heap<PeerSession>(*client.replicator, kj::mv(conn), true,
+                                                                           port.getTimer());
+                                      auto promise = session->sync(std::move(onProgress));
+                                      return promise.attach(kj::mv(session));
+                                    }));
+  serving = nullptr;
+  return results;
+}
+
 // ---------------------------------------------------------------------------------------------
 // A TCP proxy on 127.0.0.1 that forwards every connection it accepts to `target`, counting the
 // bytes each way, optionally recording them (first connection) and flipping one bit at a chosen
