@@ -62,9 +62,7 @@ constexpr size_t LOG_LINES_QUOTED = 20;
 // Bytes in a MB as the benches print them (decimal, as in MB/s).
 constexpr double BYTES_PER_MB = 1e6;
 
-inline double seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+inline double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 inline double millis(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }

@@ -114,10 +114,10 @@ Sample sample(int pid) {
 struct Idle {
   double seconds = 0;
   double wakeupsPerS = 0;
-  double cpuPercent = 0;                    // utime + stime over the window
-  std::optional<double> onCpuPercent;       // the scheduler's clock, when it has one
-  Memory memory;                            // at the end
-  uint64_t threads = 0;                     // at the end
+  double cpuPercent = 0;               // utime + stime over the window
+  std::optional<double> onCpuPercent;  // the scheduler's clock, when it has one
+  Memory memory;                       // at the end
+  uint64_t threads = 0;                // at the end
 };
 
 Idle idleOver(int pid, const Sample& start, const Sample& end) {
