@@ -374,7 +374,9 @@ kj::Promise<std::vector<SyncProgress>> PeerSession::sync(std::function<void(cons
           p->journal = cap;
           p->progress = state;
           p->onProgress = progress;
-          p->wants = protocol::missing(local, remote, info ? info->owner : crypto::PublicKey{});
+          // A journal not held yet: its owner is not known here, but it is most often the peer we
+          // follow it from (the inviting node), so its chain goes first (it authorises the rest).
+          p->wants = protocol::missing(local, remote, info ? info->owner : peer_);
           state->expected = protocol::count(p->wants);
           if (!p->wants.empty()) p->nextFrom = p->wants[0].fromSeq;
           return pull(p)
