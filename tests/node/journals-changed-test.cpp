@@ -55,10 +55,12 @@ TEST_CASE("told: a member granted a journal while connected gets it without a re
 
   // `kith grant` while connected (a commit to A's store; the node learns of it from its watch).
   store::addMember(*a.store, ringA, later, b.key(), Role::SUBSCRIBER);
-  CHECK(waitFor(io, [&] { return b.holds(later) && b.heads(later) == a.heads(later); }, TOLD_DEADLINE));
+  CHECK(waitFor(
+      io, [&] { return b.holds(later) && b.heads(later) == a.heads(later); }, TOLD_DEADLINE));
   // And it stays live: a post after the grant arrives too.
   auto post = a.post(later, "after the grant");
-  CHECK(waitFor(io, [&] { return b.headOf(later, a.key()) == post.seq; }, TOLD_DEADLINE));
+  CHECK(waitFor(
+      io, [&] { return b.headOf(later, a.key()) == post.seq; }, TOLD_DEADLINE));
   CHECK(proxy.connections() == 1);
   CHECK(a.node->sessionCount() == 1);
   CHECK(digest(*b.store, later) == digest(*a.store, later));
@@ -92,8 +94,7 @@ TEST_CASE("told: an idle session asks which journals are shared once, however ma
     REQUIRE(waitFor(io, [&] { return n.headOf(j, s.key()) == post.seq; }));
     runFor(io, IDLE_ROUND);
   }
-  INFO("journals " << log->journalsCalls << ", journal " << log->journalCalls << ", subscribe "
-                   << log->subscribeCalls);
+  INFO("journals " << log->journalsCalls << ", journal " << log->journalCalls << ", subscribe " << log->subscribeCalls);
   CHECK(log->journalsCalls == 1);
   CHECK(log->journalCalls == 1);
   CHECK(log->subscribeCalls == 1);
@@ -137,7 +138,8 @@ TEST_CASE("hostile: a peer calling journalsChanged 10000 times costs a bounded n
   auto listed = waitWithin(io, peer->remote.journalsRequest().send());
   CHECK(listed.getIds().size() == 1);
   auto post = n.post(j, "after the flood");
-  CHECK(waitFor(io, [&] { return m.headOf(j, n.key()) == post.seq; }, TOLD_DEADLINE));
+  CHECK(waitFor(
+      io, [&] { return m.headOf(j, n.key()) == post.seq; }, TOLD_DEADLINE));
 }
 
 }  // namespace kith::node::test

@@ -57,8 +57,8 @@ TEST_CASE("pipeline: a small batch verified before the big one it continues is s
   // M talks to A over a raw connection and shares nothing with it (its spy answers `journals` with
   // no journal), so that only the test's pushes carry M's entries.
   auto log = std::make_shared<CallLog>();
-  auto peer = waitWithin(io, dialRpcAs(io, m.identity, a.port, a.key(), false,
-                                       kj::heap<SpyNode>(nullptr, std::vector<JournalId>{}, log)));
+  auto peer = waitWithin(
+      io, dialRpcAs(io, m.identity, a.port, a.key(), false, kj::heap<SpyNode>(nullptr, std::vector<JournalId>{}, log)));
   auto journal = peer->journal(j);
   for (size_t round = 0; round < ROUNDS; ++round) {
     uint64_t from = 1 + round * (BIG + SMALL);
@@ -153,7 +153,8 @@ TEST_CASE("pipeline: sync of a long chain cut short by the byte limit sends each
   UvListener listener(io.getPort(), "127.0.0.1", 0);
   TcpProxy proxy(io.getPort(), listener.getPort());
   std::vector<SyncProgress> calls;
-  auto results = syncFrom(io, listener, a, s, [&](const SyncProgress& p) { calls.push_back(p); }, proxy.port());
+  auto results = syncFrom(
+      io, listener, a, s, [&](const SyncProgress& p) { calls.push_back(p); }, proxy.port());
   REQUIRE(results.size() == 1);
   CHECK(results[0].received == head);
   CHECK(s.heads(j) == a.heads(j));

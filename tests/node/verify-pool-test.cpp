@@ -59,7 +59,8 @@ struct Chain {
     draft.seq = 2;
     draft.timestampMs = 1700000000000;
     for (size_t i = 0; i < CHAIN_ENTRIES; ++i) {
-      draft.body = protocol::Body{protocol::Kind::UPDATE, "entry " + std::to_string(i) + std::string(TEXT_BYTES, 'x'), {}};
+      draft.body =
+          protocol::Body{protocol::Kind::UPDATE, "entry " + std::to_string(i) + std::string(TEXT_BYTES, 'x'), {}};
       entries.push_back(protocol::signEntry(author, draft, ByteView(epochKey.data(), epochKey.size())));
       draft.prev = entries.back().id;
       ++draft.seq;
@@ -135,8 +136,7 @@ TEST_CASE("verify pool: one result per entry, in order, refusals with their reas
   CHECK(pool.queuedEntries() == 0);
 }
 
-TEST_CASE("verify pool: more batches than the queue holds wait their turn and all finish correctly",
-          "[node][verify]") {
+TEST_CASE("verify pool: more batches than the queue holds wait their turn and all finish correctly", "[node][verify]") {
   UvIoContext io;
   VerifyPool pool;
   CHECK(pool.threadCount() >= 1);
@@ -194,8 +194,7 @@ TEST_CASE("verify pool: dropping a promise under way or waiting leaves later bat
   REQUIRE(waitFor(io, [&] { return pool.queuedEntries() == 0; }));
 }
 
-TEST_CASE("verify pool: destroying the pool with work queued is clean and leaves no caller hanging",
-          "[node][verify]") {
+TEST_CASE("verify pool: destroying the pool with work queued is clean and leaves no caller hanging", "[node][verify]") {
   UvIoContext io;
   SECTION("callers still waiting: each batch either finished correctly or is rejected") {
     std::vector<kj::Promise<std::vector<Verified>>> promises;
@@ -208,11 +207,13 @@ TEST_CASE("verify pool: destroying the pool with work queued is clean and leaves
     unsigned rejected = 0;
     for (size_t b = 0; b < promises.size(); ++b) {
       INFO("batch " << b);
-      auto outcome = io.getTimer()
-                         .timeoutAfter(VERIFY_DEADLINE,
-                                       promises[b].then([](std::vector<Verified>&& r) { return kj::Maybe<std::vector<Verified>>(kj::mv(r)); },
-                                                        [](kj::Exception&&) { return kj::Maybe<std::vector<Verified>>(nullptr); }))
-                         .wait(io.getWaitScope());
+      auto outcome =
+          io.getTimer()
+              .timeoutAfter(VERIFY_DEADLINE,
+                            promises[b].then(
+                                [](std::vector<Verified>&& r) { return kj::Maybe<std::vector<Verified>>(kj::mv(r)); },
+                                [](kj::Exception&&) { return kj::Maybe<std::vector<Verified>>(nullptr); }))
+              .wait(io.getWaitScope());
       KJ_IF_MAYBE(results, outcome) {
         ++finished;
         size_t count = b < 4 ? VERIFY_QUEUE_ENTRIES_MAX / 2 : BATCH_ENTRIES_MAX;

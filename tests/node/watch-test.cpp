@@ -34,9 +34,7 @@ bool inChildProcess(F child) {
     int code = 1;
     try {
       code = child();
-    } catch (...) {
-      code = 2;
-    }
+    } catch (...) { code = 2; }
     ::_exit(code);
   }
   int status = 0;
@@ -59,8 +57,7 @@ bool writeFromChild(const std::string& path, int times) {
 
 }  // namespace
 
-TEST_CASE("file watch: another process's write wakes it, many writes wake it once, none is lost",
-          "[node][watch]") {
+TEST_CASE("file watch: another process's write wakes it, many writes wake it once, none is lost", "[node][watch]") {
   UvIoContext io;
   auto& ws = io.getWaitScope();
   TempDir dir;
@@ -140,7 +137,8 @@ TEST_CASE("watch: a running node passes on a post by another process without wai
     }));
     INFO("round " << round);
     REQUIRE(a.headOf(j, a.key()) == headBefore + 1);  // committed and visible here
-    CHECK(waitFor(io, [&] { return b.headOf(j, a.key()) == headBefore + 1; }, TOLD_DEADLINE));
+    CHECK(waitFor(
+        io, [&] { return b.headOf(j, a.key()) == headBefore + 1; }, TOLD_DEADLINE));
   }
   CHECK(digest(*b.store, j) == digest(*a.store, j));
 }
