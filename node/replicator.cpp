@@ -29,6 +29,16 @@ void logLoopFailure(spdlog::logger& log, const char* loop, unsigned failures, co
 
 namespace {
 
+// What the exception being handled says, as a kj::Exception (the form a promise is rejected with).
+// Call inside a catch block only.
+kj::Exception currentFailure() {
+  try {
+    throw;
+  } catch (const kj::Exception& e) { return kj::cp(e); } catch (const std::exception& e) {
+    return nodeException(kj::Exception::Type::FAILED, e.what());
+  } catch (...) { return nodeException(kj::Exception::Type::FAILED, "an unknown error"); }
+}
+
 Key32 key32(capnp::Data::Reader d, const char* what) {
   if (d.size() != 32) KJ_FAIL_REQUIRE("malformed request: a key or id is not 32 bytes", what);
   Key32 k;
@@ -113,27 +123,20 @@ kj::Promise<VersionVector> Replicator::ingest(const JournalId& journal,
                                               capnp::List<schema::SignedEntry>::Reader entries, const PublicKey& peer,
                                               uint64_t* receivedBytes) {
   KJ_REQUIRE(entries.size() <= BATCH_ENTRIES_MAX, "push over the batch limit");
-  // Whoever offers entries, through whichever path (a push to our journal, a push into the sink we
-  // gave, the answer to our fetch), must be someone we replicate this journal with.
-  if (!mayReplicate(journal, peer)) {
-    log_.warn("[peer {}] journal {}: refused {} entries: not a member", shortId(peer), shortId(journal),
-              entries.size());
-    kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
-  }
+  requireReplicates(journal, peer, entries.size());
   std::vector<RawEntry> raw;
   raw.reserve(entries.size());
   size_t bytes = 0;
+  uint64_t withSignatures = 0;
   for (auto se : entries) {
     auto entryBytes = se.getEntry();
     auto sig = se.getSignature();
     bytes += entryBytes.size();
+    withSignatures += entryBytes.size() + sig.size();
     KJ_REQUIRE(bytes <= BATCH_BYTES_MAX + protocol::ENTRY_BYTES_MAX, "push over the byte limit");
     raw.push_back({Bytes(entryBytes.begin(), entryBytes.end()), Bytes(sig.begin(), sig.end())});
   }
-  if (receivedBytes != nullptr) {
-    *receivedBytes = 0;
-    for (const auto& r : raw) *receivedBytes += r.entry.size() + r.signature.size();
-  }
+  if (receivedBytes != nullptr) *receivedBytes = withSignatures;
   auto pending = std::make_shared<Pending>();
   pending->journal = journal;
   pending->peer = peer;
@@ -155,6 +158,14 @@ kj::Promise<VersionVector> Replicator::ingest(const JournalId& journal,
                        scheduleCommit();
                      }));
   return kj::mv(paf.promise);
+}
+
+void Replicator::requireReplicates(const JournalId& journal, const PublicKey& peer, size_t entries) {
+  // Whoever offers entries, through whichever path (a push to our journal, a push into the sink we
+  // gave, the answer to our fetch), must be someone we replicate this journal with.
+  if (mayReplicate(journal, peer)) return;
+  log_.warn("[peer {}] journal {}: refused {} entries: not a member", shortId(peer), shortId(journal), entries);
+  kj::throwFatalException(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
 }
 
 void Replicator::scheduleCommit() {
@@ -188,7 +199,14 @@ void Replicator::commitReady() {
       std::vector<size_t> index;  // of each entry of `all` from this batch, in the batch
       std::set<PublicKey> authors;
       unsigned rejected = 0;
-      bool refused = false;  // the whole batch
+
+      // Logs a refused entry of this batch (the first few; the rest are counted).
+      void refuse(spdlog::logger& log, const std::string& what) {
+        if (rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
+          log.warn("[peer {}] journal {}: refused an entry: {}", shortId(pending->peer), shortId(pending->journal),
+                   what);
+        }
+      }
     };
     std::vector<Part> parts;
     std::vector<Entry> all;
@@ -200,34 +218,21 @@ void Replicator::commitReady() {
         p->done->reject(kj::cp(*e));
         continue;
       }
-      auto refuse = [&](const std::string& what) {
-        if (part.rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
-          log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(p->peer), shortId(p->journal), what);
-        }
-      };
       try {
-        if (!mayReplicate(p->journal, p->peer)) {
-          log_.warn("[peer {}] journal {}: refused {} entries: not a member", shortId(p->peer), shortId(p->journal),
-                    p->entries);
-          p->done->reject(nodeException(kj::Exception::Type::FAILED, "not a member of this journal"));
-          continue;
-        }
-      } catch (const kj::Exception& e) {
-        p->done->reject(kj::cp(e));
-        continue;
-      } catch (const std::exception& e) {
-        p->done->reject(nodeException(kj::Exception::Type::FAILED, e.what()));
+        requireReplicates(p->journal, p->peer, p->entries);  // again: a removal may have come meanwhile
+      } catch (...) {
+        p->done->reject(currentFailure());
         continue;
       }
       auto& verified = *p->verified;
       for (size_t i = 0; i < verified.size(); ++i) {
         Verified& v = verified[i];
         if (!v.entry) {
-          refuse(std::string(protocol::rejectionName(v.reason)) + ": " + v.message);
+          part.refuse(log_, std::string(protocol::rejectionName(v.reason)) + ": " + v.message);
           continue;
         }
         if (v.entry->journal != p->journal) {
-          refuse("it belongs to another journal");
+          part.refuse(log_, "it belongs to another journal");
           continue;
         }
         part.authors.insert(v.entry->author);
@@ -241,11 +246,8 @@ void Replicator::commitReady() {
       try {
         store::Keyring keyring{identity_, storageKey_};
         outcomes = store_.appendBatch(all, &keyring);
-      } catch (const kj::Exception& e) {
-        for (auto& part : parts) part.pending->done->reject(kj::cp(e));
-        continue;
-      } catch (const std::exception& e) {
-        auto failure = nodeException(kj::Exception::Type::FAILED, e.what());
+      } catch (...) {
+        auto failure = currentFailure();
         for (auto& part : parts) part.pending->done->reject(kj::cp(failure));
         continue;
       }
@@ -254,11 +256,6 @@ void Replicator::commitReady() {
     std::map<JournalId, VersionVector> heads;  // read once per journal, after the commit
     for (auto& part : parts) {
       Pending& p = *part.pending;
-      auto refuse = [&](const std::string& what) {
-        if (part.rejected++ < REJECTIONS_LOGGED_PER_BATCH) {
-          log_.warn("[peer {}] journal {}: refused an entry: {}", shortId(p.peer), shortId(p.journal), what);
-        }
-      };
       uint64_t added = 0;
       uint64_t dropped = 0;
       std::map<PublicKey, uint64_t> forksNotKept;  // by author: fork evidence over its limit
@@ -270,8 +267,8 @@ void Replicator::commitReady() {
           // Counted, not logged one by one: a fork flood must not become a log flood.
           ++forksNotKept[e.author];
         } else if (o.status == store::AppendStatus::REJECTED) {
-          refuse("author " + shortId(e.author) + " seq " + std::to_string(e.seq) + ": " +
-                 protocol::rejectionName(o.reason) + ": " + o.message);
+          part.refuse(log_, "author " + shortId(e.author) + " seq " + std::to_string(e.seq) + ": " +
+                                protocol::rejectionName(o.reason) + ": " + o.message);
         } else if (o.status == store::AppendStatus::ADDED) {
           ++added;
         }
@@ -301,9 +298,7 @@ void Replicator::commitReady() {
           answer[a] = h == it->second.end() ? 0 : h->second;
         }
         p.done->fulfill(kj::mv(answer));
-      } catch (const kj::Exception& e) { p.done->reject(kj::cp(e)); } catch (const std::exception& e) {
-        p.done->reject(nodeException(kj::Exception::Type::FAILED, e.what()));
-      }
+      } catch (...) { p.done->reject(currentFailure()); }
     }
     if (changed) {
       // Our own commit: the store watch will see it too, but everyone is told now (and a commit by

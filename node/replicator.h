@@ -142,6 +142,8 @@ public:
 private:
   friend class Subscription;
   struct Pending;
+  // Logs and throws (kj FAILED "not a member of this journal") unless mayReplicate(journal, peer).
+  void requireReplicates(const JournalId& journal, const PublicKey& peer, size_t entries);
   void scheduleCommit();
   void commitReady();
   void taskFailed(kj::Exception&& exception) override;

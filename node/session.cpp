@@ -337,6 +337,14 @@ struct PeerSession::Pull {
     uint64_t limit;
     kj::Promise<capnp::Response<rpc::Journal::FetchResults>> answer;
   };
+  // Asks the peer for `limit` entries of `author` from `from` on.
+  Fetch ask(const crypto::PublicKey& author, uint64_t from, uint64_t limit) {
+    auto req = journal.fetchRequest();
+    req.setAuthor(kj::arrayPtr(author.data(), author.size()));
+    req.setFromSeq(from);
+    req.setLimit(static_cast<uint32_t>(limit));
+    return {author, from, limit, req.send()};
+  }
   rpc::Journal::Client journal{nullptr};
   std::shared_ptr<SyncProgress> progress;
   std::function<void(const SyncProgress&)> onProgress;
@@ -399,11 +407,7 @@ kj::Promise<void> PeerSession::pull(std::shared_ptr<Pull> p) {
       continue;
     }
     if (p->expect.count(w.author) == 0) p->expect[w.author] = p->nextFrom;
-    auto req = p->journal.fetchRequest();
-    req.setAuthor(kj::arrayPtr(w.author.data(), w.author.size()));
-    req.setFromSeq(p->nextFrom);
-    req.setLimit(static_cast<uint32_t>(BATCH_ENTRIES_MAX));
-    p->fetches.push_back({w.author, p->nextFrom, BATCH_ENTRIES_MAX, req.send()});
+    p->fetches.push_back(p->ask(w.author, p->nextFrom, BATCH_ENTRIES_MAX));
     p->nextFrom += BATCH_ENTRIES_MAX;
   }
   if (!p->fetches.empty() && p->ingests.size() < SYNC_FETCHES_IN_FLIGHT / 2) return pullAnswer(p);
@@ -456,11 +460,7 @@ kj::Promise<void> PeerSession::pullAnswer(std::shared_ptr<Pull> p) {
     if (n < limit && from + n <= toSeq) {
       // A short answer (its byte limit): fill the gap before the answers already asked for beyond
       // it, which stay good. The window does not grow: this answer has just left it.
-      auto req = p->journal.fetchRequest();
-      req.setAuthor(kj::arrayPtr(author.data(), author.size()));
-      req.setFromSeq(from + n);
-      req.setLimit(static_cast<uint32_t>(limit - n));
-      p->fetches.push_front({author, from + n, limit - n, req.send()});
+      p->fetches.push_front(p->ask(author, from + n, limit - n));
     }
     uint64_t bytes = 0;  // counted by ingest as it copies them: the entries are read only once
     auto ingesting = replicator_.ingest(p->progress->journal, entries, peer_, &bytes);
