@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "base/error.h"
 
 namespace kith::crypto {
@@ -15,6 +17,17 @@ Bytes aeadSeal(ByteView key, ByteView plaintext, ByteView ad) {
   KITH_ASSERT(key.size() == AEAD_KEY_BYTES);
   Bytes out(AEAD_NONCE_BYTES + plaintext.size() + AEAD_TAG_BYTES);
   randombytes_buf(out.data(), AEAD_NONCE_BYTES);
+  unsigned long long len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + AEAD_NONCE_BYTES, &len, plaintext.data(), plaintext.size(),
+                                             ad.data(), ad.size(), nullptr, out.data(), key.data());
+  KITH_ASSERT(len == plaintext.size() + AEAD_TAG_BYTES);
+  return out;
+}
+
+Bytes aeadSealWithNonce(ByteView key, ByteView nonce, ByteView plaintext, ByteView ad) {
+  KITH_ASSERT(key.size() == AEAD_KEY_BYTES && nonce.size() == AEAD_NONCE_BYTES);
+  Bytes out(AEAD_NONCE_BYTES + plaintext.size() + AEAD_TAG_BYTES);
+  std::copy(nonce.begin(), nonce.end(), out.begin());
   unsigned long long len = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + AEAD_NONCE_BYTES, &len, plaintext.data(), plaintext.size(),
                                              ad.data(), ad.size(), nullptr, out.data(), key.data());

@@ -19,6 +19,9 @@ constexpr size_t AEAD_OVERHEAD_BYTES = AEAD_NONCE_BYTES + AEAD_TAG_BYTES;
 
 // Returns nonce || ciphertext || tag.
 Bytes aeadSeal(ByteView key, ByteView plaintext, ByteView ad);
+// The same with the nonce given (AEAD_NONCE_BYTES) instead of a random one: for envelopes whose
+// nonce is derived from their content (protocol/relay.h). Never give one nonce to two plaintexts.
+Bytes aeadSealWithNonce(ByteView key, ByteView nonce, ByteView plaintext, ByteView ad);
 std::optional<Bytes> aeadOpen(ByteView key, ByteView sealed, ByteView ad);
 // The same, opening into guarded memory, for secrets (epoch keys, key seeds).
 std::optional<SecretBuffer> aeadOpenSecret(ByteView key, ByteView sealed, ByteView ad);

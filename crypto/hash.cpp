@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "base/error.h"
+
 namespace kith::crypto {
 
 static_assert(HASH_BYTES >= crypto_generichash_BYTES_MIN && HASH_BYTES <= crypto_generichash_BYTES_MAX);
@@ -15,6 +17,20 @@ Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts) {
   for (ByteView part : parts) crypto_generichash_update(&state, part.data(), part.size());
   Key32 out;
   crypto_generichash_final(&state, out.data(), out.size());
+  return out;
+}
+
+SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts) {
+  KITH_ASSERT(key.size() >= crypto_generichash_KEYBYTES_MIN && key.size() <= crypto_generichash_KEYBYTES_MAX);
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, key.data(), key.size(), HASH_BYTES);
+  const uint8_t zero = 0;
+  crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(domain.data()), domain.size());
+  crypto_generichash_update(&state, &zero, 1);
+  for (ByteView part : parts) crypto_generichash_update(&state, part.data(), part.size());
+  SecretBuffer out(HASH_BYTES);
+  crypto_generichash_final(&state, out.data(), out.size());
+  sodium_memzero(&state, sizeof state);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "base/bytes.h"
+#include "crypto/secret.h"
 
 namespace kith::crypto {
 
@@ -12,6 +13,11 @@ constexpr size_t HASH_BYTES = 32;
 // BLAKE2b-256 over `domain` (its bytes, then one 0x00) followed by each part in order. The domain
 // keeps hashes made for different purposes apart.
 Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts);
+
+// Keyed BLAKE2b-256 (`key` of 16 to 64 bytes) over `domain`, 0x00 and the parts, as hash() does:
+// for keys derived from a secret (the relay mailbox keys of protocol/relay.h). The result is in
+// guarded memory.
+SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts);
 
 // Plain BLAKE2b-256 (unkeyed, no domain) over a stream of bytes, as `b2sum -l 256` computes it: the
 // checksum of files in formats people may check by hand (specs/backup.md).

@@ -97,6 +97,8 @@ Kind kindFromSchema(schema::Kind k) {
       return Kind::HEART;
     case schema::Kind::JOURNAL_INFO:
       return Kind::JOURNAL_INFO;
+    case schema::Kind::RELAYS:
+      return Kind::RELAYS;
   }
   throw EntryError(Rejection::MALFORMED, "unknown entry kind");
 }
@@ -209,6 +211,8 @@ const char* kindName(Kind kind) {
       return "heart";
     case Kind::JOURNAL_INFO:
       return "journal-info";
+    case Kind::RELAYS:
+      return "relays";
   }
   return "unknown";
 }
@@ -248,6 +252,36 @@ Bytes bodyAssociatedData(const JournalId& journal, const PublicKey& author, uint
   return ad;
 }
 
+namespace {
+
+// A relays body names 1 to RELAYS_MAX relays, each with a host, a port other than 0 and a
+// distinct key; every other kind names none.
+void checkRelays(const Body& body) {
+  if (body.kind != Kind::RELAYS) {
+    if (!body.relays.empty()) throw EntryError(Rejection::MALFORMED, "only a relays entry may name relays");
+    return;
+  }
+  if (body.relays.size() > RELAYS_MAX) {
+    throw EntryError(Rejection::TOO_LARGE, "a journal may name at most " + std::to_string(RELAYS_MAX) + " relays");
+  }
+  for (size_t i = 0; i < body.relays.size(); ++i) {
+    const RelayAddress& r = body.relays[i];
+    if (r.host.empty() || r.host.size() > RELAY_HOST_BYTES_MAX || r.port == 0) {
+      throw EntryError(Rejection::MALFORMED, "a relay's host or port is missing or too long");
+    }
+    for (char c : r.host) {
+      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+        throw EntryError(Rejection::MALFORMED, "a relay's host has a character a host name cannot have");
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (body.relays[j].key == r.key) throw EntryError(Rejection::MALFORMED, "a relay is named twice");
+    }
+  }
+}
+
+}  // namespace
+
 Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::optional<ByteView> epochKey) {
   KITH_ASSERT(draft.seq >= 1);
   checkWraps(draft.control.wraps);
@@ -260,12 +294,22 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::op
                                                  " bytes, over the limit of " + std::to_string(TEXT_BYTES_MAX));
     }
     if (body.refs.size() > REFS_MAX) throw EntryError(Rejection::TOO_LARGE, "too many references");
+    checkRelays(body);
     capnp::MallocMessageBuilder bodyMessage;
     auto b = bodyMessage.initRoot<schema::Body>();
     b.setKind(static_cast<schema::Kind>(body.kind));
     b.setText(capnp::Text::Reader(body.text.data(), body.text.size()));
     auto refs = b.initRefs(static_cast<unsigned>(body.refs.size()));
     for (size_t i = 0; i < body.refs.size(); ++i) refs.set(static_cast<unsigned>(i), view(body.refs[i]));
+    if (!body.relays.empty()) {
+      auto relays = b.initRelays(static_cast<unsigned>(body.relays.size()));
+      for (size_t i = 0; i < body.relays.size(); ++i) {
+        auto r = relays[static_cast<unsigned>(i)];
+        r.setHost(capnp::Text::Reader(body.relays[i].host.data(), body.relays[i].host.size()));
+        r.setPort(body.relays[i].port);
+        r.setKey(view(body.relays[i].key));
+      }
+    }
     kj::Array<capnp::word> plain = capnp::messageToFlatArray(bodyMessage);
     auto plainBytes = plain.asBytes();
     sealedBody = crypto::aeadSeal(*epochKey, {plainBytes.begin(), plainBytes.size()},
@@ -394,6 +438,13 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
     auto refs = b.getRefs();
     if (refs.size() > REFS_MAX) throw EntryError(Rejection::TOO_LARGE, "the body has too many references");
     for (auto r : refs) out.refs.push_back(key32(r, "reference"));
+    auto relays = b.getRelays();
+    if (relays.size() > RELAYS_MAX) throw EntryError(Rejection::TOO_LARGE, "the body names too many relays");
+    for (auto r : relays) {
+      auto host = r.getHost();
+      out.relays.push_back(RelayAddress{std::string(host.begin(), host.size()), r.getPort(), key32(r.getKey(), "relay key")});
+    }
+    checkRelays(out);
   } catch (const kj::Exception& e) {
     throw EntryError(Rejection::MALFORMED, std::string("the body cannot be parsed: ") + e.getDescription().cStr());
   }

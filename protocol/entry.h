@@ -31,7 +31,7 @@ using EntryId = Key32;
 
 // Values match specs/entry.capnp.
 enum class Role : uint8_t { SUBSCRIBER = 0, COAUTHOR = 1, OWNER = 2, RELAY = 3 };
-enum class Kind : uint8_t { UPDATE = 0, COMMENT = 1, HEART = 2, JOURNAL_INFO = 3 };
+enum class Kind : uint8_t { UPDATE = 0, COMMENT = 1, HEART = 2, JOURNAL_INFO = 3, RELAYS = 4 };
 
 const char* roleName(Role role);
 std::optional<Role> tryParseRole(std::string_view name);
@@ -78,10 +78,19 @@ struct Control {
   std::vector<KeyWrap> wraps;    // CREATE, ADD_MEMBER, REMOVE_MEMBER
 };
 
+// A relay a journal uses (Kind::RELAYS; specs/relay.md).
+struct RelayAddress {
+  std::string host;  // a numeric address or a DNS name (isInviteHostName's rule)
+  uint16_t port = 0;
+  PublicKey key{};
+  bool operator==(const RelayAddress&) const = default;
+};
+
 struct Body {
   Kind kind = Kind::UPDATE;
   std::string text;
   std::vector<EntryId> refs;
+  std::vector<RelayAddress> relays{};  // Kind::RELAYS only (at most RELAYS_MAX)
 };
 
 // What an author fills in; sign() adds the signature and computes the id.

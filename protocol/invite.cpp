@@ -110,7 +110,7 @@ Key32 inviteId(ByteView secret) { return crypto::hash("kith/invite/v1", {secret}
 std::string encodeInvite(const InviteCode& code) {
   KITH_ASSERT(code.secret.size() == INVITE_SECRET_BYTES);
   KITH_ASSERT(!code.addresses.empty() && code.addresses.size() <= INVITE_ADDRESSES_MAX);
-  Bytes b{INVITE_VERSION};
+  Bytes b{code.relay ? INVITE_VERSION_RELAY : INVITE_VERSION};
   b.insert(b.end(), code.node.begin(), code.node.end());
   b.insert(b.end(), code.secret.begin(), code.secret.end());
   b.push_back(static_cast<uint8_t>(code.addresses.size()));
@@ -135,6 +135,7 @@ std::string encodeInvite(const InviteCode& code) {
     b.push_back(static_cast<uint8_t>(a.port >> 8));
     b.push_back(static_cast<uint8_t>(a.port));
   }
+  if (code.relay) b.insert(b.end(), code.relay->begin(), code.relay->end());
   Bytes sum = checksum(b);
   b.insert(b.end(), sum.begin(), sum.end());
 
@@ -194,7 +195,7 @@ InviteCode decodeInvite(std::string_view text) {
   ByteView body(b.data(), b.size() - CHECKSUM_BYTES);
   Bytes expected = checksum(body);
   if (std::memcmp(expected.data(), b.data() + body.size(), CHECKSUM_BYTES) != 0) throw mistyped("checksum");
-  if (b[0] != INVITE_VERSION) {
+  if (b[0] != INVITE_VERSION && b[0] != INVITE_VERSION_RELAY) {
     throw Error(ErrorKind::INPUT, "the invite code is for another version of kith",
                 "upgrade kith, or ask for a new code");
   }
@@ -242,6 +243,14 @@ InviteCode decodeInvite(std::string_view text) {
     pos += 2;
     if (a.port == 0) throw mistyped("port 0");
     code.addresses.push_back(std::move(a));
+  }
+  if (b[0] == INVITE_VERSION_RELAY) {
+    need(32);
+    crypto::PublicKey relay;
+    std::memcpy(relay.data(), b.data() + pos, 32);
+    pos += 32;
+    if (!crypto::toBoxPublicKey(relay)) throw mistyped("the relay key is not valid");
+    code.relay = relay;
   }
   if (pos != body.size()) throw mistyped("trailing bytes");
   if (!crypto::toBoxPublicKey(code.node)) throw mistyped("the node key is not valid");

@@ -17,6 +17,8 @@
 namespace kith::protocol {
 
 constexpr uint8_t INVITE_VERSION = 1;
+// A code whose addresses are a relay's (specs/relay.md, "Joining"): the relay's key follows them.
+constexpr uint8_t INVITE_VERSION_RELAY = 2;
 constexpr size_t INVITE_SECRET_BYTES = 10;  // 80 bits: single use, expiring
 
 struct InviteAddress {
@@ -27,7 +29,9 @@ struct InviteAddress {
 struct InviteCode {
   crypto::PublicKey node{};  // the inviting node's identity (the journal's owner)
   Bytes secret;              // INVITE_SECRET_BYTES
-  std::vector<InviteAddress> addresses;
+  std::vector<InviteAddress> addresses;  // the inviting node's, or (with `relay`) the relay's
+  // Version 2: redeem through this relay (the inviting node need not be reachable).
+  std::optional<crypto::PublicKey> relay;
 };
 
 // Throws Error(INPUT) for an address an invite cannot carry (inviteAddressProblem): whatever

@@ -19,6 +19,9 @@ constexpr size_t BODY_BYTES_MAX = 40 * 1024;
 constexpr size_t TEXT_BYTES_MAX = 32 * 1024;
 // References from one entry to others.
 constexpr size_t REFS_MAX = 16;
+// Relays a journal may name (Kind::RELAYS) and a relay's host name's length.
+constexpr size_t RELAYS_MAX = 8;
+constexpr size_t RELAY_HOST_BYTES_MAX = 253;
 // Key wraps in one control entry (a removal re-wraps to every remaining member).
 constexpr size_t WRAPS_MAX = 300;
 // Members of one journal, relays included.

@@ -10,6 +10,7 @@ bool mayAuthorKind(Role role, Kind kind) {
   if (!mayAuthor(role)) return false;
   switch (kind) {
     case Kind::JOURNAL_INFO:
+    case Kind::RELAYS:
       return role == Role::OWNER;
     case Kind::UPDATE:
       return role == Role::OWNER || role == Role::COAUTHOR;
@@ -25,6 +26,8 @@ std::optional<BodyRefusal> refuseBody(Role role, const Body& body) {
     return BodyRefusal{Rejection::UNAUTHORISED, !mayAuthor(role) ? "a relay cannot author entries"
                                                 : body.kind == Kind::JOURNAL_INFO
                                                     ? "only the owner sets the journal's title"
+                                                : body.kind == Kind::RELAYS
+                                                    ? "only the owner sets the journal's relays"
                                                     : "a subscriber cannot post updates"};
   }
   if ((body.kind == Kind::COMMENT || body.kind == Kind::HEART) && body.refs.empty()) {

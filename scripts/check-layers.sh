@@ -3,7 +3,7 @@
 #   base <- crypto <- protocol <- store <- node <- web <- cli
 # A file may include its own layer and the layers below it. node/uv/ (KJ on libuv) includes
 # nothing of kith's but node/uv/ itself. Generated schema headers belong to the layer that
-# compiles them: specs/entry.capnp.h to protocol/, specs/rpc.capnp.h to node/.
+# compiles them: specs/entry.capnp.h to protocol/, specs/rpc.capnp.h and specs/relay.capnp.h to node/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,7 @@ for layer in "${layers[@]}"; do
     [ -n "$target" ] || continue
     case "$target" in
       specs/entry.capnp.h) top=protocol ;;
-      specs/rpc.capnp.h) top=node ;;
+      specs/rpc.capnp.h | specs/relay.capnp.h) top=node ;;
       */*) top=${target%%/*} ;;
       *) continue ;;  # a sibling header without a folder
     esac

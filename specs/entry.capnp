@@ -77,6 +77,16 @@ enum Kind {
   comment @1;       # a comment on an entry (refs[0])
   heart @2;         # a heart on an entry (refs[0])
   journalInfo @3;   # the journal's title (the first content entry of the owner)
+  relays @4;        # the relays the journal uses (owner only): `relays` holds the whole list, and
+                    # the owner's latest `relays` entry replaces every earlier one (specs/relay.md)
+}
+
+struct RelayAddress {
+  # A relay as members dial it: a host (a numeric address or a DNS name), a port, and the relay's
+  # Ed25519 transport key.
+  host @0 :Text;
+  port @1 :UInt16;
+  key @2 :Data;     # 32 bytes
 }
 
 struct Body {
@@ -85,4 +95,5 @@ struct Body {
   kind @0 :Kind;
   text @1 :Text;
   refs @2 :List(Data);   # 32-byte ids of the entries this one refers to
+  relays @3 :List(RelayAddress);  # kind `relays` only: at most 8; empty in every other kind
 }

@@ -132,6 +132,7 @@ Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const
                       std::string("your role in this journal does not allow you to ") +
                           (body.kind == Kind::UPDATE         ? "post updates"
                            : body.kind == Kind::JOURNAL_INFO ? "set the journal's title"
+                           : body.kind == Kind::RELAYS       ? "set the journal's relays"
                                                              : "comment"),
                       "ask the journal's owner");
         }
@@ -253,6 +254,46 @@ std::optional<std::string> journalTitle(const Store& store, const Keyring& keyri
   auto body = protocol::openBody(*genesis, key->view());
   if (!body || body->kind != Kind::JOURNAL_INFO) return std::nullopt;
   return body->text;
+}
+
+bool scanRelays(const Store& store, const Keyring& keyring, const JournalId& journal, RelaysScan& scan) {
+  auto info = store.journal(journal);
+  if (!info) return false;
+  bool changed = false;
+  std::optional<uint32_t> keyEpoch;
+  std::optional<crypto::SecretBuffer> key;
+  for (;;) {
+    std::vector<Entry> batch = store.range(journal, info->owner, scan.ownerSeq + 1, 256);
+    if (batch.empty()) break;
+    for (const Entry& e : batch) {
+      scan.ownerSeq = e.seq;
+      if (e.body.empty()) continue;
+      if (keyEpoch != e.epoch) {
+        key = store.epochKey(journal, e.epoch, keyring.storageKey);
+        keyEpoch = e.epoch;
+      }
+      if (!key) continue;
+      std::optional<Body> body;
+      try {
+        body = protocol::openBody(e, key->view());
+      } catch (const protocol::EntryError&) {
+        continue;  // the owner's own malformed body: nothing to learn from it
+      }
+      if (!body || body->kind != Kind::RELAYS) continue;
+      if (body->relays != scan.relays) {
+        scan.relays = body->relays;
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
+Entry setRelays(Store& store, const Keyring& keyring, const JournalId& journal,
+                const std::vector<protocol::RelayAddress>& relays) {
+  Body body{Kind::RELAYS, "", {}};
+  body.relays = relays;
+  return post(store, keyring, journal, body);
 }
 
 }  // namespace kith::store

@@ -53,4 +53,18 @@ std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, c
 // entry is damaged).
 std::optional<std::string> journalTitle(const Store& store, const Keyring& keyring, const JournalId& journal);
 
+// The relays a journal uses, as the owner's latest RELAYS entry names them (specs/relay.md). The
+// scan is incremental: `scan` remembers how far the owner's chain was read, so that a node that
+// looks after every store change reads only the owner's new entries.
+struct RelaysScan {
+  uint64_t ownerSeq = 0;  // the owner's entries up to this seq have been looked at
+  std::vector<protocol::RelayAddress> relays;
+};
+// Reads the owner's entries after scan.ownerSeq; returns true when the list changed. Entries this
+// node cannot decrypt (no key for their epoch) are passed over.
+bool scanRelays(const Store& store, const Keyring& keyring, const JournalId& journal, RelaysScan& scan);
+// The owner sets the journal's relays (the whole list; empty: none).
+Entry setRelays(Store& store, const Keyring& keyring, const JournalId& journal,
+                const std::vector<protocol::RelayAddress>& relays);
+
 }  // namespace kith::store

@@ -595,7 +595,7 @@ TEST_CASE("a code without the kith prefix is not an invite", "[protocol][invite]
 
 TEST_CASE("a code of another version is refused as such, with a valid checksum", "[protocol][invite]") {
   Bytes payload = payloadOf(encodeInvite(oneIpv4()));
-  for (uint8_t version : {uint8_t{0}, uint8_t{2}, uint8_t{31}, uint8_t{255}}) {
+  for (uint8_t version : {uint8_t{0}, uint8_t{3}, uint8_t{31}, uint8_t{255}}) {
     INFO("version " << int(version));
     Bytes other = payload;
     other[0] = version;
