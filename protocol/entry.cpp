@@ -442,7 +442,8 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
     if (relays.size() > RELAYS_MAX) throw EntryError(Rejection::TOO_LARGE, "the body names too many relays");
     for (auto r : relays) {
       auto host = r.getHost();
-      out.relays.push_back(RelayAddress{std::string(host.begin(), host.size()), r.getPort(), key32(r.getKey(), "relay key")});
+      out.relays.push_back(
+          RelayAddress{std::string(host.begin(), host.size()), r.getPort(), key32(r.getKey(), "relay key")});
     }
     checkRelays(out);
   } catch (const kj::Exception& e) {

@@ -27,8 +27,8 @@ struct InviteAddress {
 };
 
 struct InviteCode {
-  crypto::PublicKey node{};  // the inviting node's identity (the journal's owner)
-  Bytes secret;              // INVITE_SECRET_BYTES
+  crypto::PublicKey node{};              // the inviting node's identity (the journal's owner)
+  Bytes secret;                          // INVITE_SECRET_BYTES
   std::vector<InviteAddress> addresses;  // the inviting node's, or (with `relay`) the relay's
   // Version 2: redeem through this relay (the inviting node need not be reachable).
   std::optional<crypto::PublicKey> relay;

@@ -63,8 +63,8 @@ std::optional<Bytes> openEnvelope(ByteView envelopeKey, ByteView envelope);
 // each one envelope of the invite's mailbox (sealed with sealEnvelope's padding, but carrying these
 // messages instead of an entry).
 struct RedeemRequest {
-  Bytes secret;           // the invite's secret (INVITE_SECRET_BYTES)
-  PublicKey member{};     // who is to be added
+  Bytes secret;                   // the invite's secret (INVITE_SECRET_BYTES)
+  PublicKey member{};             // who is to be added
   crypto::Signature signature{};  // by `member` over redeemRequestMessage(secret, member)
 };
 struct RedeemAnswer {

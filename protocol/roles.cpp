@@ -26,9 +26,8 @@ std::optional<BodyRefusal> refuseBody(Role role, const Body& body) {
     return BodyRefusal{Rejection::UNAUTHORISED, !mayAuthor(role) ? "a relay cannot author entries"
                                                 : body.kind == Kind::JOURNAL_INFO
                                                     ? "only the owner sets the journal's title"
-                                                : body.kind == Kind::RELAYS
-                                                    ? "only the owner sets the journal's relays"
-                                                    : "a subscriber cannot post updates"};
+                                                : body.kind == Kind::RELAYS ? "only the owner sets the journal's relays"
+                                                                            : "a subscriber cannot post updates"};
   }
   if ((body.kind == Kind::COMMENT || body.kind == Kind::HEART) && body.refs.empty()) {
     return BodyRefusal{Rejection::MALFORMED, "a comment or heart must refer to an entry"};

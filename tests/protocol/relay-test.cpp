@@ -106,8 +106,8 @@ TEST_CASE("proofs name the action the relay and the connection", "[protocol][rel
   auto credential = crypto::Identity::fromSeed(filled(32, 6));
   auto sig = credential.sign(open);
   REQUIRE(crypto::verify(credential.publicKey(), open, sig));
-  REQUIRE_FALSE(crypto::verify(credential.publicKey(), relayProofMessage(RelayAction::OPEN, relay, otherClient, subject),
-                               sig));
+  REQUIRE_FALSE(
+      crypto::verify(credential.publicKey(), relayProofMessage(RelayAction::OPEN, relay, otherClient, subject), sig));
 }
 
 TEST_CASE("join requests are signed and answers round trip", "[protocol][relay]") {
