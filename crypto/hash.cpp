@@ -20,7 +20,9 @@ Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts) {
   return out;
 }
 
-SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts) {
+namespace {
+
+void keyedHashInto(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts, uint8_t* out) {
   KITH_ASSERT(key.size() >= crypto_generichash_KEYBYTES_MIN && key.size() <= crypto_generichash_KEYBYTES_MAX);
   crypto_generichash_state state;
   crypto_generichash_init(&state, key.data(), key.size(), HASH_BYTES);
@@ -28,9 +30,22 @@ SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_l
   crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(domain.data()), domain.size());
   crypto_generichash_update(&state, &zero, 1);
   for (ByteView part : parts) crypto_generichash_update(&state, part.data(), part.size());
-  SecretBuffer out(HASH_BYTES);
-  crypto_generichash_final(&state, out.data(), out.size());
+  crypto_generichash_final(&state, out, HASH_BYTES);
   sodium_memzero(&state, sizeof state);
+}
+
+}  // namespace
+
+SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts) {
+  SecretBuffer out(HASH_BYTES);
+  keyedHashInto(key, domain, parts, out.data());
+  return out;
+}
+
+Key32 keyedHashPublic(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts) {
+  Key32 out{};
+  static_assert(sizeof(Key32) == HASH_BYTES);
+  keyedHashInto(key, domain, parts, out.data());
   return out;
 }
 

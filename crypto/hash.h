@@ -18,6 +18,9 @@ Key32 hash(std::string_view domain, std::initializer_list<ByteView> parts);
 // for keys derived from a secret (the relay mailbox keys of protocol/relay.h). The result is in
 // guarded memory.
 SecretBuffer keyedHash(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts);
+// The same into plain memory, for results that are no secret (a nonce sent beside its
+// ciphertext): no guarded allocation, which costs several system calls per call.
+Key32 keyedHashPublic(ByteView key, std::string_view domain, std::initializer_list<ByteView> parts);
 
 // Plain BLAKE2b-256 (unkeyed, no domain) over a stream of bytes, as `b2sum -l 256` computes it: the
 // checksum of files in formats people may check by hand (specs/backup.md).

@@ -47,8 +47,8 @@ Bytes pad(ByteView content) {
 Bytes sealPadded(ByteView envelopeKey, const Bytes& plain) {
   // The nonce is derived from the key and the padded plaintext (a synthetic nonce): one entry gives
   // one envelope however often and by whomever it is sealed, and two plaintexts never share one.
-  crypto::SecretBuffer nonce = crypto::keyedHash(envelopeKey, "kith/relay-envelope-nonce/v1", {plain});
-  return crypto::aeadSealWithNonce(envelopeKey, nonce.view().first(crypto::AEAD_NONCE_BYTES), plain,
+  Key32 nonce = crypto::keyedHashPublic(envelopeKey, "kith/relay-envelope-nonce/v1", {plain});
+  return crypto::aeadSealWithNonce(envelopeKey, ByteView(nonce).first(crypto::AEAD_NONCE_BYTES), plain,
                                    asBytes(ENVELOPE_AD));
 }
 
