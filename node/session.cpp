@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 
+#include "node/send-queue.h"
 #include "protocol/roles.h"
 
 namespace kith::node {
@@ -53,85 +54,25 @@ private:
   crypto::PublicKey peer_;
 };
 
-// The stream under the RPC system, metered: reading waits while too much waits to be sent.
-class MeteredStream;
-
 }  // namespace
 
-// The connection's budget: Cap'n Proto's own count of the bytes queued to the peer, and a wake-up
-// after every write the socket finished (the only moment that count goes down).
+// The connection's budget: the send queue's meter (node/send-queue.h) and the session to tell
+// when the peer's journals changed.
 class SessionBudget final : public ConnectionBudget {
 public:
-  size_t sendQueueBytes() override { return network_ != nullptr && !failed_ ? network_->getCurrentQueueSize() : 0; }
-
-  kj::Promise<void> whenSendQueueBelow(size_t bytes) override {
-    if (sendQueueBytes() < bytes) return kj::READY_NOW;
-    // Something waits, so a write is under way: look again when it has finished. Cap'n Proto takes
-    // the finished message off its count in an event of its own after the write, so look only once
-    // the event loop has nothing else to do (evalLast), or a wake-up could be lost.
-    auto paf = kj::newPromiseAndFulfiller<void>();
-    waiters_.push_back(kj::mv(paf.fulfiller));
-    return paf.promise.then([]() { return kj::evalLast([]() {}); }).then([this, bytes]() {
-      return whenSendQueueBelow(bytes);
-    });
-  }
-
-  // A write finished (or failed: then nothing will ever be sent, so nothing is counted any more).
-  void written(bool ok) {
-    if (!ok) failed_ = true;
-    auto waiters = std::move(waiters_);
-    waiters_.clear();
-    for (auto& f : waiters) f->fulfill();
-  }
+  size_t sendQueueBytes() override { return meter->queued(); }
+  kj::Promise<void> whenSendQueueBelow(size_t bytes) override { return meter->whenBelow(bytes); }
 
   // The peer says the journals it shares with us changed: the session scans again.
   void journalsChanged() override {
     if (session_ != nullptr) session_->rescan();
   }
 
-  capnp::TwoPartyVatNetwork* network_ = nullptr;
+  std::shared_ptr<SendQueueMeter> meter = std::make_shared<SendQueueMeter>();
   PeerSession* session_ = nullptr;  // cleared when the session goes
-
-private:
-  std::vector<kj::Own<kj::PromiseFulfiller<void>>> waiters_;
-  bool failed_ = false;
 };
 
 namespace {
-
-class MeteredStream final : public kj::AsyncIoStream {
-public:
-  MeteredStream(kj::AsyncIoStream& inner, std::shared_ptr<SessionBudget> budget)
-      : inner_(inner), budget_(kj::mv(budget)) {}
-
-  kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
-    // The peer's next call could add to what we hold for it: read it only once the socket has
-    // taken most of what waits.
-    return budget_->whenSendQueueBelow(SEND_QUEUE_PAUSE_READ_BYTES).then([this, buffer, minBytes, maxBytes]() {
-      return inner_.tryRead(buffer, minBytes, maxBytes);
-    });
-  }
-  kj::Promise<void> write(const void* buffer, size_t size) override { return metered(inner_.write(buffer, size)); }
-  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
-    return metered(inner_.write(pieces));
-  }
-  kj::Promise<void> whenWriteDisconnected() override { return inner_.whenWriteDisconnected(); }
-  void shutdownWrite() override { inner_.shutdownWrite(); }
-  void abortRead() override { inner_.abortRead(); }
-
-private:
-  kj::Promise<void> metered(kj::Promise<void> write) {
-    auto budget = budget_;
-    return write.then([budget]() { budget->written(true); },
-                      [budget](kj::Exception&& e) {
-                        budget->written(false);
-                        kj::throwFatalException(kj::mv(e));
-                      });
-  }
-
-  kj::AsyncIoStream& inner_;
-  std::shared_ptr<SessionBudget> budget_;
-};
 
 rpc::Node::Client serviceFor(Replicator& replicator, const crypto::PublicKey& peer, PeerSession::Mode mode,
                              std::shared_ptr<SessionBudget> budget, std::function<void()> redeemed) {
@@ -145,7 +86,8 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
                          Mode mode)
     : replicator_(replicator), connection_(kj::mv(connection)), peer_(connection_.remote), initiator_(initiator),
       timer_(timer), mode_(mode), budget_(std::make_shared<SessionBudget>()),
-      metered_(kj::heap<MeteredStream>(*connection_.stream, budget_)), redeemedPromise_(nullptr),
+      metered_(kj::heap<MeteredStream>(*connection_.stream, budget_->meter, SEND_QUEUE_PAUSE_READ_BYTES)),
+      redeemedPromise_(nullptr),
       network_(*metered_, initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
                rpcReaderOptions()),
       rpc_(capnp::makeRpcServer(network_, serviceFor(replicator, peer_, mode, budget_,
@@ -157,7 +99,7 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
   auto paf = kj::newPromiseAndFulfiller<void>();
   redeemed_ = kj::mv(paf.fulfiller);
   redeemedPromise_ = paf.promise.fork();
-  budget_->network_ = &network_;
+  budget_->meter->network = &network_;
   budget_->session_ = this;
   rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
   replicator_.addListener(this);
@@ -165,7 +107,7 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
 
 PeerSession::~PeerSession() noexcept(false) {
   replicator_.removeListener(this);
-  budget_->network_ = nullptr;
+  budget_->meter->network = nullptr;
   budget_->session_ = nullptr;
 }
 
