@@ -107,4 +107,16 @@ inline kj::Exception nodeException(kj::Exception::Type type, const std::string& 
   return kj::Exception(type, __FILE__, __LINE__, kj::heapString(what.c_str()));
 }
 
+// Relays, a member's side (node/relay-link.h; the relay's own limits are node/relay-limits.h).
+// Envelopes per put and their bytes (the relay refuses more: specs/relay.capnp).
+constexpr size_t RELAY_PUT_ENVELOPES_MAX = 256;
+constexpr size_t RELAY_PUT_BYTES_MAX = size_t{1} << 20;
+// Entries received through a relay before what they depend on, kept to try again, and how often.
+constexpr size_t RELAY_PENDING_ENTRIES_MAX = 4096;
+constexpr unsigned RELAY_PENDING_TRIES_MAX = 8;
+// Epochs one `kith sync` through a relay follows the journal into (each removal is one).
+constexpr unsigned RELAY_SYNC_EPOCH_MOVES_MAX = 4;
+// After a relay refused a put (mailbox full), no put to it for this long (pulling goes on).
+constexpr unsigned RELAY_REFUSED_RETRY_MS = 60000;
+
 }  // namespace kith::node
