@@ -8,8 +8,11 @@
 #include <qrencode.h>
 
 #include "cli/commands.h"
+#include "cli/limits.h"
 #include "cli/runtime.h"
+#include "crypto/aead.h"
 #include "crypto/fingerprint.h"
+#include "node/relay-invite.h"
 #include "protocol/invite.h"
 #include "protocol/roles.h"
 
@@ -67,7 +70,7 @@ std::string qrText(const std::string& text) {
 }
 
 void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const std::string& roleArg,
-               const std::string& expiresArg, const std::vector<std::string>& addressArgs) {
+               const std::string& expiresArg, const std::vector<std::string>& addressArgs, bool viaRelay) {
   auto role = protocol::tryParseRole(roleArg);
   if (!role || !protocol::isInvitable(*role)) {
     throw Error(ErrorKind::USAGE, "'" + roleArg + "' is not a role for an invite", "use subscriber or coauthor");
@@ -81,7 +84,28 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   }
   Config config = Config::load(ctx.home());
   std::vector<protocol::InviteAddress> addresses;
-  for (const auto& a : addressArgs.empty() ? std::vector<std::string>{config.listen} : addressArgs) {
+  std::optional<protocol::RelayAddress> relay;
+  if (viaRelay) {
+    if (!addressArgs.empty()) {
+      throw Error(ErrorKind::USAGE, "--via-relay and --address do not go together",
+                  "the code carries the relay's address; give one or the other");
+    }
+    store::RelaysScan scan;
+    store::scanRelays(ctx.store(), me.keyring(), journal, scan);
+    if (scan.relays.empty()) {
+      throw Error(ErrorKind::USAGE, "journal " + toHex(journal).substr(0, 16) + " uses no relay",
+                  "add one first with 'kith relay add HOST:PORT KEY'");
+    }
+    relay = scan.relays[0];
+    if (auto problem = protocol::inviteAddressProblem({relay->host, relay->port})) {
+      throw Error(ErrorKind::USAGE, "an invite cannot carry the relay's address: " + *problem,
+                  "add the relay by a numeric address or a host name");
+    }
+    addresses.push_back({relay->host, relay->port});
+  }
+  for (const auto& a : viaRelay              ? std::vector<std::string>{}
+                       : addressArgs.empty() ? std::vector<std::string>{config.listen}
+                                             : addressArgs) {
     auto [host, port] = parseAddress(a);
     if (host == "0.0.0.0" || host == "::") {
       throw Error(ErrorKind::USAGE,
@@ -104,23 +128,50 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   code.secret.resize(protocol::INVITE_SECRET_BYTES);
   crypto::randomBytes(code.secret);
   code.addresses = addresses;
+  if (relay) code.relay = relay->key;
   store::Invite invite;
   invite.id = protocol::inviteId(code.secret);
   invite.journal = journal;
   invite.role = *role;
   invite.createdMs = nowMs();
   invite.expiresMs = invite.createdMs + validMs;
+  if (relay) {
+    // The invite's mailbox on the relay is made now, so that the code works from the first moment;
+    // `kith serve` answers what arrives in it (config.json's relay_invites says where to look).
+    Runtime rt(ctx);
+    auto token = rt.config.relayTokens.find(relay->key);
+    try {
+      node::registerInviteMailbox(rt.io.getPort(), me.identity, invite.id, *relay,
+                                  token == rt.config.relayTokens.end() ? Bytes{} : token->second)
+          .wait(rt.io.getWaitScope());
+    } catch (const kj::Exception& e) {
+      throw Error(ErrorKind::IO,
+                  "the relay at " + node::formatHostPort(relay->host, relay->port) +
+                      " did not take the invite: " + terminalSafe(peerMessage(e), Newlines::ESCAPE),
+                  "check that the relay runs ('kith status' shows whether it was reached), or invite with --address");
+    }
+    rt.config.relayInvites.push_back({invite.id, *relay});
+    while (rt.config.relayInvites.size() > CONFIG_RELAY_INVITES_MAX) {
+      rt.config.relayInvites.erase(rt.config.relayInvites.begin());
+    }
+    rt.config.save(ctx.home());
+  }
   ctx.store().putInvite(invite);
   std::string text = protocol::encodeInvite(code);
   std::ostringstream out;
   out << text << "\n";
   if (::isatty(STDOUT_FILENO) && !ctx.options().json) out << "\n" << qrText(text) << "\n";
-  out << "One person can use this invite (as " << roleArg << ") until " << localTime(invite.expiresMs)
-      << ". Keep 'kith serve' running so that their node can reach yours";
+  out << "One person can use this invite (as " << roleArg << ") until " << localTime(invite.expiresMs);
+  if (relay) {
+    out << ". It goes through the relay " << node::formatHostPort(relay->host, relay->port)
+        << ": your node needs no open port, and answers when 'kith serve' runs";
+  } else {
+    out << ". Keep 'kith serve' running so that their node can reach yours";
+  }
   bool loopback = false;
   for (const auto& a : addresses)
     loopback = loopback || a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
-  if (loopback)
+  if (loopback && !relay)
     out << "\nNote: " << node::formatHostPort(addresses[0].host, addresses[0].port)
         << " is reachable from this machine only; use --address HOST:PORT for friends elsewhere";
   ctx.print({{"code", text},
@@ -164,11 +215,83 @@ void cmdInviteCancel(Context& ctx, const std::string& idArg) {
             "Cancelled invite " + toHex(matches[0].id).substr(0, 8) + ": nobody can use it any more");
 }
 
+// Joining through the relay the code names (specs/relay.md, "Joining").
+void acceptThroughRelay(Context& ctx, const protocol::InviteCode& code) {
+  const Unlocked& me = ctx.unlock();
+  Runtime rt(ctx);
+  auto& ws = rt.io.getWaitScope();
+  auto& port = rt.io.getPort();
+  protocol::RelayAddress relay{code.addresses[0].host, code.addresses[0].port, *code.relay};
+  std::string where = node::formatHostPort(relay.host, relay.port);
+  protocol::RedeemAnswer answer;
+  bool timedOut = false;
+  try {
+    auto answered = node::redeemThroughRelay(port, me.identity, code.secret, relay, [&where]() {
+      std::cerr << "Waiting for the owner's node: it answers through the relay " << where
+                << " when it next connects (up to " << ACCEPT_RELAY_WAIT_MS / 1000 << " s)..." << std::endl;
+    });
+    auto timeout = port.getTimer().afterDelay(ACCEPT_RELAY_WAIT_MS * kj::MILLISECONDS).then([&timedOut]() {
+      timedOut = true;
+      return protocol::RedeemAnswer{};
+    });
+    answer = answered.exclusiveJoin(kj::mv(timeout)).wait(ws);
+  } catch (const kj::Exception& e) {
+    throw Error(ErrorKind::IO,
+                "could not reach the relay at " + where + ": " + terminalSafe(peerMessage(e), Newlines::ESCAPE),
+                "check your connection; the relay may be down for a while, so try again later");
+  }
+  if (timedOut) {
+    throw Error(ErrorKind::IO, "the owner's node has not answered yet: it answers when it next connects to the relay",
+                "run the same 'kith accept' again later; your request waits at the relay");
+  }
+  if (!answer.ok) {
+    throw Error(ErrorKind::AUTH, "the owner's node refused the invite: " + terminalSafe(answer.reason),
+                "ask the journal's owner for a new invite");
+  }
+  auto epochKey = crypto::openSealed(me.identity.boxPublicKey(), me.identity.boxSecret(), answer.sealedEpochKey);
+  if (!epochKey || epochKey->size() != crypto::AEAD_KEY_BYTES) {
+    throw Error(ErrorKind::AUTH, "the owner's answer does not open with your key", "ask the owner for a new invite");
+  }
+  rt.config.addFollow({answer.journal, code.node});
+  rt.config.save(ctx.home());
+  // The first entries come through the journal's mailbox on the same relay.
+  node::RelayLink link(port, *rt.replicator, answer.journal, relay, code.node, {}, {});
+  link.bootstrap(answer.epoch, std::move(*epochKey));
+  const crypto::PublicKey mine = me.identity.publicKey();
+  store::Store& store = ctx.store();
+  auto joined = [&store, &answer, &mine]() {
+    auto m = store.member(answer.journal, mine);
+    return m && m->active;
+  };
+  uint64_t received = 0;
+  try {
+    received = link.syncOnce(joined, ACCEPT_RELAY_CATCHUP_MS).wait(ws).received;
+  } catch (const kj::Exception& e) {
+    std::cerr << "accept: joined, but the first sync through the relay stopped: "
+              << terminalSafe(peerMessage(e), Newlines::ESCAPE) << std::endl;
+  }
+  store::Keyring keyring = me.keyring();
+  auto title = store::journalTitle(store, keyring, answer.journal);
+  std::string role = protocol::roleName(answer.role);
+  ctx.print({{"journal", toHex(answer.journal)},
+             {"owner", toHex(code.node)},
+             {"role", role},
+             {"relay", where},
+             {"title", title ? json(*title) : json(nullptr)},
+             {"received", received}},
+            "Joined \"" + (title ? terminalSafe(*title) : std::string("(title not yet received)")) + "\" as " + role +
+                " through the relay " + where + " (journal " + toHex(answer.journal).substr(0, 16) + ", " +
+                std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
+                ". Read it with 'kith read --journal " + toHex(answer.journal).substr(0, 16) +
+                "'; keep 'kith serve' running for updates.");
+}
+
 void cmdAccept(Context& ctx, const std::string& codeArg) {
   protocol::InviteCode code = protocol::decodeInvite(codeArg);
   const Unlocked& me = ctx.unlock();
   if (code.node == me.identity.publicKey())
     throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
+  if (code.relay) return acceptThroughRelay(ctx, code);
   Runtime rt(ctx);
   auto& ws = rt.io.getWaitScope();
   auto& port = rt.io.getPort();
@@ -261,6 +384,7 @@ struct InviteArgs {
   std::string role = "subscriber";
   std::string expires = "7d";
   std::vector<std::string> addresses;
+  bool viaRelay = false;
 };
 
 }  // namespace
@@ -274,8 +398,10 @@ void addInviteCommands(Commands& commands) {
         cmd.add_option("--expires", a.expires, "How long the invite stays valid: 7d, 24h, 30m (at most 90d)");
         cmd.add_option("--address", a.addresses,
                        "HOST:PORT where friends reach your node (default: the listen address)");
+        cmd.add_flag("--via-relay", a.viaRelay,
+                     "Redeem through the journal's relay: neither node needs an open port (see 'kith relay add')");
       },
-      [](Context& ctx, const InviteArgs& a) { cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses); });
+      [](Context& ctx, const InviteArgs& a) { cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses, a.viaRelay); });
   Commands inviteCommands = commands.under(invite);
   inviteCommands.add("list", "List this node's invites", cmdInviteList);
   inviteCommands.add<std::string>(

@@ -22,6 +22,7 @@ void addCommands(CLI::App& app, Action& action) {
   addMemberCommands(commands);
   addPeerCommands(commands);
   addSyncServeCommands(commands);
+  addRelayCommands(commands);
   addCheckCommands(commands);
   addBackupCommands(commands);
 }

@@ -4,6 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "cli/context.h"
+
 namespace kith::cli {
 
 namespace {
@@ -35,6 +37,8 @@ ServeLock::~ServeLock() {
   }
 }
 
+std::string serveStatusPath(const Home& home) { return home.path() + "/serve-status.json"; }
+
 std::optional<std::string> servingAddress(const Home& home) {
   int fd = ::open(lockPath(home).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
@@ -65,6 +69,15 @@ crypto::PublicKey parseKey(const std::string& text, const char* what) {
                 "check that it was copied completely");
   }
   return *key;
+}
+
+Bytes parseRelayToken(const std::string& text) {
+  auto token = tryFromHex(text);
+  if (!token || token->empty() || token->size() > RELAY_TOKEN_BYTES_MAX) {
+    throw Error(ErrorKind::USAGE, "'" + terminalSafe(text.substr(0, 20)) + "' is not a relay access token",
+                "give the hexadecimal token the relay's operator made with 'kith relay token'");
+  }
+  return *token;
 }
 
 std::pair<std::string, uint16_t> parseAddress(const std::string& text, bool allowAnyPort) {
@@ -101,6 +114,33 @@ Config Config::load(const Home& home) {
         c.follows.push_back({*journal, *owner});
       }
     }
+    if (j.contains("relay_tokens")) {
+      const auto& tokens = j.at("relay_tokens");
+      if (!tokens.is_object() || tokens.size() > CONFIG_RELAY_TOKENS_MAX) {
+        throw corrupt(home, "'relay_tokens' is not a map of relay keys to tokens");
+      }
+      for (const auto& [k, v] : tokens.items()) {
+        auto key = tryKey32FromHex(k);
+        auto token = tryFromHex(v.get<std::string>());
+        if (!key || !token || token->size() > RELAY_TOKEN_BYTES_MAX) {
+          throw corrupt(home, "a relay token has a malformed key or token");
+        }
+        c.relayTokens[*key] = *token;
+      }
+    }
+    if (j.contains("relay_invites")) {
+      const auto& invites = j.at("relay_invites");
+      if (!invites.is_array() || invites.size() > CONFIG_RELAY_INVITES_MAX) {
+        throw corrupt(home, "'relay_invites' is not a list");
+      }
+      for (const auto& i : invites) {
+        auto id = tryKey32FromHex(i.at("invite").get<std::string>());
+        auto hp = node::parseHostPort(i.at("address").get<std::string>());
+        auto key = tryKey32FromHex(i.at("key").get<std::string>());
+        if (!id || !hp || !key) throw corrupt(home, "a relay invite has a malformed id, address or key");
+        c.relayInvites.push_back({*id, protocol::RelayAddress{hp->first, hp->second, *key}});
+      }
+    }
   } catch (const nlohmann::json::exception&) {
     // The library's own text names its internals, not the file: say what the file must hold.
     throw corrupt(home,
@@ -120,6 +160,20 @@ void Config::save(const Home& home) const {
   nlohmann::json followsJson = nlohmann::json::array();
   for (const auto& f : follows) followsJson.push_back({{"journal", toHex(f.journal)}, {"owner", toHex(f.owner)}});
   j["follows"] = followsJson;
+  if (!relayTokens.empty() || j.contains("relay_tokens")) {
+    nlohmann::json tokens = nlohmann::json::object();
+    for (const auto& [k, v] : relayTokens) tokens[toHex(k)] = toHex(v);
+    j["relay_tokens"] = tokens;
+  }
+  if (!relayInvites.empty() || j.contains("relay_invites")) {
+    nlohmann::json invites = nlohmann::json::array();
+    for (const auto& i : relayInvites) {
+      invites.push_back({{"invite", toHex(i.invite)},
+                         {"address", node::formatHostPort(i.relay.host, i.relay.port)},
+                         {"key", toHex(i.relay.key)}});
+    }
+    j["relay_invites"] = invites;
+  }
   home.writeConfig(j);
 }
 

@@ -1,5 +1,6 @@
 // The home's config.json as the commands use it: the listen address, known peers, followed journals.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,10 +19,24 @@ struct Follow {
   crypto::PublicKey owner{};
 };
 
+constexpr size_t CONFIG_RELAY_TOKENS_MAX = 64;
+constexpr size_t CONFIG_RELAY_INVITES_MAX = 256;
+constexpr size_t RELAY_TOKEN_BYTES_MAX = 64;
+
+// An invite redeemed through a relay: `kith serve` watches its mailbox there and answers.
+struct RelayInvite {
+  Key32 invite{};  // the invite's id (store/invites.h)
+  protocol::RelayAddress relay;
+};
+
 struct Config {
   std::string listen = DEFAULT_LISTEN;
   std::vector<node::PeerAddress> peers;
   std::vector<Follow> follows;
+  // Relay operators' access tokens, by relay key (`kith relay add --token`): the owner's node
+  // gives one when it makes a mailbox on that relay.
+  std::map<crypto::PublicKey, Bytes> relayTokens;
+  std::vector<RelayInvite> relayInvites;
 
   static Config load(const Home& home);  // throws Error(CORRUPT) with the file's name
   void save(const Home& home) const;
@@ -48,11 +63,17 @@ public:
 private:
   int fd_ = -1;
 };
+// HOME/serve-status.json, which a running `kith serve` keeps (peers and relays reached, last seen).
+std::string serveStatusPath(const Home& home);
+
 // The address a running `kith serve` of this home listens on; nullopt when none runs.
 std::optional<std::string> servingAddress(const Home& home);
 
 // Parses a 64-hex-digit public key given on the command line; throws Error(USAGE) saying what.
 crypto::PublicKey parseKey(const std::string& text, const char* what);
+// Parses an operator's access token (hex) given on the command line; throws Error(USAGE).
+Bytes parseRelayToken(const std::string& text);
+
 // Parses HOST:PORT given on the command line; throws Error(USAGE).
 // Port 0 (the OS chooses) only with `allowAnyPort`, for a listen address.
 std::pair<std::string, uint16_t> parseAddress(const std::string& text, bool allowAnyPort = false);

@@ -47,6 +47,15 @@ std::string Home::defaultPath() {
 
 bool Home::hasIdentity() const { return exists(keyFilePath()); }
 
+bool Home::isRelayHome() const { return exists(relayConfigPath()); }
+
+void Home::requireHousehold() const {
+  if (isRelayHome()) {
+    throw Error(ErrorKind::USAGE, path_ + " is a relay's home, not a household's",
+                "use 'kith relay serve', 'kith relay status' or 'kith relay token' with it, or pass another --home");
+  }
+}
+
 void Home::requireExists() const {
   if (!exists(path_)) {
     throw Error(ErrorKind::NOT_FOUND, "there is no kith home at " + path_,
@@ -203,6 +212,7 @@ void Home::writeKeyFile(ByteView bytes) const { writeFileAtomic(keyFilePath(), b
 
 Bytes Home::readKeyFile() const {
   requireExists();
+  requireHousehold();
   auto file = readSmallFile("the key file", keyFilePath(), crypto::KEY_FILE_BYTES_MAX, HINT_RESTORE_KEY);
   if (!file) {
     throw Error(ErrorKind::NOT_FOUND, "the home " + path_ + " has no identity yet", "run 'kith init' first");
@@ -212,6 +222,7 @@ Bytes Home::readKeyFile() const {
 
 std::unique_ptr<store::Store> Home::openStore(store::StoreOptions options) const {
   requireExists();
+  requireHousehold();
   options.create = false;
   return store::Store::open(storeDir(), options);
 }
@@ -224,6 +235,7 @@ std::unique_ptr<store::Store> Home::createStore(store::StoreOptions options) con
 }
 
 nlohmann::json Home::readConfig() const {
+  requireHousehold();
   auto file = readSmallFile("the configuration", configPath(), CONFIG_BYTES_MAX, "fix or remove the file");
   if (!file) return nlohmann::json::object();
   auto config = nlohmann::json::parse(file->begin(), file->end(), nullptr, false);

@@ -4,6 +4,13 @@
 //   HOME/store/         LMDB (data.mdb, lock.mdb)
 //   HOME/config.json    settings that are not secret: listen address, known peers
 //
+// A relay's home (`kith relay init`, cli/cmd-relay-operator.cpp) is another kind of home:
+//   HOME/relay.json     the operator's settings; its presence is what makes a relay home
+//   HOME/relay.key      the relay's key file, never sealed (a relay starts unattended), mode 0600
+//   HOME/store/         the relay's LMDB store (store/relay-store.h), not a household's
+// Household commands refuse a relay's home (readKeyFile, openStore and readConfig say so), and the
+// relay commands refuse a household's.
+//
 // The folder is created with mode 0700. Its default is $KITH_HOME, else $XDG_DATA_HOME/kith, else
 // ~/.local/share/kith.
 // Caveats: errors are kith::Error with a hint for the user (NOT_FOUND: "run 'kith init'").
@@ -30,6 +37,11 @@ public:
   std::string keyFilePath() const { return path_ + "/identity.key"; }
   std::string storeDir() const { return path_ + "/store"; }
   std::string configPath() const { return path_ + "/config.json"; }
+  std::string relayConfigPath() const { return path_ + "/relay.json"; }
+  std::string relayKeyFilePath() const { return path_ + "/relay.key"; }
+
+  // True when this is a relay's home (it has relay.json).
+  bool isRelayHome() const;
 
   bool hasIdentity() const;
   // Creates the folder (0700) and store/ if needed. Throws Error(CONFLICT) when an identity exists.
@@ -50,6 +62,8 @@ public:
 
 private:
   void requireExists() const;
+  // Throws Error(USAGE) when this is a relay's home: a household command was given it.
+  void requireHousehold() const;
   std::string path_;
 };
 

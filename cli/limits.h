@@ -41,4 +41,11 @@ constexpr uint64_t BACKUP_FILE_BYTES_MAX = BACKUP_HEADER_BYTES + BACKUP_SECTIONS
 // The buffer the store section is streamed through when writing, checking and restoring a backup.
 constexpr size_t BACKUP_CHUNK_BYTES = size_t{1} << 20;
 
+// `kith serve` writes its status file (peers and relays reached) at most this often.
+constexpr unsigned SERVE_STATUS_DELAY_MS = 1000;
+// `kith accept` through a relay waits this long for the owner's node to answer.
+constexpr unsigned ACCEPT_RELAY_WAIT_MS = 60000;
+// After joining through a relay, `kith accept` waits this long for the journal's first entries.
+constexpr unsigned ACCEPT_RELAY_CATCHUP_MS = 20000;
+
 }  // namespace kith::cli

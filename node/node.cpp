@@ -279,6 +279,8 @@ void Node::adopt(SecureConnection connection, bool initiator) {
   auto canceler = kj::heap<kj::Canceler>();
   uint64_t serial = ++serial_;
   replicator_.log().info("[peer {}] connected ({})", label, initiator ? "outbound" : "inbound");
+  lastSeen_[peer] = nowMs();
+  changed();
   auto ended = canceler->wrap(session->run())
                    .then([]() -> kj::Promise<void> { return kj::READY_NOW; },
                          [this, label](kj::Exception&& e) {
@@ -289,11 +291,26 @@ void Node::adopt(SecureConnection connection, bool initiator) {
                      tasks_.add(kj::evalLater([this, peer, serial]() {
                        auto it = sessions_.find(peer);
                        if (it != sessions_.end() && it->second.serial == serial) sessions_.erase(it);
+                       lastSeen_[peer] = nowMs();
+                       changed();
                      }));
                    })
                    .fork();
   sessions_.emplace(peer, Live{kj::mv(session), kj::mv(canceler), kj::mv(ended), serial});
   tasks_.add(sessions_.find(peer)->second.ended.addBranch());
+}
+
+std::vector<PeerState> Node::peerStates() const {
+  std::vector<PeerState> out;
+  for (const auto& [key, seen] : lastSeen_) {
+    bool connected = sessions_.count(key) != 0;
+    out.push_back(PeerState{key, connected, connected ? nowMs() : seen});
+  }
+  return out;
+}
+
+void Node::changed() {
+  if (onChange_) onChange_();
 }
 
 }  // namespace kith::node

@@ -16,6 +16,7 @@
 //   sides: the one whose initiator has the smaller key stays.
 // - Destroy the Node before the Replicator and the event port.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +45,13 @@ struct NodeOptions {
   std::vector<crypto::PublicKey> trusted;                  // accepted besides members (followed owners)
 };
 
+// A peer this node was connected with since it started, for `kith status`.
+struct PeerState {
+  crypto::PublicKey key{};
+  bool connected = false;
+  int64_t lastSeenMs = 0;  // now while connected; else when the connection ended
+};
+
 class Node final : private kj::TaskSet::ErrorHandler {
 public:
   Node(UvEventPort& port, Replicator& replicator, NodeOptions options);
@@ -59,6 +67,10 @@ public:
   size_t handshakeCount() const { return handshakes_.size(); }
   // Inbound handshakes dropped so far because the pool was full.
   uint64_t handshakesDropped() const { return handshakesDropped_; }
+  // The peers connected now or since the node started (at most PEERS_MAX connected at once).
+  std::vector<PeerState> peerStates() const;
+  // Called when a peer connects or disconnects.
+  void setOnChange(std::function<void()> onChange) { onChange_ = std::move(onChange); }
 
 private:
   struct Entry;
@@ -72,6 +84,7 @@ private:
   std::string acceptReason(const crypto::PublicKey& peer) const;
   void respond(kj::Own<UvStream> stream);
   void taskFailed(kj::Exception&& exception) override;
+  void changed();
 
   UvEventPort& port_;
   Replicator& replicator_;
@@ -98,6 +111,8 @@ private:
   uint64_t handshakesDropped_ = 0;
   uint64_t redeemersDropped_ = 0;
   uint64_t serial_ = 0;
+  std::map<crypto::PublicKey, int64_t> lastSeen_;  // every peer adopted since start (bounded by who may connect)
+  std::function<void()> onChange_;
   kj::TimePoint nextReaderCheck_;
   unsigned publishing_ = 0;  // consecutive looks that found a commit written but not yet visible
   kj::TaskSet tasks_;

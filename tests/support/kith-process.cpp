@@ -154,6 +154,15 @@ RunResult KithHome::kithOk(const std::vector<std::string>& args) const {
   return r;
 }
 
+std::unique_ptr<Process> KithHome::start(const std::vector<std::string>& args) const {
+  RunOptions options = kithOptions();
+  if (passphrase_) options.env["KITH_PASSPHRASE"] = *passphrase_;
+  options.dieWithParent = true;
+  std::vector<std::string> argv{kithBinary(), "--home", path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::make_unique<Process>(argv, options);
+}
+
 json KithHome::kithJson(const std::vector<std::string>& args) const {
   std::vector<std::string> withJson{"--json"};
   withJson.insert(withJson.end(), args.begin(), args.end());
@@ -162,34 +171,99 @@ json KithHome::kithJson(const std::vector<std::string>& args) const {
   return json::parse(r.out);
 }
 
-KithServe::KithServe(const KithHome& home)
-    : process_({kithBinary(), "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, kithOptions()) {
-  bool listening = process_.waitForOutput("listening on 127.0.0.1:", READY_TIMEOUT_MS);
-  INFO(home.name() << "'s node:\n" << process_.output());
-  REQUIRE(listening);
-  // The needle may have arrived before the rest of its line.
-  static const std::regex LISTENING("listening on 127\\.0\\.0\\.1:([0-9]+)\n");
-  std::smatch match;
-  std::string log;
-  REQUIRE(eventually(READY_TIMEOUT_MS, [&] {
-    log = process_.output();
-    return std::regex_search(log, match, LISTENING);
-  }));
-  int port = std::stoi(match[1].str());
-  REQUIRE(port > 0);
-  REQUIRE(port <= UINT16_MAX);
-  port_ = static_cast<uint16_t>(port);
-}
+namespace {
 
-std::string KithServe::stop(int sig) {
-  int code = process_.stop(sig);
-  std::string out = process_.output();
+// Stops a long-running `kith serve` or `kith relay serve` with `sig` and checks that it ended as
+// it should: exit 0 after its "stopping" and "stopped" lines, no sanitizer report.
+std::string stopServing(Process& process, int sig) {
+  int code = process.stop(sig);
+  std::string out = process.output();
   INFO("signal " << sig << "\n--- log ---\n" << out);
   REQUIRE(code == 0);
   REQUIRE(contains(out, "stopping (signal " + std::to_string(sig) + ")"));
   REQUIRE(contains(out, " stopped\n"));
   REQUIRE_FALSE(hasSanitizerReport(out));
   return out;
+}
+
+// The port in the "listening on 127.0.0.1:PORT" line of a serve's log (the needle may arrive
+// before the rest of its line, hence the wait for the character after the port).
+uint16_t listeningPort(Process& process, const std::string& who) {
+  bool listening = process.waitForOutput("listening on 127.0.0.1:", READY_TIMEOUT_MS);
+  INFO(who << ":\n" << process.output());
+  REQUIRE(listening);
+  static const std::regex LISTENING("listening on 127\\.0\\.0\\.1:([0-9]+)[^0-9]");
+  std::smatch match;
+  std::string log;
+  REQUIRE(eventually(READY_TIMEOUT_MS, [&] {
+    log = process.output();
+    return std::regex_search(log, match, LISTENING);
+  }));
+  int port = std::stoi(match[1].str());
+  REQUIRE(port > 0);
+  REQUIRE(port <= UINT16_MAX);
+  return static_cast<uint16_t>(port);
+}
+
+}  // namespace
+
+KithServe::KithServe(const KithHome& home)
+    : process_({kithBinary(), "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, kithOptions()) {
+  port_ = listeningPort(process_, home.name() + "'s node");
+}
+
+std::string KithServe::stop(int sig) { return stopServing(process_, sig); }
+
+RunResult finished(Process& process, const std::vector<std::string>& argv, int timeoutMs) {
+  RunResult r;
+  r.argv = argv;
+  bool ended = eventually(timeoutMs, [&] {
+    process.output();  // drained as it comes, so that the child never waits on a full pipe
+    return process.tryWait().has_value();
+  });
+  if (!ended) {
+    process.stop(SIGKILL);
+    r.timedOut = true;
+  }
+  r.err = process.output();
+  r.signal = process.termSignal();
+  r.exitCode = r.signal != 0 || r.timedOut ? -1 : *process.tryWait();
+  return r;
+}
+
+KithRelay::KithRelay(std::string name, const std::vector<std::string>& initArgs, bool serve)
+    : home_(std::move(name), false) {
+  std::vector<std::string> args{"relay", "init"};
+  args.insert(args.end(), initArgs.begin(), initArgs.end());
+  json init = home_.kithJson(args);
+  key_ = init.at("key").get<std::string>();
+  REQUIRE(key_.size() == 64);
+  if (serve) start();
+}
+
+KithRelay::~KithRelay() = default;
+
+void KithRelay::start() {
+  REQUIRE(process_ == nullptr);
+  RunOptions options = kithOptions();
+  options.outputPath = home_.dir() + "/relay.log";
+  options.dieWithParent = true;
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{kithBinary(), "--home", path(), "relay", "serve", "--listen", "127.0.0.1:0"}, options);
+  port_ = listeningPort(*process_, name() + "'s relay");
+}
+
+std::string KithRelay::stop(int sig) {
+  REQUIRE(process_ != nullptr);
+  std::string out = stopServing(*process_, sig);
+  process_.reset();
+  return out;
+}
+
+std::string KithRelay::log() { return process_ ? process_->output() : readFile(home_.dir() + "/relay.log"); }
+
+bool KithRelay::waitForLog(const std::string& needle, int timeoutMs) {
+  return process_ != nullptr && process_->waitForOutput(needle, timeoutMs);
 }
 
 }  // namespace kith::test

@@ -5,6 +5,8 @@
 //   KithServe node(owner);                      // `kith serve` on a port the OS chose
 //   json entries = owner.kithJson({"read"});    // must exit 0
 //   std::string line = requireError(stranger.kith({"accept", code}));
+//   KithRelay relay("relay");                   // `kith relay init`, then `kith relay serve`
+//   owner.kithOk({"relay", "add", relay.address(), relay.key()});
 //
 // Readiness is explicit: the "listening on" log line, and `eventually` (polling a condition
 // against a deadline); nothing sleeps for a fixed time.
@@ -18,6 +20,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -110,6 +113,9 @@ public:
   RunResult runUnchecked(const std::vector<std::string>& args) const;
   // A command that must exit 0 (its stderr may carry progress lines).
   RunResult kithOk(const std::vector<std::string>& args) const;
+  // The command left running (a `kith accept` that waits), its stdout and stderr in one stream;
+  // check it with finished() when it has ended.
+  std::unique_ptr<Process> start(const std::vector<std::string>& args) const;
   // `kith --json ARGS...`, which must exit 0; its stdout parsed.
   nlohmann::json kithJson(const std::vector<std::string>& args) const;
   nlohmann::json read() const { return kithJson({"read"}); }
@@ -137,6 +143,54 @@ public:
 
 private:
   Process process_;
+  uint16_t port_ = 0;
+};
+
+// A command started with KithHome::start, once it has exited (or after `timeoutMs`, when it is
+// killed and reported as timed out): what ran, its exit, and its output (stdout and stderr
+// together, in `err`), for requireNoCrash and the test's own checks.
+RunResult finished(Process& process, const std::vector<std::string>& argv, int timeoutMs);
+
+// A relay for others: `kith relay init` in its own temporary home (a relay's home, apart from any
+// household's), then `kith relay serve --listen 127.0.0.1:0`, its port read from the "listening
+// on" line. Its key comes from init's --json output. Every command run through it is checked by
+// requireNoCrash. The serve's log goes to a file beside the home (dir()/relay.log), not in it.
+class KithRelay {
+public:
+  // `initArgs` are added to `kith relay init` (e.g. {"--admission", "token"}); with `serve` false
+  // the relay is made but not started (start() does it).
+  explicit KithRelay(std::string name = "relay", const std::vector<std::string>& initArgs = {}, bool serve = true);
+  ~KithRelay();
+  KithRelay(const KithRelay&) = delete;
+  KithRelay& operator=(const KithRelay&) = delete;
+
+  const std::string& name() const { return home_.name(); }
+  const std::string& key() const { return key_; }         // the relay's public key, hex
+  const std::string& dir() const { return home_.dir(); }  // around the home (the log is here)
+  std::string path() const { return home_.path(); }       // the relay's home
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  uint16_t port() const { return port_; }
+  bool running() const { return process_ != nullptr; }
+
+  // `kith relay serve --listen 127.0.0.1:0` (again, on a new port, after stop()).
+  void start();
+  // Stops the relay with `sig`; it must exit 0 after logging that it stopped, with no sanitizer
+  // report. Returns its whole log.
+  std::string stop(int sig = SIGTERM);
+  std::string log();
+  bool waitForLog(const std::string& needle, int timeoutMs = READY_TIMEOUT_MS);
+
+  // `kith --home RELAYHOME ARGS...`, as KithHome's.
+  RunResult kith(const std::vector<std::string>& args) const { return home_.kith(args); }
+  RunResult kithOk(const std::vector<std::string>& args) const { return home_.kithOk(args); }
+  nlohmann::json kithJson(const std::vector<std::string>& args) const { return home_.kithJson(args); }
+  // `kith relay status --json`.
+  nlohmann::json status() const { return kithJson({"relay", "status"}); }
+
+private:
+  KithHome home_;
+  std::string key_;
+  std::unique_ptr<Process> process_;
   uint16_t port_ = 0;
 };
 
