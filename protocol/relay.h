@@ -22,8 +22,10 @@ constexpr uint16_t RELAY_PROTOCOL_VERSION = 1;
 constexpr size_t MAILBOX_ID_BYTES = 32;
 // The padded sizes of an envelope's plaintext (u32 length || packed entry || zeros). The last one
 // takes the largest entry (ENTRY_BYTES_MAX and its signature).
-constexpr size_t ENVELOPE_BUCKETS[] = {512, 2048, 8192, 32768, 4 + crypto::SIGNATURE_BYTES + ENTRY_BYTES_MAX};
-constexpr size_t ENVELOPE_BYTES_MAX = ENVELOPE_BUCKETS[4] + crypto::AEAD_OVERHEAD_BYTES;
+constexpr size_t ENVELOPE_BUCKETS[] = {512,  1024,  2048,  4096,
+                                       8192, 16384, 32768, 4 + crypto::SIGNATURE_BYTES + ENTRY_BYTES_MAX};
+constexpr size_t ENVELOPE_BUCKET_COUNT = sizeof ENVELOPE_BUCKETS / sizeof ENVELOPE_BUCKETS[0];
+constexpr size_t ENVELOPE_BYTES_MAX = ENVELOPE_BUCKETS[ENVELOPE_BUCKET_COUNT - 1] + crypto::AEAD_OVERHEAD_BYTES;
 constexpr size_t ENVELOPE_BYTES_MIN = ENVELOPE_BUCKETS[0] + crypto::AEAD_OVERHEAD_BYTES;
 
 // What members know of one mailbox: its id (what the relay calls it), the key that seals its

@@ -41,14 +41,14 @@ interface Relay {
 
 interface Mailbox {
   put @0 (envelopes :List(Data)) -> (cursor :UInt64, stored :UInt32);
-  # Stores envelopes (each of one of the sizes of specs/relay.md, at most 65,644 bytes; at most 256
+  # Stores envelopes (each of one of the sizes of specs/relay.md, at most 65,644 bytes; at most 2,048
   # per call, and 1 MiB plus one largest envelope). An envelope the mailbox holds already (the same
   # bytes) is not stored again. Answers the mailbox's last cursor and how many were new. Refused,
   # with nothing stored, when the mailbox is closed ("mailbox closed") or the call would take it
   # past its quota ("mailbox full: ...").
 
   get @1 (after :UInt64, wait :Bool) -> (envelopes :List(Envelope), cursor :UInt64, closed :Bool);
-  # The envelopes stored after cursor `after`, oldest first: at most 256 and about 1 MiB. With
+  # The envelopes stored after cursor `after`, oldest first: at most 1,536 and about 1 MiB. With
   # `wait` and nothing to answer, the answer waits until an envelope arrives, the mailbox is
   # closed, or 5 minutes pass (then empty). `cursor` is the last cursor the answer covers (`after`
   # when empty); `closed` says the mailbox was rotated away (what it still holds is answered
