@@ -1,17 +1,11 @@
 #include "node/relay-client.h"
 
 #include "node/limits.h"
+#include "node/send-queue.h"
 #include "node/uv/uv-stream.h"
 
 namespace kith::node {
 namespace {
-
-capnp::ReaderOptions relayReaderOptions() {
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = RPC_MESSAGE_WORDS_MAX;
-  options.nestingLimit = RPC_NESTING_MAX;
-  return options;
-}
 
 relayrpc::Relay::Client bootstrapRelay(capnp::RpcSystem<capnp::rpc::twoparty::VatId>& rpc) {
   capnp::MallocMessageBuilder message;
@@ -20,13 +14,11 @@ relayrpc::Relay::Client bootstrapRelay(capnp::RpcSystem<capnp::rpc::twoparty::Va
   return rpc.bootstrap(vatId).castAs<relayrpc::Relay>();
 }
 
-capnp::Data::Reader asData(ByteView bytes) { return capnp::Data::Reader(bytes.data(), bytes.size()); }
-
 }  // namespace
 
 RelayConnection::RelayConnection(SecureConnection connection, crypto::Identity transportKey)
     : connection_(kj::mv(connection)), transportKey_(std::move(transportKey)), relayKey_(connection_.remote),
-      network_(*connection_.stream, capnp::rpc::twoparty::Side::CLIENT, relayReaderOptions()),
+      network_(*connection_.stream, capnp::rpc::twoparty::Side::CLIENT, connectionReaderOptions(RPC_MESSAGE_WORDS_MAX)),
       rpc_(capnp::makeRpcClient(network_)), relay_(bootstrapRelay(rpc_)) {
   rpc_.setFlowLimit(RPC_FLOW_LIMIT_WORDS);
 }

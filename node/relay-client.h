@@ -18,6 +18,9 @@
 
 namespace kith::node {
 
+// Bytes as a Data field of a relay call (a view: the bytes must outlive the call's builder).
+inline capnp::Data::Reader asData(ByteView bytes) { return capnp::Data::Reader(bytes.data(), bytes.size()); }
+
 class RelayConnection {
 public:
   RelayConnection(SecureConnection connection, crypto::Identity transportKey);

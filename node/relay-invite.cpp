@@ -8,8 +8,6 @@ namespace kith::node {
 
 namespace {
 
-capnp::Data::Reader asData(ByteView bytes) { return capnp::Data::Reader(bytes.data(), bytes.size()); }
-
 kj::Promise<void> putOne(relayrpc::Mailbox::Client mailbox, Bytes envelope) {
   auto request = mailbox.putRequest();
   request.initEnvelopes(1).set(0, asData(envelope));

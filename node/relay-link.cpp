@@ -9,8 +9,6 @@ namespace kith::node {
 
 namespace {
 
-capnp::Data::Reader asData(ByteView bytes) { return capnp::Data::Reader(bytes.data(), bytes.size()); }
-
 bool says(const kj::Exception& e, const char* what) {
   return std::string_view(e.getDescription().cStr()).find(what) != std::string_view::npos;
 }
@@ -323,15 +321,21 @@ kj::Promise<void> RelayLink::pullLive(std::shared_ptr<Conn> conn) {
   return pull(conn, true).then([this, conn](bool) { return pullLive(conn); });
 }
 
+std::shared_ptr<std::vector<Bytes>> RelayLink::entriesFor(const VersionVector& have, uint32_t epoch,
+                                                          VersionVector& last) {
+  auto entries = std::make_shared<std::vector<Bytes>>();
+  auto info = replicator_.store().journal(journal_);
+  if (!info) return entries;
+  for (Bytes& p : entriesBeyond(replicator_.store(), journal_, have, last)) {
+    if (belongsIn(p, epoch, info->owner)) entries->push_back(std::move(p));
+  }
+  return entries;
+}
+
 kj::Promise<void> RelayLink::pushAll(std::shared_ptr<Conn> conn) {
   VersionVector last;
-  std::vector<Bytes> beyond = entriesBeyond(replicator_.store(), journal_, has_, last);
-  if (beyond.empty()) return kj::READY_NOW;
-  auto info = replicator_.store().journal(journal_);
-  auto entries = std::make_shared<std::vector<Bytes>>();
-  for (Bytes& p : beyond) {
-    if (info && belongsIn(p, conn->epoch, info->owner)) entries->push_back(std::move(p));
-  }
+  auto entries = entriesFor(has_, conn->epoch, last);
+  if (last.empty()) return kj::READY_NOW;
   return pushEntries(conn, entries, 0, kj::READY_NOW).then([this, conn, last = kj::mv(last)]() {
     for (const auto& [author, seq] : last) {
       uint64_t& has = has_[author];
@@ -375,20 +379,15 @@ kj::Promise<void> RelayLink::pushTransition(std::shared_ptr<Conn> old, uint32_t 
   // epoch (by ownerChainOnly, only the owner's chain) and the removal that re-keyed it, which
   // carries their wraps of the new key. Nothing of the new epoch: the removed member can still
   // read the old mailbox.
-  store::Store& store = replicator_.store();
-  auto info = store.journal(journal_);
-  if (!info) return kj::READY_NOW;
   VersionVector have = has_;
   if (ownerChainOnly) {
-    have = store.versionVector(journal_);
+    auto info = replicator_.store().journal(journal_);
+    if (!info) return kj::READY_NOW;
+    have = replicator_.store().versionVector(journal_);
     have[info->owner] = 0;
   }
   VersionVector last;
-  std::vector<Bytes> beyond = entriesBeyond(store, journal_, have, last);
-  auto entries = std::make_shared<std::vector<Bytes>>();
-  for (Bytes& p : beyond) {
-    if (belongsIn(p, newEpoch - 1, info->owner)) entries->push_back(std::move(p));
-  }
+  auto entries = entriesFor(have, newEpoch - 1, last);
   if (entries->empty()) return kj::READY_NOW;
   replicator_.log().info("relay {}: handing {} entries of epoch {} and its re-key to the old mailbox", formatRelay(),
                          entries->size(), newEpoch - 1);

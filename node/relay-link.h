@@ -91,6 +91,8 @@ private:
   kj::Promise<void> pullUntilEmpty(std::shared_ptr<Conn> conn);
   kj::Promise<void> pullLive(std::shared_ptr<Conn> conn);
   kj::Promise<void> ingest(std::vector<Bytes> packed);
+  // The entries beyond `have` that belong in the mailbox of `epoch` (`last`: how far they went).
+  std::shared_ptr<std::vector<Bytes>> entriesFor(const VersionVector& have, uint32_t epoch, VersionVector& last);
   kj::Promise<void> pushAll(std::shared_ptr<Conn> conn);
   kj::Promise<void> pushEntries(std::shared_ptr<Conn> conn, std::shared_ptr<std::vector<Bytes>> entries, size_t from,
                                 kj::Promise<void> inFlight);

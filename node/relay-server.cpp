@@ -21,13 +21,6 @@ using store::RelayRefusalKind;
 // exist.
 constexpr const char* NO_MAILBOX_OR_WRONG_CREDENTIAL = "no such mailbox or wrong credential";
 
-capnp::ReaderOptions relayReaderOptions() {
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = RELAY_RPC_MESSAGE_WORDS_MAX;
-  options.nestingLimit = RPC_NESTING_MAX;
-  return options;
-}
-
 // "203.0.113.5:4242" -> "203.0.113.5"; "[::1]:4242" -> "::1".
 std::string addressOf(const std::string& peerName) {
   if (!peerName.empty() && peerName[0] == '[') {
@@ -83,7 +76,7 @@ struct RelayServer::Connection {
       : connection(kj::mv(secure)), peer(kj::mv(peerState)), address(kj::mv(address)),
         meter(std::make_shared<SendQueueMeter>()),
         metered(kj::heap<MeteredStream>(*connection.stream, meter, RELAY_SEND_QUEUE_PAUSE_READ_BYTES)),
-        network(*metered, capnp::rpc::twoparty::Side::SERVER, relayReaderOptions()),
+        network(*metered, capnp::rpc::twoparty::Side::SERVER, connectionReaderOptions(RELAY_RPC_MESSAGE_WORDS_MAX)),
         rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
     meter->network = &network;
     rpc.setFlowLimit(RELAY_RPC_FLOW_LIMIT_WORDS);

@@ -1,6 +1,15 @@
 #include "node/send-queue.h"
 
+#include "node/limits.h"
+
 namespace kith::node {
+
+capnp::ReaderOptions connectionReaderOptions(uint64_t traversalWords) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = traversalWords;
+  options.nestingLimit = RPC_NESTING_MAX;
+  return options;
+}
 
 kj::Promise<void> SendQueueMeter::whenBelow(size_t bytes) {
   if (queued() < bytes) return kj::READY_NOW;

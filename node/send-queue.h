@@ -1,4 +1,5 @@
-// What one connection holds for its peer, metered (specs/replication.md, "What one connection may
+// What one connection may make this node read and hold: the reader limits of its RPC system, and
+// what it holds for its peer, metered (specs/replication.md, "What one connection may
 // cost"): Cap'n Proto's own count of the bytes queued to the peer, with a wake-up after every write
 // the socket finished, and the stream under the RPC system that stops reading the peer's next call
 // while too much waits to be sent. Household sessions (node/session.cpp) and the relay
@@ -11,6 +12,7 @@
 // - A failed write releases every waiter and the queue reads as empty from then on: nothing will
 //   be sent any more, and the connection is ending.
 #pragma once
+#include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 
@@ -18,6 +20,10 @@
 #include <vector>
 
 namespace kith::node {
+
+// The reader limits of one connection's RPC system: at most `traversalWords` per message (what
+// the largest message this side accepts needs) and RPC_NESTING_MAX deep.
+capnp::ReaderOptions connectionReaderOptions(uint64_t traversalWords);
 
 class SendQueueMeter {
 public:

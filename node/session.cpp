@@ -13,13 +13,6 @@
 namespace kith::node {
 namespace {
 
-capnp::ReaderOptions rpcReaderOptions() {
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = RPC_MESSAGE_WORDS_MAX;
-  options.nestingLimit = RPC_NESTING_MAX;
-  return options;
-}
-
 rpc::Node::Client bootstrapOf(capnp::RpcSystem<capnp::rpc::twoparty::VatId>& rpc, bool initiator) {
   capnp::MallocMessageBuilder message;
   auto vatId = message.initRoot<capnp::rpc::twoparty::VatId>();
@@ -89,7 +82,7 @@ PeerSession::PeerSession(Replicator& replicator, SecureConnection connection, bo
       metered_(kj::heap<MeteredStream>(*connection_.stream, budget_->meter, SEND_QUEUE_PAUSE_READ_BYTES)),
       redeemedPromise_(nullptr),
       network_(*metered_, initiator ? capnp::rpc::twoparty::Side::CLIENT : capnp::rpc::twoparty::Side::SERVER,
-               rpcReaderOptions()),
+               connectionReaderOptions(RPC_MESSAGE_WORDS_MAX)),
       rpc_(capnp::makeRpcServer(network_, serviceFor(replicator, peer_, mode, budget_,
                                                      [this]() {
                                                        if (redeemed_->isWaiting()) redeemed_->fulfill();
