@@ -49,6 +49,30 @@ Bytes checksum(ByteView body) {
   return Bytes{static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)};
 }
 
+// CRC-8 (polynomial 0x07, initial value 0, MSB first, no final xor: CRC-8/SMBUS) of a short
+// code's bytes. In 20 letters it catches every single mistyped letter (an error within 8
+// consecutive bits) and every swap of neighbouring letters (tests/protocol/invite-test.cpp checks
+// both exhaustively), so that a typo says "mistyped" and does not cost one of the invite's tries.
+uint8_t checksum8(ByteView body) {
+  uint8_t crc = 0;
+  for (uint8_t byte : body) {
+    crc = static_cast<uint8_t>(crc ^ byte);
+    for (int i = 0; i < 8; ++i) crc = static_cast<uint8_t>(crc & 0x80 ? (crc << 1) ^ 0x07 : crc << 1);
+  }
+  return crc;
+}
+
+// The symbols of `text` without separators; throws "too long" past INVITE_CODE_CHARS_MAX.
+std::string withoutSeparators(std::string_view text) {
+  if (text.size() > INVITE_CODE_CHARS_MAX) throw mistyped("too long");
+  std::string symbols;
+  for (char c : text) {
+    if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    symbols.push_back(c);
+  }
+  return symbols;
+}
+
 bool isLetterOrDigit(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 // The 4 or 16 bytes of a numeric address, or nothing. inet_pton reads a C string, so a host with a
@@ -157,12 +181,7 @@ std::string encodeInvite(const InviteCode& code) {
 }
 
 InviteCode decodeInvite(std::string_view text) {
-  if (text.size() > INVITE_CODE_CHARS_MAX) throw mistyped("too long");
-  std::string symbols;
-  for (char c : text) {
-    if (c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
-    symbols.push_back(c);
-  }
+  std::string symbols = withoutSeparators(text);
   auto isPrefix = [&] {
     if (symbols.size() < 4) return false;
     for (size_t i = 0; i < 4; ++i) {
@@ -254,6 +273,82 @@ InviteCode decodeInvite(std::string_view text) {
   }
   if (pos != body.size()) throw mistyped("trailing bytes");
   if (!crypto::toBoxPublicKey(code.node)) throw mistyped("the node key is not valid");
+  return code;
+}
+
+std::string encodeShortInvite(const ShortInviteCode& code) {
+  KITH_ASSERT(code.password.size() == INVITE_SHORT_PASSWORD_BYTES);
+  auto v4 = numericAddress(code.host, AF_INET);
+  if (!v4 || code.port == 0 || *v4 == Bytes(4, 0)) {
+    throw Error(ErrorKind::INPUT, "a short code carries one numeric IPv4 address and a port, not " + code.host,
+                "give an IPv4 address with --address, or use the long code");
+  }
+  Bytes b = *v4;
+  b.push_back(static_cast<uint8_t>(code.port >> 8));
+  b.push_back(static_cast<uint8_t>(code.port));
+  b.push_back(code.slot);
+  b.insert(b.end(), code.password.begin(), code.password.end());
+  b.push_back(checksum8(b));
+  KITH_ASSERT(b.size() == INVITE_SHORT_BYTES);
+  std::string symbols;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : b) {
+    buffer = buffer << 8 | byte;
+    bits += 8;
+    while (bits >= 5) {
+      symbols.push_back(ALPHABET[(buffer >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) symbols.push_back(ALPHABET[(buffer << (5 - bits)) & 31]);
+  KITH_ASSERT(symbols.size() == INVITE_SHORT_SYMBOLS);
+  std::string out;
+  for (size_t i = 0; i < symbols.size(); i += INVITE_SHORT_GROUP_CHARS) {
+    if (!out.empty()) out += "-";
+    out += symbols.substr(i, INVITE_SHORT_GROUP_CHARS);
+  }
+  KITH_ASSERT(out.size() == INVITE_SHORT_CHARS);
+  return out;
+}
+
+bool isShortInviteText(std::string_view text) {
+  if (text.size() > INVITE_CODE_CHARS_MAX) return false;
+  return withoutSeparators(text).size() == INVITE_SHORT_SYMBOLS;
+}
+
+ShortInviteCode decodeShortInvite(std::string_view text) {
+  std::string symbols = withoutSeparators(text);
+  if (symbols.size() != INVITE_SHORT_SYMBOLS) {
+    throw mistyped("a short code has " + std::to_string(INVITE_SHORT_SYMBOLS) + " letters and digits, not " +
+                   std::to_string(symbols.size()));
+  }
+  Bytes b;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : symbols) {
+    int v = symbolValue(c);
+    if (v < 0) throw mistyped(quoted(c) + " is not a letter of the code");
+    buffer = buffer << 5 | static_cast<uint32_t>(v);
+    bits += 5;
+    if (bits >= 8) {
+      b.push_back(static_cast<uint8_t>(buffer >> (bits - 8)));
+      bits -= 8;
+    }
+  }
+  KITH_ASSERT(b.size() == INVITE_SHORT_BYTES);
+  // The four padding bits are zero; a later version may give them a meaning.
+  if ((buffer & ((1u << bits) - 1)) != 0) throw mistyped("check");
+  if (checksum8(ByteView(b.data(), b.size() - 1)) != b.back()) throw mistyped("check");
+  ShortInviteCode code;
+  char textAddr[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, b.data(), textAddr, sizeof textAddr);
+  code.host = textAddr;
+  code.port = static_cast<uint16_t>(b[4] << 8 | b[5]);
+  code.slot = b[6];
+  code.password.assign(b.begin() + 7, b.begin() + 7 + INVITE_SHORT_PASSWORD_BYTES);
+  if (code.port == 0) throw mistyped("port 0");
+  if (Bytes(b.begin(), b.begin() + 4) == Bytes(4, 0)) throw mistyped("address 0.0.0.0");
   return code;
 }
 
