@@ -1,5 +1,11 @@
 // The invite commands: `kith invite` makes a one-time code (and lists or cancels them), `kith
 // accept` joins a journal with one.
+//
+// `kith invite` prints the short code (protocol/invite.h: 24 characters, redeemed with CPace) when
+// the invite is for one IPv4 address, else the long `kith-...` code; `--long` asks for the long
+// code instead. The QR shows the code printed. Both codes of an invite work; `kith accept` takes
+// either. The address is the one a running `kith serve` listens on (HOME/serve.lock), else
+// config.json's `listen`, unless --address says otherwise.
 #include <unistd.h>
 
 #include <iostream>
@@ -12,6 +18,8 @@
 #include "cli/runtime.h"
 #include "crypto/aead.h"
 #include "crypto/fingerprint.h"
+#include "node/invite-pake.h"
+#include "node/limits.h"
 #include "node/relay-invite.h"
 #include "protocol/invite.h"
 #include "protocol/roles.h"
@@ -69,8 +77,31 @@ std::string qrText(const std::string& text) {
   return out;
 }
 
+// A slot no open short invite holds, or nullopt when all INVITE_SHORT_SLOTS are taken.
+std::optional<uint8_t> freeShortSlot(const std::vector<store::Invite>& invites, int64_t now) {
+  std::vector<bool> taken(protocol::INVITE_SHORT_SLOTS, false);
+  for (const auto& i : invites) {
+    if (i.hasShort && !i.used && !i.burnt() && now < i.expiresMs) taken[i.slot] = true;
+  }
+  // A random free slot, so that a slot says nothing about how many invites came before.
+  uint8_t start = 0;
+  crypto::randomBytes({&start, 1});
+  for (size_t k = 0; k < taken.size(); ++k) {
+    auto slot = static_cast<uint8_t>((start + k) % protocol::INVITE_SHORT_SLOTS);
+    if (!taken[slot]) return slot;
+  }
+  return std::nullopt;
+}
+
 void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const std::string& roleArg,
-               const std::string& expiresArg, const std::vector<std::string>& addressArgs, bool viaRelay) {
+               const std::string& expiresArg, const std::vector<std::string>& addressArgs, bool viaRelay,
+               const std::string& label, bool longCode) {
+  if (label.size() > store::INVITE_LABEL_BYTES_MAX) {
+    throw Error(ErrorKind::USAGE,
+                "the label is " + std::to_string(label.size()) + " bytes, over the limit of " +
+                    std::to_string(store::INVITE_LABEL_BYTES_MAX),
+                "give a shorter --label, such as a first name");
+  }
   auto role = protocol::tryParseRole(roleArg);
   if (!role || !protocol::isInvitable(*role)) {
     throw Error(ErrorKind::USAGE, "'" + roleArg + "' is not a role for an invite", "use subscriber or coauthor");
@@ -103,8 +134,10 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
     }
     addresses.push_back({relay->host, relay->port});
   }
+  // The address a running serve listens on (its OS-chosen port too), else the configured one.
+  std::string listening = servingAddress(ctx.home()).value_or(config.listen);
   for (const auto& a : viaRelay              ? std::vector<std::string>{}
-                       : addressArgs.empty() ? std::vector<std::string>{config.listen}
+                       : addressArgs.empty() ? std::vector<std::string>{listening}
                                              : addressArgs) {
     auto [host, port] = parseAddress(a);
     if (host == "0.0.0.0" || host == "::") {
@@ -135,6 +168,28 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
   invite.role = *role;
   invite.createdMs = nowMs();
   invite.expiresMs = invite.createdMs + validMs;
+  invite.label = label;
+  // A short code for an invite reached at one IPv4 address (not through a relay).
+  std::optional<protocol::ShortInviteCode> shortCode;
+  if (!relay && addresses.size() == 1 && !longCode) {
+    auto slot = freeShortSlot(ctx.store().invites(), invite.createdMs);
+    protocol::ShortInviteCode candidate{addresses[0].host, addresses[0].port, slot.value_or(0),
+                                        Bytes(protocol::INVITE_SHORT_PASSWORD_BYTES)};
+    crypto::randomBytes(candidate.password);
+    bool ipv4 = true;
+    try {
+      (void)protocol::encodeShortInvite(candidate);
+    } catch (const Error&) {
+      ipv4 = false;  // a host name or IPv6: the long code only
+    }
+    if (slot && ipv4) {
+      shortCode = candidate;
+      invite.hasShort = true;
+      invite.slot = *slot;
+      invite.password = candidate.password;
+      invite.secret = code.secret;
+    }
+  }
   if (relay) {
     // The invite's mailbox on the relay is made now, so that the code works from the first moment;
     // `kith serve` answers what arrives in it (config.json's relay_invites says where to look).
@@ -157,11 +212,19 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
     rt.config.save(ctx.home());
   }
   ctx.store().putInvite(invite);
-  std::string text = protocol::encodeInvite(code);
+  std::string longText = protocol::encodeInvite(code);
+  std::string text = shortCode ? protocol::encodeShortInvite(*shortCode) : longText;
+  std::string id = toHex(invite.id).substr(0, 8);
   std::ostringstream out;
   out << text << "\n";
   if (::isatty(STDOUT_FILENO) && !ctx.options().json) out << "\n" << qrText(text) << "\n";
-  out << "One person can use this invite (as " << roleArg << ") until " << localTime(invite.expiresMs);
+  out << "Invite " << id;
+  if (!label.empty()) out << " for " << terminalSafe(label, Newlines::ESCAPE);
+  out << ". One person can use it (as " << roleArg << ") until " << localTime(invite.expiresMs);
+  if (shortCode) {
+    out << ". Read the code out or send it; " << static_cast<int>(protocol::INVITE_SHORT_TRIES_MAX)
+        << " wrong tries burn it";
+  }
   if (relay) {
     out << ". It goes through the relay " << node::formatHostPort(relay->host, relay->port)
         << ": your node needs no open port, and answers when 'kith serve' runs";
@@ -175,7 +238,10 @@ void cmdInvite(Context& ctx, const std::optional<std::string>& journalArg, const
     out << "\nNote: " << node::formatHostPort(addresses[0].host, addresses[0].port)
         << " is reachable from this machine only; use --address HOST:PORT for friends elsewhere";
   ctx.print({{"code", text},
-             {"id", toHex(invite.id).substr(0, 8)},
+             {"long_code", longText},
+             {"short", shortCode.has_value()},
+             {"label", label},
+             {"id", id},
              {"journal", toHex(journal)},
              {"role", roleArg},
              {"expires", isoTime(invite.expiresMs)}},
@@ -188,14 +254,25 @@ void cmdInviteList(Context& ctx) {
   std::ostringstream text;
   int64_t now = nowMs();
   for (const auto& i : ctx.store().invites()) {
-    std::string status = i.used ? "used by " + toHex(i.usedBy).substr(0, 8) : now >= i.expiresMs ? "expired" : "open";
+    std::string status = i.used               ? "used by " + toHex(i.usedBy).substr(0, 8)
+                         : i.burnt()          ? "burnt after " + std::to_string(i.shortFailures) + " wrong codes"
+                         : now >= i.expiresMs ? "expired"
+                                              : "open";
+    if (status == "open" && i.shortFailures > 0) {
+      status += " (" + std::to_string(i.shortFailures) + " wrong code" + (i.shortFailures == 1 ? "" : "s") + ")";
+    }
     list.push_back({{"id", toHex(i.id).substr(0, 8)},
+                    {"label", i.label},
+                    {"short", i.hasShort},
+                    {"wrong_codes", i.shortFailures},
                     {"journal", toHex(i.journal)},
                     {"role", protocol::roleName(i.role)},
                     {"status", status},
                     {"expires", isoTime(i.expiresMs)}});
-    text << toHex(i.id).substr(0, 8) << "  journal " << toHex(i.journal).substr(0, 8) << "  "
-         << protocol::roleName(i.role) << "  " << status << "  (until " << localTime(i.expiresMs) << ")\n";
+    text << toHex(i.id).substr(0, 8) << "  "
+         << (i.label.empty() ? std::string("(no label)") : terminalSafe(i.label, Newlines::ESCAPE)) << "  journal "
+         << toHex(i.journal).substr(0, 8) << "  " << protocol::roleName(i.role) << "  " << status << "  (until "
+         << localTime(i.expiresMs) << ")\n";
   }
   if (list.empty()) text << "No invites: make one with 'kith invite'.";
   ctx.print(list, text.str());
@@ -286,13 +363,62 @@ void acceptThroughRelay(Context& ctx, const protocol::InviteCode& code) {
                 "'; keep 'kith serve' running for updates.");
 }
 
+// A short code: CPace with the node at the code's address (node/invite-pake.h), which reveals its
+// key and the invite's secret; the rest is the long code's way.
+protocol::InviteCode revealShortCode(Runtime& rt, const protocol::ShortInviteCode& shortCode) {
+  auto& ws = rt.io.getWaitScope();
+  auto& port = rt.io.getPort();
+  std::string where = node::formatHostPort(shortCode.host, shortCode.port);
+  node::ShortCodeAnswer answer;
+  try {
+    auto stream = node::connect(port, shortCode.host.c_str(), shortCode.port).wait(ws);
+    answer = port.getTimer()
+                 .timeoutAfter(node::HANDSHAKE_TIMEOUT_MS * kj::MILLISECONDS, node::askShortCode(*stream, shortCode))
+                 .wait(ws);
+  } catch (const kj::Exception& e) {
+    throw Error(ErrorKind::IO,
+                "could not check the code with the inviting node at " + where + ": " +
+                    terminalSafe(peerMessage(e), Newlines::ESCAPE),
+                "ask them to run 'kith serve', and check that their address is reachable from here");
+  }
+  if (answer.outcome == node::ShortCodeAnswer::Outcome::REFUSED) {
+    throw Error(ErrorKind::AUTH, "the inviting node refused the code: " + terminalSafe(answer.reason, Newlines::ESCAPE),
+                "ask the journal's owner for a new invite");
+  }
+  if (answer.outcome == node::ShortCodeAnswer::Outcome::WRONG_CODE) {
+    throw Error(ErrorKind::AUTH,
+                "the code is not right for this invite (the node counts wrong tries; after " +
+                    std::to_string(protocol::INVITE_SHORT_TRIES_MAX) + " the invite stops working)",
+                "check the code with the person who gave it to you, and type it again");
+  }
+  protocol::InviteCode code;
+  code.node = answer.node;
+  code.secret = answer.secret;
+  code.addresses.push_back({shortCode.host, shortCode.port});
+  return code;
+}
+
 void cmdAccept(Context& ctx, const std::string& codeArg) {
-  protocol::InviteCode code = protocol::decodeInvite(codeArg);
+  std::optional<protocol::ShortInviteCode> shortCode;
+  protocol::InviteCode code;
+  if (protocol::isShortInviteText(codeArg)) {
+    shortCode = protocol::decodeShortInvite(codeArg);
+  } else {
+    code = protocol::decodeInvite(codeArg);
+  }
   const Unlocked& me = ctx.unlock();
-  if (code.node == me.identity.publicKey())
+  if (!shortCode && code.node == me.identity.publicKey())
     throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
-  if (code.relay) return acceptThroughRelay(ctx, code);
+  if (!shortCode && code.relay) return acceptThroughRelay(ctx, code);
   Runtime rt(ctx);
+  // A successful join is quiet: the first sync's notes (entries refused before the owner's chain
+  // arrived, and the like) are for --verbose.
+  if (!ctx.options().verbose) rt.logger->set_level(spdlog::level::err);
+  if (shortCode) {
+    code = revealShortCode(rt, *shortCode);
+    if (code.node == me.identity.publicKey())
+      throw Error(ErrorKind::USAGE, "this is your own invite", "give it to a friend");
+  }
   auto& ws = rt.io.getWaitScope();
   auto& port = rt.io.getPort();
   std::vector<std::string> failures;
@@ -362,10 +488,9 @@ void cmdAccept(Context& ctx, const std::string& codeArg) {
                {"title", title ? json(*title) : json(nullptr)},
                {"received", received}},
               "Joined \"" + (title ? terminalSafe(*title) : std::string("(title not yet received)")) + "\" as " +
-                  protocol::roleName(role) + " (journal " + toHex(journal).substr(0, 16) + ", " +
-                  std::to_string(received) + " entries). Owner's fingerprint: " + crypto::fingerprint(code.node) +
-                  ". Read it with 'kith read --journal " + toHex(journal).substr(0, 16) +
-                  "'; keep 'kith serve' running for updates.");
+                  protocol::roleName(role) + " (" + std::to_string(received) + " entries; owner's fingerprint: " +
+                  crypto::fingerprint(code.node) + ").\nRead it with 'kith read --journal " +
+                  toHex(journal).substr(0, 16) + "'; keep 'kith serve' running for updates.");
     return;
   }
   if (wrongNode) {
@@ -385,6 +510,8 @@ struct InviteArgs {
   std::string expires = "7d";
   std::vector<std::string> addresses;
   bool viaRelay = false;
+  std::string label;
+  bool longCode = false;
 };
 
 }  // namespace
@@ -400,8 +527,13 @@ void addInviteCommands(Commands& commands) {
                        "HOST:PORT where friends reach your node (default: the listen address)");
         cmd.add_flag("--via-relay", a.viaRelay,
                      "Redeem through the journal's relay: neither node needs an open port (see 'kith relay add')");
+        cmd.add_option("--label", a.label, "Whom the invite is for, shown by 'kith invite list' (e.g. \"Aunt May\")");
+        cmd.add_flag("--long", a.longCode,
+                     "Print the long kith-... code (it carries the node's key) instead of the short one");
       },
-      [](Context& ctx, const InviteArgs& a) { cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses, a.viaRelay); });
+      [](Context& ctx, const InviteArgs& a) {
+        cmdInvite(ctx, a.journal, a.role, a.expires, a.addresses, a.viaRelay, a.label, a.longCode);
+      });
   Commands inviteCommands = commands.under(invite);
   inviteCommands.add("list", "List this node's invites", cmdInviteList);
   inviteCommands.add<std::string>(
@@ -412,7 +544,10 @@ void addInviteCommands(Commands& commands) {
       cmdInviteCancel);
   commands.add<std::string>(
       "accept", "Join a journal with an invite code",
-      [](CLI::App& cmd, std::string& code) { cmd.add_option("CODE", code, "The invite code (kith-...)")->required(); },
+      [](CLI::App& cmd, std::string& code) {
+        cmd.add_option("CODE", code, "The invite code: the short xxxx-xxxx-xxxx-xxxx-xxxx or the long kith-...")
+            ->required();
+      },
       cmdAccept);
 }
 

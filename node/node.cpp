@@ -2,7 +2,10 @@
 
 #include <kj/debug.h>
 
+#include <array>
 #include <random>
+
+#include "node/invite-pake.h"
 
 namespace kith::node {
 
@@ -141,14 +144,41 @@ void Node::respond(kj::Own<UvStream> stream) {
   }
   uint64_t serial = ++serial_;
   auto canceler = kj::heap<kj::Canceler>();
-  auto handshake = canceler->wrap(secureRespond(
-      kj::mv(stream), replicator_.identity(), [this](const crypto::PublicKey& peer) { return acceptReason(peer); },
-      port_.getTimer()));
+  // The first frame's length tells a short-code pre-handshake (node/invite-pake.h) from Noise XK
+  // message 1; the two bytes read are handed back to the Noise handshake.
+  auto header = kj::heap<std::array<uint8_t, 2>>();
+  auto& h = *header;
+  auto& raw = *stream;
+  auto handshake = canceler->wrap(
+      port_.getTimer()
+          .timeoutAfter(HANDSHAKE_TIMEOUT_MS * kj::MILLISECONDS, raw.tryRead(h.data(), h.size(), h.size()))
+          .then([this, stream = kj::mv(stream), header = kj::mv(header),
+                 from](size_t got) mutable -> kj::Promise<kj::Maybe<SecureConnection>> {
+            if (got < header->size()) {
+              return KJ_EXCEPTION(DISCONNECTED, "the peer closed the connection before its first frame");
+            }
+            uint16_t length = static_cast<uint16_t>((*header)[0] << 8 | (*header)[1]);
+            if (classifyFirstFrame(length) == FirstFrame::PAKE) {
+              auto& s = *stream;
+              return port_.getTimer()
+                  .timeoutAfter(HANDSHAKE_TIMEOUT_MS * kj::MILLISECONDS,
+                                answerShortCode(s, replicator_.store(), replicator_.identity()))
+                  .then([this, from](std::string outcome) -> kj::Maybe<SecureConnection> {
+                    replicator_.log().info("[{}] {}", from, outcome);
+                    return nullptr;
+                  })
+                  .attach(kj::mv(stream));
+            }
+            return secureRespond(
+                       prefixedStream(kj::mv(stream), Bytes(header->begin(), header->end())), replicator_.identity(),
+                       [this](const crypto::PublicKey& peer) { return acceptReason(peer); }, port_.getTimer())
+                .then([](SecureConnection conn) -> kj::Maybe<SecureConnection> { return kj::mv(conn); });
+          }));
   handshakes_.emplace(serial, kj::mv(canceler));
   tasks_.add(handshake.then(
-      [this, serial](SecureConnection conn) {
+      [this, serial](kj::Maybe<SecureConnection> conn) {
         handshakes_.erase(serial);
-        adopt(kj::mv(conn), false);
+        KJ_IF_MAYBE(c, conn) { adopt(kj::mv(*c), false); }
       },
       [this, serial, from](kj::Exception&& e) {
         // A dropped handshake was counted (and logged) when it was dropped.

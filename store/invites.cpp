@@ -15,8 +15,15 @@ std::pair<InviteStatus, std::optional<Invite>> inviteIn(const Table& invites, co
   if (!v) return {InviteStatus::UNKNOWN, std::nullopt};
   Invite i = decodeInvite(id, *v);
   if (i.used) return {InviteStatus::USED, i};
+  if (i.burnt()) return {InviteStatus::BURNT, i};
   if (nowMs >= i.expiresMs) return {InviteStatus::EXPIRED, i};
   return {InviteStatus::OPEN, i};
+}
+
+// A used invite keeps no short-code password or long-code secret.
+void forgetShortSecrets(Invite& i) {
+  std::fill(i.password.begin(), i.password.end(), 0);
+  std::fill(i.secret.begin(), i.secret.end(), 0);
 }
 
 }  // namespace
@@ -31,6 +38,8 @@ const char* inviteStatusText(InviteStatus status) {
       return "this invite was already used";
     case InviteStatus::EXPIRED:
       return "this invite has expired";
+    case InviteStatus::BURNT:
+      return "this invite was burnt after too many wrong codes";
   }
   return "unknown";
 }
@@ -67,15 +76,57 @@ void Store::markInviteUsed(const Key32& id, const PublicKey& by) {
     Invite i = decodeInvite(id, *v);
     i.used = true;
     i.usedBy = by;
+    forgetShortSecrets(i);
     impl_->invites.put(txn, id, encodeInvite(i));
   });
 }
 
 bool Store::hasOpenInvites(int64_t nowMs) const {
   for (const auto& i : invites()) {
-    if (!i.used && nowMs < i.expiresMs) return true;
+    if (!i.used && !i.burnt() && nowMs < i.expiresMs) return true;
   }
   return false;
+}
+
+std::pair<InviteStatus, std::optional<Invite>> Store::checkShortInvite(uint8_t slot, int64_t nowMs) const {
+  ReadTxn txn(impl_->env);
+  std::optional<Key32> found;
+  // Open invites are few (one per friend being invited); a scan is cheaper than an index to keep.
+  impl_->invites.scan(txn, {}, [&](ByteView k, ByteView v) {
+    Invite i = decodeInvite(k, v);
+    if (!i.hasShort || i.slot != slot) return true;
+    found = i.id;
+    // An invite still open wins over an older one that had the same slot.
+    return inviteIn(impl_->invites, txn, i.id, nowMs).first != InviteStatus::OPEN;
+  });
+  if (!found) return {InviteStatus::UNKNOWN, std::nullopt};
+  return inviteIn(impl_->invites, txn, *found, nowMs);
+}
+
+std::optional<uint8_t> Store::countShortTry(const Key32& id, int64_t nowMs) {
+  std::optional<uint8_t> out;
+  impl_->write([&](WriteTxn& txn) {
+    out.reset();
+    auto [status, invite] = inviteIn(impl_->invites, txn, id, nowMs);
+    if (status != InviteStatus::OPEN || !invite->hasShort) return;
+    invite->shortFailures = static_cast<uint8_t>(invite->shortFailures + 1);
+    // A burnt invite keeps no password: nobody may guess it any more.
+    if (invite->burnt()) std::fill(invite->password.begin(), invite->password.end(), 0);
+    impl_->invites.put(txn, id, encodeInvite(*invite));
+    out = invite->shortFailures;
+  });
+  return out;
+}
+
+void Store::forgiveShortTry(const Key32& id) {
+  impl_->write([&](WriteTxn& txn) {
+    auto v = impl_->invites.get(txn, id);
+    if (!v) return;
+    Invite i = decodeInvite(id, *v);
+    if (!i.hasShort || i.shortFailures == 0 || i.burnt()) return;
+    i.shortFailures = static_cast<uint8_t>(i.shortFailures - 1);
+    impl_->invites.put(txn, id, encodeInvite(i));
+  });
 }
 
 Redemption Store::redeemInvite(const Key32& id, const PublicKey& peer, int64_t nowMs, const Keyring& keyring) {
@@ -101,6 +152,7 @@ Redemption Store::redeemInvite(const Key32& id, const PublicKey& peer, int64_t n
       Invite used = *invite;
       used.used = true;
       used.usedBy = peer;
+      forgetShortSecrets(used);
       impl_->invites.put(txn, id, encodeInvite(used));
     });
   } catch (...) {

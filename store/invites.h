@@ -13,8 +13,12 @@
 #include <optional>
 
 #include "protocol/entry.h"
+#include "protocol/invite.h"
 
 namespace kith::store {
+
+// The owner's note of whom an invite is for (`kith invite --label "Aunt May"`), in UTF-8 bytes.
+constexpr size_t INVITE_LABEL_BYTES_MAX = 64;
 
 struct Invite {
   Key32 id{};
@@ -24,9 +28,22 @@ struct Invite {
   int64_t expiresMs = 0;
   bool used = false;
   protocol::PublicKey usedBy{};
+  std::string label;  // at most INVITE_LABEL_BYTES_MAX bytes; empty when none was given
+  // A short code (protocol/invite.h) was made for it: its slot, password, the long code's secret
+  // (revealed to a friend that proved the password) and the wrong guesses so far. The password
+  // and secret are kept until the invite is used (then zeroed); the invite is burnt once
+  // shortFailures reaches protocol::INVITE_SHORT_TRIES_MAX.
+  bool hasShort = false;
+  uint8_t slot = 0;
+  Bytes password;  // protocol::INVITE_SHORT_PASSWORD_BYTES
+  Bytes secret;    // protocol::INVITE_SECRET_BYTES
+  uint8_t shortFailures = 0;
+
+  bool burnt() const { return hasShort && shortFailures >= protocol::INVITE_SHORT_TRIES_MAX; }
 };
 
-enum class InviteStatus { OPEN, UNKNOWN, USED, EXPIRED };
+// BURNT: too many wrong short-code guesses; neither code works any more.
+enum class InviteStatus { OPEN, UNKNOWN, USED, EXPIRED, BURNT };
 const char* inviteStatusText(InviteStatus status);
 
 // What Store::redeemInvite did: `status` is the invite's status before (OPEN when it was

@@ -135,12 +135,27 @@ Bytes encodeInvite(const Invite& i) {
   putU64(b, static_cast<uint64_t>(i.expiresMs));
   b.push_back(i.used ? 1 : 0);
   b.insert(b.end(), i.usedBy.begin(), i.usedBy.end());
+  KITH_ASSERT(i.label.size() <= INVITE_LABEL_BYTES_MAX);
+  b.push_back(static_cast<uint8_t>(i.label.size()));
+  b.insert(b.end(), i.label.begin(), i.label.end());
+  b.push_back(i.hasShort ? 1 : 0);
+  if (i.hasShort) {
+    KITH_ASSERT(i.password.size() == protocol::INVITE_SHORT_PASSWORD_BYTES);
+    KITH_ASSERT(i.secret.size() == protocol::INVITE_SECRET_BYTES);
+    b.push_back(i.slot);
+    b.insert(b.end(), i.password.begin(), i.password.end());
+    b.insert(b.end(), i.secret.begin(), i.secret.end());
+    b.push_back(i.shortFailures);
+  }
   return b;
 }
 
 Invite decodeInvite(ByteView key, ByteView v) {
-  if (key.size() != KEY_BYTES || v.size() != INVITE_RECORD_BYTES || v[32] > static_cast<uint8_t>(Role::RELAY)) {
-    throw Error(ErrorKind::CORRUPT, "the store's invite table is damaged", "cancel the invites and make new ones");
+  auto damaged = [] {
+    return Error(ErrorKind::CORRUPT, "the store's invite table is damaged", "cancel the invites and make new ones");
+  };
+  if (key.size() != KEY_BYTES || v.size() < INVITE_RECORD_BYTES || v[32] > static_cast<uint8_t>(Role::RELAY)) {
+    throw damaged();
   }
   Invite i;
   i.id = key32At(key.data());
@@ -150,6 +165,25 @@ Invite decodeInvite(ByteView key, ByteView v) {
   i.expiresMs = static_cast<int64_t>(getU64(v.data() + 41));
   i.used = v[49] != 0;
   i.usedBy = key32At(v.data() + 50);
+  size_t pos = INVITE_RECORD_BYTES;
+  if (pos == v.size()) return i;  // a record from before labels and short codes
+  size_t labelBytes = v[pos++];
+  if (labelBytes > INVITE_LABEL_BYTES_MAX || pos + labelBytes + 1 > v.size()) throw damaged();
+  i.label.assign(reinterpret_cast<const char*>(v.data() + pos), labelBytes);
+  pos += labelBytes;
+  i.hasShort = v[pos++] != 0;
+  if (i.hasShort) {
+    if (pos + INVITE_SHORT_RECORD_BYTES != v.size()) throw damaged();
+    i.slot = v[pos++];
+    i.password.assign(v.begin() + static_cast<std::ptrdiff_t>(pos),
+                      v.begin() + static_cast<std::ptrdiff_t>(pos + protocol::INVITE_SHORT_PASSWORD_BYTES));
+    pos += protocol::INVITE_SHORT_PASSWORD_BYTES;
+    i.secret.assign(v.begin() + static_cast<std::ptrdiff_t>(pos),
+                    v.begin() + static_cast<std::ptrdiff_t>(pos + protocol::INVITE_SECRET_BYTES));
+    pos += protocol::INVITE_SECRET_BYTES;
+    i.shortFailures = v[pos++];
+  }
+  if (pos != v.size()) throw damaged();
   return i;
 }
 

@@ -41,6 +41,9 @@ constexpr size_t EPOCH_KEY_RECORD_BYTES = crypto::AEAD_OVERHEAD_BYTES + crypto::
 constexpr size_t FORK_KEY_BYTES = ENTRY_KEY_BYTES + KEY_BYTES;
 // journal(32) | role u8 | created i64 | expires i64 | used u8 | usedBy(32)
 constexpr size_t INVITE_RECORD_BYTES = KEY_BYTES + 1 + 8 + 8 + 1 + KEY_BYTES;
+// Then, optionally (records written since short codes): label length u8 | label | hasShort u8 |
+// with a short code: slot u8 | password(4) | secret(10) | failures u8.
+constexpr size_t INVITE_SHORT_RECORD_BYTES = 1 + 4 + 10 + 1;
 
 Bytes cat(std::initializer_list<ByteView> parts);
 Bytes u64(uint64_t v);

@@ -198,6 +198,16 @@ public:
   std::pair<InviteStatus, std::optional<Invite>> checkInvite(const Key32& id, int64_t nowMs) const;
   void markInviteUsed(const Key32& id, const PublicKey& by);
   bool hasOpenInvites(int64_t nowMs) const;
+  // Short codes (store/invites.h): the invite with a short code in `slot` and its status at
+  // `nowMs` (UNKNOWN when no invite holds the slot; an invite that is not OPEN keeps its slot
+  // until cancelled, so that its friend hears why).
+  std::pair<InviteStatus, std::optional<Invite>> checkShortInvite(uint8_t slot, int64_t nowMs) const;
+  // Counts one short-code try against an OPEN invite before the password is tested, in one write
+  // transaction; returns the tries now counted, or nullopt when the invite is no longer OPEN
+  // (burnt by the tries before, used, gone): then nothing was counted.
+  std::optional<uint8_t> countShortTry(const Key32& id, int64_t nowMs);
+  // Takes back the try of a friend that proved the password.
+  void forgiveShortTry(const Key32& id);
   // Redeems the invitation with this id for `peer`, in one write transaction: checks it is OPEN
   // at `nowMs`, appends the owner's ADD_MEMBER entry for `peer` with the invite's role (unless
   // `peer` is an active member already; `keyring` is the owner's) and marks the invite used by

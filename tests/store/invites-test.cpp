@@ -324,3 +324,50 @@ TEST_CASE("redeemInvite refuses a used invite and an expired one while another i
   CHECK(ok.status == InviteStatus::OPEN);
   CHECK(owner.store->member(j, fourth.key())->role == Role::SUBSCRIBER);
 }
+
+TEST_CASE("invites: a short code's label, slot and password round-trip - wrong tries burn it, a proven one is forgiven",
+          "[store][invite]") {
+  Household home;
+  JournalId j{};
+  j.fill(0x44);
+  Invite invite = makeInvite(0x05, j, Role::SUBSCRIBER, T0_MS, T0_MS + DAY_MS);
+  invite.label = "Aunt May";
+  invite.hasShort = true;
+  invite.slot = 200;
+  invite.password = Bytes{1, 2, 3, 4};
+  invite.secret = Bytes(protocol::INVITE_SECRET_BYTES, 0x5a);
+  home.store->putInvite(invite);
+  Invite plain = makeInvite(0x06, j, Role::SUBSCRIBER, T0_MS, T0_MS + DAY_MS);
+  home.store->putInvite(plain);
+
+  auto [status, found] = home.store->checkShortInvite(200, T0_MS);
+  REQUIRE(status == InviteStatus::OPEN);
+  REQUIRE(found);
+  CHECK(found->id == invite.id);
+  CHECK(found->label == "Aunt May");
+  CHECK(found->password == invite.password);
+  CHECK(found->secret == invite.secret);
+  CHECK(home.store->checkShortInvite(199, T0_MS).first == InviteStatus::UNKNOWN);
+
+  // A proven try is taken back; wrong ones add up to the limit, and then the invite is burnt.
+  REQUIRE(home.store->countShortTry(invite.id, T0_MS) == std::optional<uint8_t>(1));
+  home.store->forgiveShortTry(invite.id);
+  for (uint8_t t = 1; t <= protocol::INVITE_SHORT_TRIES_MAX; ++t) {
+    REQUIRE(home.store->checkInvite(invite.id, T0_MS).first == InviteStatus::OPEN);
+    REQUIRE(home.store->countShortTry(invite.id, T0_MS) == std::optional<uint8_t>(t));
+  }
+  CHECK(home.store->checkInvite(invite.id, T0_MS).first == InviteStatus::BURNT);
+  CHECK(home.store->checkShortInvite(200, T0_MS).first == InviteStatus::BURNT);
+  CHECK_FALSE(home.store->countShortTry(invite.id, T0_MS).has_value());
+  home.store->forgiveShortTry(invite.id);  // no way back from burnt
+  CHECK(home.store->checkInvite(invite.id, T0_MS).first == InviteStatus::BURNT);
+  auto burnt = home.store->checkInvite(invite.id, T0_MS).second;
+  REQUIRE(burnt);
+  CHECK(burnt->password == Bytes(4, 0));  // nobody may guess it any more
+  CHECK(burnt->label == "Aunt May");
+  // The plain invite is untouched, and still lets strangers past the handshake.
+  CHECK(home.store->checkInvite(plain.id, T0_MS).first == InviteStatus::OPEN);
+  CHECK(home.store->hasOpenInvites(T0_MS));
+  CHECK(home.store->cancelInvite(plain.id));
+  CHECK_FALSE(home.store->hasOpenInvites(T0_MS));
+}
