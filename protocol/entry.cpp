@@ -17,6 +17,7 @@ constexpr std::string_view SIGNATURE_DOMAIN = "kith/entry/v1";
 constexpr std::string_view ID_DOMAIN = "kith/entry-id/v1";
 constexpr std::string_view JOURNAL_DOMAIN = "kith/journal/v1";
 constexpr std::string_view BODY_AD_DOMAIN = "kith/body/v1";
+constexpr std::string_view ATTACHMENT_DOMAIN = "kith/attachment/v1";
 
 capnp::ReaderOptions untrustedReaderOptions() {
   capnp::ReaderOptions options;
@@ -99,6 +100,26 @@ Kind kindFromSchema(schema::Kind k) {
       return Kind::JOURNAL_INFO;
     case schema::Kind::RELAYS:
       return Kind::RELAYS;
+    case schema::Kind::PROFILE:
+      return Kind::PROFILE;
+    case schema::Kind::WISH:
+      return Kind::WISH;
+    case schema::Kind::EDIT:
+      return Kind::EDIT;
+    case schema::Kind::DELETE:
+      return Kind::DELETE;
+    case schema::Kind::ASK:
+      return Kind::ASK;
+    case schema::Kind::CLAIM:
+      return Kind::CLAIM;
+    case schema::Kind::UNCLAIM:
+      return Kind::UNCLAIM;
+    case schema::Kind::DONE:
+      return Kind::DONE;
+    case schema::Kind::CANCEL:
+      return Kind::CANCEL;
+    case schema::Kind::CHUNK:
+      return Kind::CHUNK;
   }
   throw EntryError(Rejection::MALFORMED, "unknown entry kind");
 }
@@ -213,9 +234,47 @@ const char* kindName(Kind kind) {
       return "journal-info";
     case Kind::RELAYS:
       return "relays";
+    case Kind::PROFILE:
+      return "profile";
+    case Kind::WISH:
+      return "wish";
+    case Kind::EDIT:
+      return "edit";
+    case Kind::DELETE:
+      return "delete";
+    case Kind::ASK:
+      return "ask";
+    case Kind::CLAIM:
+      return "claim";
+    case Kind::UNCLAIM:
+      return "unclaim";
+    case Kind::DONE:
+      return "done";
+    case Kind::CANCEL:
+      return "cancel";
+    case Kind::CHUNK:
+      return "chunk";
   }
   return "unknown";
 }
+
+bool kindRefers(Kind kind) {
+  switch (kind) {
+    case Kind::COMMENT:
+    case Kind::HEART:
+    case Kind::EDIT:
+    case Kind::DELETE:
+    case Kind::CLAIM:
+    case Kind::UNCLAIM:
+    case Kind::DONE:
+    case Kind::CANCEL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Key32 attachmentHash(ByteView bytes) { return crypto::hash(ATTACHMENT_DOMAIN, {bytes}); }
 
 const char* rejectionName(Rejection r) {
   switch (r) {
@@ -280,6 +339,70 @@ void checkRelays(const Body& body) {
   }
 }
 
+bool hasControlByte(std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+void checkAttachments(const Body& body) {
+  if (body.attachments.empty()) return;
+  if (body.kind != Kind::UPDATE && body.kind != Kind::COMMENT && body.kind != Kind::EDIT) {
+    throw EntryError(Rejection::MALFORMED, "only an update, a comment or an edit may carry files");
+  }
+  if (body.attachments.size() > ATTACHMENTS_MAX) {
+    throw EntryError(Rejection::TOO_LARGE, "an entry may carry at most " + std::to_string(ATTACHMENTS_MAX) + " files");
+  }
+  size_t chunks = 0;
+  for (const Attachment& a : body.attachments) {
+    if (a.name.empty() || a.name.size() > ATTACHMENT_NAME_BYTES_MAX || hasControlByte(a.name) ||
+        a.name.find('/') != std::string::npos || a.name.find('\\') != std::string::npos || a.name == "." ||
+        a.name == "..") {
+      throw EntryError(Rejection::MALFORMED, "a file's name is empty, too long or names a folder");
+    }
+    if (a.mime.size() > ATTACHMENT_MIME_BYTES_MAX || hasControlByte(a.mime)) {
+      throw EntryError(Rejection::MALFORMED, "a file's type is too long");
+    }
+    if (a.size == 0 || a.size > ATTACHMENT_BYTES_MAX) {
+      throw EntryError(Rejection::TOO_LARGE, "a file is empty or over the limit of " +
+                                                 std::to_string(ATTACHMENT_BYTES_MAX / (1024 * 1024)) + " MiB");
+    }
+    if (a.chunks.size() != (a.size + CHUNK_BYTES_MAX - 1) / CHUNK_BYTES_MAX) {
+      throw EntryError(Rejection::MALFORMED, "a file names another number of pieces than its size needs");
+    }
+    chunks += a.chunks.size();
+  }
+  if (chunks > ATTACHMENT_CHUNKS_MAX) throw EntryError(Rejection::TOO_LARGE, "the files of one entry are too large");
+}
+
+// The fields a body's kind does not use are empty, and those it uses are within their limits.
+void checkBody(const Body& body) {
+  checkRelays(body);
+  checkAttachments(body);
+  if (body.heartOff && body.kind != Kind::HEART) throw EntryError(Rejection::MALFORMED, "only a heart is taken back");
+  if (body.kind == Kind::ASK) {
+    if (body.slots == 0 || body.slots > SLOTS_MAX) {
+      throw EntryError(Rejection::MALFORMED, "a help request asks for 1 to " + std::to_string(SLOTS_MAX) + " people");
+    }
+    if (body.whenMs < 0) throw EntryError(Rejection::MALFORMED, "a help request's time is before 1970");
+  } else if (body.slots != 0 || body.whenMs != 0) {
+    throw EntryError(Rejection::MALFORMED, "only a help request has a time and a number of people");
+  }
+  if (body.kind == Kind::CHUNK) {
+    if (body.data.empty() || body.data.size() > CHUNK_BYTES_MAX || !body.text.empty() || !body.refs.empty()) {
+      throw EntryError(Rejection::MALFORMED,
+                       "a file's piece holds 1 to " + std::to_string(CHUNK_BYTES_MAX) + " bytes and nothing else");
+    }
+  } else if (!body.data.empty()) {
+    throw EntryError(Rejection::MALFORMED, "only a file's piece carries data");
+  }
+  if (body.kind == Kind::PROFILE &&
+      (body.text.empty() || body.text.size() > NAME_BYTES_MAX || hasControlByte(body.text))) {
+    throw EntryError(Rejection::MALFORMED, "a name is 1 to " + std::to_string(NAME_BYTES_MAX) + " bytes on one line");
+  }
+}
+
 }  // namespace
 
 Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::optional<ByteView> epochKey) {
@@ -294,7 +417,7 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::op
                                                  " bytes, over the limit of " + std::to_string(TEXT_BYTES_MAX));
     }
     if (body.refs.size() > REFS_MAX) throw EntryError(Rejection::TOO_LARGE, "too many references");
-    checkRelays(body);
+    checkBody(body);
     capnp::MallocMessageBuilder bodyMessage;
     auto b = bodyMessage.initRoot<schema::Body>();
     b.setKind(static_cast<schema::Kind>(body.kind));
@@ -310,6 +433,23 @@ Entry signEntry(const crypto::Identity& author, const EntryDraft& draft, std::op
         r.setKey(view(body.relays[i].key));
       }
     }
+    b.setHeartOff(body.heartOff);
+    b.setWhenMs(body.whenMs);
+    b.setSlots(body.slots);
+    if (!body.attachments.empty()) {
+      auto list = b.initAttachments(static_cast<unsigned>(body.attachments.size()));
+      for (size_t i = 0; i < body.attachments.size(); ++i) {
+        const Attachment& a = body.attachments[i];
+        auto out = list[static_cast<unsigned>(i)];
+        out.setName(capnp::Text::Reader(a.name.data(), a.name.size()));
+        out.setMime(capnp::Text::Reader(a.mime.data(), a.mime.size()));
+        out.setSize(a.size);
+        out.setHash(view(a.hash));
+        auto chunks = out.initChunks(static_cast<unsigned>(a.chunks.size()));
+        for (size_t c = 0; c < a.chunks.size(); ++c) chunks.set(static_cast<unsigned>(c), view(a.chunks[c]));
+      }
+    }
+    if (!body.data.empty()) b.setData(view(body.data));
     kj::Array<capnp::word> plain = capnp::messageToFlatArray(bodyMessage);
     auto plainBytes = plain.asBytes();
     sealedBody = crypto::aeadSeal(*epochKey, {plainBytes.begin(), plainBytes.size()},
@@ -445,7 +585,31 @@ std::optional<Body> openBody(const Entry& entry, ByteView epochKey) {
       out.relays.push_back(
           RelayAddress{std::string(host.begin(), host.size()), r.getPort(), key32(r.getKey(), "relay key")});
     }
-    checkRelays(out);
+    out.heartOff = b.getHeartOff();
+    out.whenMs = b.getWhenMs();
+    out.slots = b.getSlots();
+    auto attachments = b.getAttachments();
+    if (attachments.size() > ATTACHMENTS_MAX) throw EntryError(Rejection::TOO_LARGE, "the body carries too many files");
+    for (auto a : attachments) {
+      Attachment att;
+      auto name = a.getName();
+      auto mime = a.getMime();
+      if (name.size() > ATTACHMENT_NAME_BYTES_MAX || mime.size() > ATTACHMENT_MIME_BYTES_MAX) {
+        throw EntryError(Rejection::MALFORMED, "a file's name or type is too long");
+      }
+      att.name.assign(name.begin(), name.size());
+      att.mime.assign(mime.begin(), mime.size());
+      att.size = a.getSize();
+      att.hash = key32(a.getHash(), "file hash");
+      auto chunks = a.getChunks();
+      if (chunks.size() > ATTACHMENT_CHUNKS_MAX) throw EntryError(Rejection::TOO_LARGE, "a file has too many pieces");
+      for (auto c : chunks) att.chunks.push_back(key32(c, "file piece"));
+      out.attachments.push_back(std::move(att));
+    }
+    auto data = b.getData();
+    if (data.size() > CHUNK_BYTES_MAX) throw EntryError(Rejection::TOO_LARGE, "a file's piece is over the limit");
+    out.data.assign(data.begin(), data.end());
+    checkBody(out);
   } catch (const kj::Exception& e) {
     throw EntryError(Rejection::MALFORMED, std::string("the body cannot be parsed: ") + e.getDescription().cStr());
   }

@@ -31,11 +31,30 @@ using EntryId = Key32;
 
 // Values match specs/entry.capnp.
 enum class Role : uint8_t { SUBSCRIBER = 0, COAUTHOR = 1, OWNER = 2, RELAY = 3 };
-enum class Kind : uint8_t { UPDATE = 0, COMMENT = 1, HEART = 2, JOURNAL_INFO = 3, RELAYS = 4 };
+enum class Kind : uint8_t {
+  UPDATE = 0,
+  COMMENT = 1,
+  HEART = 2,
+  JOURNAL_INFO = 3,
+  RELAYS = 4,
+  PROFILE = 5,   // the author's display name
+  WISH = 6,      // a well-wish in the guestbook
+  EDIT = 7,      // a new version of the author's own entry refs[0]
+  DELETE = 8,    // the author deletes its own entry refs[0]
+  ASK = 9,       // a help request
+  CLAIM = 10,    // takes a slot of the request refs[0]
+  UNCLAIM = 11,  // gives it back
+  DONE = 12,     // the request refs[0] is done
+  CANCEL = 13,   // the request refs[0] is cancelled
+  CHUNK = 14,    // a piece of an attachment
+};
+constexpr Kind KIND_LAST = Kind::CHUNK;
 
 const char* roleName(Role role);
 std::optional<Role> tryParseRole(std::string_view name);
 const char* kindName(Kind kind);
+// Whether the kind names the entry it is about in refs[0] (a comment, a heart, an edit, a claim...).
+bool kindRefers(Kind kind);
 
 // Why an entry was refused. The store and the node log the reason with the entry's author and seq.
 enum class Rejection {
@@ -86,12 +105,31 @@ struct RelayAddress {
   bool operator==(const RelayAddress&) const = default;
 };
 
+// A file carried by an update, comment or edit; its bytes are in CHUNK entries (specs/entry.md,
+// "Attachments").
+struct Attachment {
+  std::string name;  // the file's name, no folder
+  std::string mime;
+  uint64_t size = 0;
+  Key32 hash{};                 // BLAKE2b-256("kith/attachment/v1", bytes)
+  std::vector<EntryId> chunks;  // ceil(size / CHUNK_BYTES_MAX) chunk entry ids, in order
+  bool operator==(const Attachment&) const = default;
+};
+
 struct Body {
   Kind kind = Kind::UPDATE;
   std::string text;
   std::vector<EntryId> refs;
-  std::vector<RelayAddress> relays{};  // Kind::RELAYS only (at most RELAYS_MAX)
+  std::vector<RelayAddress> relays{};     // Kind::RELAYS only (at most RELAYS_MAX)
+  bool heartOff = false;                  // Kind::HEART only
+  int64_t whenMs = 0;                     // Kind::ASK only (0: not said)
+  uint16_t slots = 0;                     // Kind::ASK only: 1 to SLOTS_MAX
+  std::vector<Attachment> attachments{};  // UPDATE, COMMENT, EDIT only
+  Bytes data{};                           // Kind::CHUNK only
 };
+
+// The hash an Attachment carries of its bytes.
+Key32 attachmentHash(ByteView bytes);
 
 // What an author fills in; sign() adds the signature and computes the id.
 struct EntryDraft {

@@ -22,6 +22,19 @@ constexpr size_t REFS_MAX = 16;
 // Relays a journal may name (Kind::RELAYS) and a relay's host name's length.
 constexpr size_t RELAYS_MAX = 8;
 constexpr size_t RELAY_HOST_BYTES_MAX = 253;
+// A member's display name (Kind::PROFILE), in UTF-8 bytes.
+constexpr size_t NAME_BYTES_MAX = 100;
+// People one help request asks for (Kind::ASK).
+constexpr uint16_t SLOTS_MAX = 100;
+// Attachments (photos, files; specs/entry.md "Attachments"): the bytes of one chunk entry, one
+// file, the files of one entry and the chunk ids one entry may name in all. A chunk's body stays
+// under BODY_BYTES_MAX; the ids of ATTACHMENT_CHUNKS_MAX chunks take about 20 KiB of a body.
+constexpr size_t CHUNK_BYTES_MAX = 32 * 1024;
+constexpr uint64_t ATTACHMENT_BYTES_MAX = 8 * 1024 * 1024;
+constexpr size_t ATTACHMENTS_MAX = 4;
+constexpr size_t ATTACHMENT_CHUNKS_MAX = 512;
+constexpr size_t ATTACHMENT_NAME_BYTES_MAX = 255;
+constexpr size_t ATTACHMENT_MIME_BYTES_MAX = 64;
 // Key wraps in one control entry (a removal re-wraps to every remaining member).
 constexpr size_t WRAPS_MAX = 300;
 // Members of one journal, relays included.

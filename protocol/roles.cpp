@@ -13,9 +13,19 @@ bool mayAuthorKind(Role role, Kind kind) {
     case Kind::RELAYS:
       return role == Role::OWNER;
     case Kind::UPDATE:
+    case Kind::ASK:
+    case Kind::DONE:
+    case Kind::CANCEL:
       return role == Role::OWNER || role == Role::COAUTHOR;
     case Kind::COMMENT:
     case Kind::HEART:
+    case Kind::PROFILE:
+    case Kind::WISH:
+    case Kind::EDIT:
+    case Kind::DELETE:
+    case Kind::CLAIM:
+    case Kind::UNCLAIM:
+    case Kind::CHUNK:
       return true;
   }
   return false;
@@ -23,14 +33,15 @@ bool mayAuthorKind(Role role, Kind kind) {
 
 std::optional<BodyRefusal> refuseBody(Role role, const Body& body) {
   if (!mayAuthorKind(role, body.kind)) {
-    return BodyRefusal{Rejection::UNAUTHORISED, !mayAuthor(role) ? "a relay cannot author entries"
-                                                : body.kind == Kind::JOURNAL_INFO
-                                                    ? "only the owner sets the journal's title"
-                                                : body.kind == Kind::RELAYS ? "only the owner sets the journal's relays"
-                                                                            : "a subscriber cannot post updates"};
+    return BodyRefusal{Rejection::UNAUTHORISED,
+                       !mayAuthor(role)                  ? "a relay cannot author entries"
+                       : body.kind == Kind::JOURNAL_INFO ? "only the owner sets the journal's title"
+                       : body.kind == Kind::RELAYS       ? "only the owner sets the journal's relays"
+                       : body.kind == Kind::UPDATE       ? "a subscriber cannot post updates"
+                                                         : "a subscriber cannot ask for help or close a request"};
   }
-  if ((body.kind == Kind::COMMENT || body.kind == Kind::HEART) && body.refs.empty()) {
-    return BodyRefusal{Rejection::MALFORMED, "a comment or heart must refer to an entry"};
+  if (kindRefers(body.kind) && body.refs.empty()) {
+    return BodyRefusal{Rejection::MALFORMED, "a comment, heart, edit, deletion or claim must refer to an entry"};
   }
   return std::nullopt;
 }

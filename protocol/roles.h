@@ -22,8 +22,10 @@ namespace kith::protocol {
 // A relay stores and forwards a journal's entries but authors none of them.
 bool mayAuthor(Role role);
 
-// Whether an author of `role` may write a body of `kind`: JOURNAL_INFO (the title) is the owner's
-// alone, an UPDATE the owner's and co-authors', a COMMENT or HEART any author's.
+// Whether an author of `role` may write a body of `kind`: JOURNAL_INFO (the title) and RELAYS are
+// the owner's alone; UPDATE, ASK, DONE and CANCEL the owner's and co-authors'; every other kind
+// (comments, hearts, names, wishes, edits and deletions of one's own entries, claims, file pieces)
+// any author's. Whose entry an edit or deletion may touch is a rule of reading (store/timeline.h).
 bool mayAuthorKind(Role role, Kind kind);
 
 // Why an author of `role` may not have written `body`, or nullopt when it may: a kind the role does

@@ -79,6 +79,26 @@ enum Kind {
   journalInfo @3;   # the journal's title (the first content entry of the owner)
   relays @4;        # the relays the journal uses (owner only): `relays` holds the whole list, and
                     # the owner's latest `relays` entry replaces every earlier one (specs/relay.md)
+  profile @5;       # the author's display name (`text`); the author's latest profile replaces earlier ones
+  wish @6;          # a well-wish in the journal's guestbook (`text`)
+  edit @7;          # a new version of the author's own entry refs[0]: `text` and `attachments`
+  delete @8;        # the author deletes its own entry refs[0]
+  ask @9;           # a help request (owner, co-author): `text`, `whenMs`, `slots`
+  claim @10;        # the author takes a slot of the request refs[0]
+  unclaim @11;      # the author gives its slot of the request refs[0] back
+  done @12;         # the request refs[0] is done (owner, co-author)
+  cancel @13;       # the request refs[0] is cancelled (owner, co-author)
+  chunk @14;        # one piece of an attachment (`data`); named by its entry id
+}
+
+struct Attachment {
+  # A file (a photo) carried by an update, a comment or an edit: its bytes are in `chunk` entries of
+  # the same journal, encrypted like every body, named here by their entry ids in order.
+  name @0 :Text;            # the file's name as the author gave it (no folder), 1 to 255 bytes
+  mime @1 :Text;            # its type as the author's node recognised it ("image/jpeg", ...)
+  size @2 :UInt64;          # its length in bytes, 1 to ATTACHMENT_BYTES_MAX
+  hash @3 :Data;            # 32 bytes: BLAKE2b-256("kith/attachment/v1", the file's bytes)
+  chunks @4 :List(Data);    # 32-byte ids of its chunk entries, in order
 }
 
 struct RelayAddress {
@@ -96,4 +116,9 @@ struct Body {
   text @1 :Text;
   refs @2 :List(Data);   # 32-byte ids of the entries this one refers to
   relays @3 :List(RelayAddress);  # kind `relays` only: at most 8; empty in every other kind
+  heartOff @4 :Bool;              # kind `heart`: takes the author's heart on refs[0] back
+  whenMs @5 :Int64;               # kind `ask`: when the help is needed (ms since 1970; 0: not said)
+  slots @6 :UInt16;               # kind `ask`: how many people it needs, 1 to SLOTS_MAX
+  attachments @7 :List(Attachment);  # kinds `update`, `comment`, `edit`: at most ATTACHMENTS_MAX
+  data @8 :Data;                  # kind `chunk`: 1 to CHUNK_BYTES_MAX bytes of an attachment
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <sodium.h>
+
 #include "protocol/roles.h"
 #include "store/store-impl.h"
 
@@ -130,10 +132,12 @@ Entry post(Store& store, const Keyring& keyring, const JournalId& journal, const
         if (!tenure || tenure->lastSeq || !protocol::mayAuthorKind(tenure->role, body.kind)) {
           throw Error(ErrorKind::AUTH,
                       std::string("your role in this journal does not allow you to ") +
-                          (body.kind == Kind::UPDATE         ? "post updates"
-                           : body.kind == Kind::JOURNAL_INFO ? "set the journal's title"
-                           : body.kind == Kind::RELAYS       ? "set the journal's relays"
-                                                             : "comment"),
+                          (body.kind == Kind::UPDATE                              ? "post updates"
+                           : body.kind == Kind::JOURNAL_INFO                      ? "set the journal's title"
+                           : body.kind == Kind::RELAYS                            ? "set the journal's relays"
+                           : body.kind == Kind::ASK                               ? "ask for help"
+                           : body.kind == Kind::DONE || body.kind == Kind::CANCEL ? "close a help request"
+                                                                                  : "write here"),
                       "ask the journal's owner");
         }
         const crypto::SecretBuffer& key = requireEpochKey(view, j.epoch);
@@ -234,6 +238,11 @@ std::vector<ReadEntry> readJournal(const Store& store, const Keyring& keyring, c
     // The owner may write every kind, and its entries are not judged again when keys arrive
     // (specs/entry.md): a malformed body of the owner's still shows, as the store holds it.
     if (body && tenure->role != Role::OWNER && protocol::refuseBody(tenure->role, *body)) continue;
+    // A file's pieces are read one file at a time (readAttachment), not held with the timeline.
+    if (body && body->kind == Kind::CHUNK && !body->data.empty()) {
+      sodium_memzero(body->data.data(), body->data.size());
+      body->data.clear();
+    }
     out.push_back({std::move(e), std::move(body)});
   }
   return out;

@@ -40,7 +40,8 @@ struct ReadEntry {
   std::optional<Body> body;  // nullopt when this node holds no key for the entry's epoch
 };
 
-// Every entry of the journal in timeline order, with its body decrypted where a key is held. An
+// Every entry of the journal in timeline order, with its body decrypted where a key is held (a
+// file piece's `data` left out: readAttachment reads those). An
 // entry its author had no right to write (no tenure covers it, or its kind is not one the
 // author's role then allowed: protocol/roles.h) is never returned.
 // Throws Error(CORRUPT) rather than return a partial timeline when the timeline index holds
