@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/reading.h"
 #include "crypto/fingerprint.h"
 #include "protocol/roles.h"
 
@@ -36,40 +37,70 @@ void cmdGrant(Context& ctx, const std::string& keyArg, const std::optional<std::
             text.str());
 }
 
+// The journal's names, when the identity opens without asking (names are encrypted in the journal).
+std::optional<Reading> namesIfOpen(Context& ctx, const store::JournalId& journal) {
+  if (ctx.keyInfo().sealed && std::getenv("KITH_PASSPHRASE") == nullptr) return std::nullopt;
+  return readJournalView(ctx, journal);
+}
+
 void cmdMembers(Context& ctx, const std::optional<std::string>& journalArg) {
   store::JournalId journal = ctx.journal(journalArg);
   crypto::KeyFileInfo me = ctx.keyInfo();
+  std::optional<Reading> r = namesIfOpen(ctx, journal);
   json list = json::array();
   std::ostringstream text;
   for (const auto& m : ctx.store().members(journal)) {
     std::string fp = crypto::fingerprint(m.key);
+    std::string name;
+    if (r) {
+      auto it = r->view.names.find(m.key);
+      if (it != r->view.names.end()) name = it->second;
+    }
     list.push_back({{"key", toHex(m.key)},
+                    {"name", name.empty() ? json(nullptr) : json(name)},
                     {"fingerprint", fp},
                     {"role", protocol::roleName(m.role)},
                     {"active", m.active},
                     {"you", m.key == me.publicKey}});
-    text << toHex(m.key).substr(0, 16) << "  " << fp << "  " << protocol::roleName(m.role)
+    std::string shown = r ? store::displayName(r->view, m.key, std::nullopt) : std::string();
+    if (!shown.empty() && shown != toHex(m.key).substr(0, 8)) {
+      shown = terminalSafe(shown, Newlines::ESCAPE);
+    } else {
+      shown = "(no name)";
+    }
+    text << shown << "  " << toHex(m.key).substr(0, 16) << "  " << fp << "  " << protocol::roleName(m.role)
          << (m.active ? "" : " (removed)") << (m.key == me.publicKey ? "  (you)" : "") << "\n";
+    if (m.key == me.publicKey && !m.active) {
+      text << "  You were removed from this journal by its owner: what you write there reaches nobody.\n";
+    }
   }
   ctx.print(list, text.str());
 }
 
 void cmdRevoke(Context& ctx, const std::string& memberArg, const std::optional<std::string>& journalArg) {
   store::JournalId journal = ctx.journal(journalArg);
-  if (memberArg.size() < 6 || memberArg.size() > 64 ||
-      !tryFromHex(memberArg.substr(0, memberArg.size() & ~size_t{1}))) {
-    throw Error(ErrorKind::USAGE, "'" + memberArg + "' is not a member's key",
-                "give the key (or its first characters) shown by 'kith members'");
-  }
+  bool isKey = memberArg.size() >= 6 && memberArg.size() <= 64 &&
+               tryFromHex(memberArg.substr(0, memberArg.size() & ~size_t{1})).has_value();
   std::vector<store::Member> matches;
+  std::optional<Reading> r = namesIfOpen(ctx, journal);
   for (const auto& m : ctx.store().members(journal)) {
-    if (m.active && toHex(m.key).rfind(memberArg, 0) == 0) matches.push_back(m);
+    if (!m.active) continue;
+    bool byKey = isKey && toHex(m.key).rfind(memberArg, 0) == 0;
+    bool byName = false;
+    if (r) {
+      auto it = r->view.names.find(m.key);
+      byName = it != r->view.names.end() && it->second == memberArg;
+    }
+    if (byKey || byName) matches.push_back(m);
   }
   if (matches.empty()) {
-    throw Error(ErrorKind::NOT_FOUND, "no current member's key starts with " + memberArg, "see 'kith members'");
+    throw Error(ErrorKind::NOT_FOUND, "no current member is named " + memberArg + " or has a key starting with it",
+                "see 'kith members'");
   }
-  if (matches.size() > 1)
-    throw Error(ErrorKind::USAGE, "'" + memberArg + "' matches several members", "give more characters");
+  if (matches.size() > 1) {
+    throw Error(ErrorKind::USAGE, "'" + memberArg + "' matches several members",
+                "give more characters of the key shown by 'kith members'");
+  }
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
   protocol::Entry e = store::removeMember(ctx.store(), keyring, journal, matches[0].key);
@@ -107,7 +138,7 @@ void addMemberCommands(Commands& commands) {
   commands.add<RevokeArgs>(
       "revoke", "Remove a member from a journal (owner only); they get nothing new",
       [](CLI::App& cmd, RevokeArgs& a) {
-        cmd.add_option("MEMBER", a.member, "The member's key (or its first characters) from 'kith members'")
+        cmd.add_option("MEMBER", a.member, "The member's name, or key (or its first characters), from 'kith members'")
             ->required();
         addJournalOption(cmd, a.journal);
       },

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/reading.h"
 #include "crypto/fingerprint.h"
 
 namespace kith::cli {
@@ -42,12 +43,42 @@ void cmdStatus(Context& ctx) {
     }
   }
   j["reach"] = reach;
+  // Per journal: this member's role and what is unread. The kinds are encrypted, so this needs the
+  // identity unlocked: shown when that asks no passphrase (as 'kith id' does with the name).
+  json perJournal = json::array();
+  std::ostringstream journalLines;
+  if (!info.sealed || std::getenv("KITH_PASSPHRASE") != nullptr) {
+    const crypto::PublicKey me = ctx.unlock().identity.publicKey();
+    for (const auto& ji : journals) {
+      Reading r = readJournalView(ctx, ji.id);
+      ReadMarks marks = loadReadMarks(ctx, ji.id);
+      size_t unread = 0;
+      for (const auto& e : r.entries) unread += e.body && isUnread(marks, e.entry, *e.body, me) ? 1 : 0;
+      auto member = s.member(ji.id, me);
+      std::string role = !member ? "following" : !member->active ? "removed" : protocol::roleName(member->role);
+      perJournal.push_back({{"id", toHex(ji.id)},
+                            {"title", r.title ? json(*r.title) : json(nullptr)},
+                            {"role", role},
+                            {"unread", unread}});
+      journalLines << "\n  " << (r.title ? terminalSafe(*r.title, Newlines::ESCAPE) : std::string("(title unreadable)"))
+                   << "  [" << toHex(ji.id).substr(0, 16) << "]  ";
+      if (member && !member->active) {
+        journalLines << "you were removed from this journal by its owner";
+      } else {
+        journalLines << "you: " << role << ", "
+                     << (unread == 0 ? std::string("nothing unread")
+                                     : std::to_string(unread) + " unread ('kith read --unread')");
+      }
+    }
+    j["journal_list"] = perJournal;
+  }
   std::ostringstream text;
   text << "home:        " << home.path() << "\n"
        << "id:          " << toHex(info.publicKey) << "\n"
        << "fingerprint: " << fp << "\n"
        << "key file:    " << (info.sealed ? "sealed with a passphrase" : "NOT encrypted (--no-passphrase)") << "\n"
-       << "journals:    " << journals.size() << " (" << entries << (entries == 1 ? " entry" : " entries") << ")\n"
+       << "journals:    " << journals.size() << " (" << entries << (entries == 1 ? " entry" : " entries") << ")"
+       << journalLines.str() << "\n"
        << "peers:       " << config.peers.size() << " known, " << config.follows.size() << " followed journal(s)\n"
        << "node:        "
        << (serving ? "serving on " + *serving : std::string("not running (start it with 'kith serve')"));

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/limits.h"
+#include "cli/notices.h"
 #include "cli/runtime.h"
 #include "crypto/fingerprint.h"
 #include "node/relay-invite.h"
@@ -167,6 +168,8 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
         rt.io.getPort(), *rt.replicator, [&home]() { return relayInviteTargets(home); }, rt.config.relayTokens);
     node.setOnChange([&status]() { status.changed(); });
     status.attach(&node, &relays);
+    ArrivalNotices notices(rt.io.getPort(), *rt.replicator, me.keyring(), *rt.logger,
+                           parseNotifySettings(ctx.home().readConfig()));
     relays.start();
     invites.start();
     if (relays.size() > 0) rt.logger->info("using {} relay link(s)", relays.size());

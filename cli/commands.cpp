@@ -17,6 +17,7 @@ void addCommands(CLI::App& app, Action& action) {
   addIdentityCommands(commands);
   addJournalCommands(commands);
   addPostReadCommands(commands);
+  addHelpCommands(commands);
   addStatusCommands(commands);
   addInviteCommands(commands);
   addMemberCommands(commands);

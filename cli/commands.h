@@ -83,6 +83,7 @@ void addCommands(CLI::App& app, Action& action);
 void addIdentityCommands(Commands& commands);
 void addJournalCommands(Commands& commands);
 void addPostReadCommands(Commands& commands);
+void addHelpCommands(Commands& commands);
 void addStatusCommands(Commands& commands);
 void addInviteCommands(Commands& commands);
 void addMemberCommands(Commands& commands);

@@ -1,0 +1,290 @@
+// The help requests (the planner): `kith ask` posts one, `kith help` lists them, `kith claim` and
+// `kith unclaim` take and give back a slot, `kith done` and `kith cancel` close one. Who holds the
+// slots is decided by store/timeline.h's rule, the same on every replica.
+#include <ctime>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/reading.h"
+
+namespace kith::cli {
+namespace {
+
+using nlohmann::json;
+using protocol::Body;
+using protocol::Kind;
+
+// "2026-12-03T18:00" (local time), with optional seconds, a space for the T, and Z for UTC.
+int64_t parseWhen(const std::string& text) {
+  std::string s = text;
+  bool utc = !s.empty() && (s.back() == 'Z' || s.back() == 'z');
+  if (utc) s.pop_back();
+  for (char& c : s) {
+    if (c == ' ') c = 'T';
+  }
+  std::tm tm{};
+  const char* end = nullptr;
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
+    tm = std::tm{};
+    end = ::strptime(s.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') break;
+    end = nullptr;
+  }
+  if (end == nullptr || tm.tm_year < 70 || tm.tm_year > 1100) {
+    throw Error(ErrorKind::USAGE, "'" + text + "' is not a date and time",
+                "write it as YYYY-MM-DDTHH:MM, for example 2026-12-03T18:00");
+  }
+  tm.tm_isdst = -1;
+  time_t t = utc ? ::timegm(&tm) : std::mktime(&tm);
+  if (t < 0) throw Error(ErrorKind::USAGE, "'" + text + "' is not a date and time", "write it as YYYY-MM-DDTHH:MM");
+  return static_cast<int64_t>(t) * 1000;
+}
+
+struct Found {
+  protocol::Entry entry;
+  Reading reading;
+  const store::RequestView* request = nullptr;
+};
+
+Found findRequest(Context& ctx, const std::string& id) {
+  Found f{findEntry(ctx, id), {}, nullptr};
+  f.reading = readJournalView(ctx, f.entry.journal);
+  for (const auto& q : f.reading.view.requests) {
+    if (q.id == f.entry.id) f.request = &q;
+  }
+  if (f.request == nullptr) {
+    throw Error(ErrorKind::INPUT, "that entry is not a help request you can read", "choose an id from 'kith help'");
+  }
+  auto member = ctx.store().member(f.entry.journal, ctx.unlock().identity.publicKey());
+  if (!member || !member->active) {
+    throw Error(ErrorKind::AUTH, "you are no longer a member of this journal: the owner removed you",
+                "nothing you write there would reach anyone; ask the owner to invite you again");
+  }
+  return f;
+}
+
+std::string whenText(int64_t ms) { return ms == 0 ? std::string("any time") : localTime(ms); }
+
+std::string names(Context& ctx, const Reading& r, const std::vector<crypto::PublicKey>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + nameOf(ctx, r, k);
+  return out;
+}
+
+json requestJson(Context& ctx, const Reading& r, const store::RequestView& q) {
+  const crypto::PublicKey me = ctx.unlock().identity.publicKey();
+  json holders = json::array(), waiting = json::array();
+  for (const auto& k : q.holders) {
+    holders.push_back({{"key", toHex(k)}, {"name", store::displayName(r.view, k, me)}});
+  }
+  for (const auto& k : q.waiting) {
+    waiting.push_back({{"key", toHex(k)}, {"name", store::displayName(r.view, k, me)}});
+  }
+  return {{"id", toHex(q.id)},
+          {"journal", toHex(r.journal)},
+          {"text", q.text},
+          {"asked_by", store::displayName(r.view, q.author, me)},
+          {"when", q.whenMs == 0 ? json(nullptr) : json(isoTime(q.whenMs))},
+          {"slots", q.slots},
+          {"state", store::requestStateName(q.state)},
+          {"holders", holders},
+          {"waiting", waiting}};
+}
+
+void describe(Context& ctx, const Reading& r, const store::RequestView& q, std::ostringstream& text) {
+  text << "[" << shortHex(q.id) << "] " << terminalSafe(q.text, Newlines::ESCAPE) << "\n"
+       << "    when: " << whenText(q.whenMs) << ";  asked by " << nameOf(ctx, r, q.author) << "\n"
+       << "    " << q.holders.size() << " of " << q.slots << " taken" << (q.holders.empty() ? "" : ": ")
+       << names(ctx, r, q.holders);
+  if (!q.waiting.empty()) text << ";  waiting: " << names(ctx, r, q.waiting);
+  if (q.state != store::RequestState::OPEN) text << ";  " << store::requestStateName(q.state);
+  text << "\n";
+}
+
+void cmdAsk(Context& ctx, const std::optional<std::string>& journalArg, const std::string& text,
+            const std::optional<std::string>& when, unsigned slots) {
+  if (text.empty())
+    throw Error(ErrorKind::USAGE, "say what help is needed", "for example: kith ask \"Meal for Thursday\"");
+  requireSize(text, protocol::TEXT_BYTES_MAX, "request", "shorten it");
+  requireText(text, "request");
+  if (slots == 0 || slots > protocol::SLOTS_MAX) {
+    throw Error(ErrorKind::USAGE, "--slots is how many people are needed: 1 to " + std::to_string(protocol::SLOTS_MAX),
+                "for example --slots 2");
+  }
+  int64_t whenMs = when ? parseWhen(*when) : 0;
+  store::JournalId journal = ctx.journal(journalArg);
+  const Unlocked& me = ctx.unlock();
+  auto member = ctx.store().member(journal, me.identity.publicKey());
+  if (!member || !member->active || !protocol::mayAuthorKind(member->role, Kind::ASK)) {
+    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors ask for help in it",
+                "offer help on a request with 'kith claim ID' (see 'kith help')");
+  }
+  publishNameIfMissing(ctx, journal);
+  Body body{Kind::ASK, text, {}};
+  body.whenMs = whenMs;
+  body.slots = static_cast<uint16_t>(slots);
+  protocol::Entry e = store::post(ctx.store(), me.keyring(), journal, body);
+  std::string note = deliveryNote(ctx);
+  ctx.print({{"id", toHex(e.id)},
+             {"journal", toHex(journal)},
+             {"when", whenMs == 0 ? json(nullptr) : json(isoTime(whenMs))},
+             {"slots", slots},
+             {"queued", !note.empty()}},
+            "Asked for help [" + shortHex(e.id) + "]: " + terminalSafe(text, Newlines::ESCAPE) + " (" +
+                whenText(whenMs) + ", " + std::to_string(slots) + (slots == 1 ? " person" : " people") + ")" +
+                (note.empty() ? "" : "\n" + note));
+}
+
+void cmdHelp(Context& ctx, const std::optional<std::string>& journalArg, bool all) {
+  std::vector<store::JournalId> journals;
+  if (journalArg) {
+    journals.push_back(ctx.journal(journalArg));
+  } else {
+    for (const auto& j : ctx.store().journals()) journals.push_back(j.id);
+  }
+  json list = json::array();
+  std::ostringstream text;
+  size_t shown = 0;
+  for (const auto& j : journals) {
+    Reading r = readJournalView(ctx, j);
+    bool header = false;
+    for (const auto& q : r.view.requests) {
+      if (!all && q.state != store::RequestState::OPEN) continue;
+      list.push_back(requestJson(ctx, r, q));
+      if (!header) {
+        text << (shown == 0 ? "" : "\n") << "# "
+             << (r.title ? terminalSafe(*r.title, Newlines::ESCAPE) : toHex(j).substr(0, 16)) << "\n";
+        header = true;
+      }
+      describe(ctx, r, q, text);
+      ++shown;
+    }
+  }
+  if (shown == 0) {
+    text << (all ? "No help requests yet.\n" : "No open help requests.\n")
+         << "The family asks with 'kith ask \"Meal for Thursday\" --when 2026-12-03T18:00 --slots 2'.\n";
+  } else {
+    text << "\nOffer help with 'kith claim ID'; give it back with 'kith unclaim ID'.\n";
+  }
+  ctx.print(list, text.str());
+}
+
+void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
+  Found f = findRequest(ctx, id);
+  const crypto::PublicKey me = ctx.unlock().identity.publicKey();
+  const store::RequestView& q = *f.request;
+  bool holding = std::find(q.holders.begin(), q.holders.end(), me) != q.holders.end();
+  bool waiting = std::find(q.waiting.begin(), q.waiting.end(), me) != q.waiting.end();
+  if (q.state != store::RequestState::OPEN && kind == Kind::CLAIM) {
+    throw Error(ErrorKind::CONFLICT, std::string("that request is ") + store::requestStateName(q.state),
+                "see the open ones with 'kith help'");
+  }
+  if (kind == Kind::CLAIM && (holding || waiting)) {
+    throw Error(ErrorKind::CONFLICT, holding ? "you have claimed it already" : "you are on its waiting list already",
+                "give it back with 'kith unclaim " + shortHex(q.id) + "'");
+  }
+  if (kind == Kind::UNCLAIM && !holding && !waiting) {
+    throw Error(ErrorKind::CONFLICT, "you have not claimed that request", "see 'kith help'");
+  }
+  publishNameIfMissing(ctx, f.entry.journal);
+  store::post(ctx.store(), ctx.unlock().keyring(), f.entry.journal, Body{kind, "", {q.id}});
+  Reading after = readJournalView(ctx, f.entry.journal);
+  const store::RequestView* now = nullptr;
+  for (const auto& r : after.view.requests) {
+    if (r.id == q.id) now = &r;
+  }
+  KITH_ASSERT(now != nullptr);
+  std::ostringstream text;
+  if (kind == Kind::UNCLAIM) {
+    text << "Gave back your place on \"" << terminalSafe(q.text, Newlines::ESCAPE) << "\"\n";
+  } else if (std::find(now->holders.begin(), now->holders.end(), me) != now->holders.end()) {
+    text << "You are down for \"" << terminalSafe(q.text, Newlines::ESCAPE) << "\" (" << whenText(q.whenMs)
+         << "). Thank you!\n"
+         << "If another friend claimed it at the same moment on a node that was offline, whoever claimed first "
+            "keeps it; 'kith help' shows who.\n";
+  } else {
+    text << "All " << q.slots << " places on \"" << terminalSafe(q.text, Newlines::ESCAPE)
+         << "\" are taken: you are on the waiting list and move up if someone gives theirs back.\n";
+  }
+  std::string note = deliveryNote(ctx);
+  if (!note.empty()) text << note << "\n";
+  json j = requestJson(ctx, after, *now);
+  j["queued"] = !note.empty();
+  std::string s = text.str();
+  s.pop_back();
+  ctx.print(j, s);
+}
+
+void cmdClose(Context& ctx, const std::string& id, Kind kind) {
+  Found f = findRequest(ctx, id);
+  const store::RequestView& q = *f.request;
+  auto member = ctx.store().member(f.entry.journal, ctx.unlock().identity.publicKey());
+  if (!member || !protocol::mayAuthorKind(member->role, kind)) {
+    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors close a request",
+                "if you can no longer help, use 'kith unclaim " + shortHex(q.id) + "'");
+  }
+  if (q.state != store::RequestState::OPEN) {
+    throw Error(ErrorKind::CONFLICT, std::string("that request is ") + store::requestStateName(q.state) + " already",
+                "see 'kith help --all'");
+  }
+  store::post(ctx.store(), ctx.unlock().keyring(), f.entry.journal, Body{kind, "", {q.id}});
+  std::string note = deliveryNote(ctx);
+  ctx.print({{"id", toHex(q.id)}, {"state", kind == Kind::DONE ? "done" : "cancelled"}, {"queued", !note.empty()}},
+            std::string(kind == Kind::DONE ? "Marked done: " : "Cancelled: ") + "\"" +
+                terminalSafe(q.text, Newlines::ESCAPE) + "\"" + (note.empty() ? "" : "\n" + note));
+}
+
+struct AskArgs {
+  std::optional<std::string> journal;
+  std::string text;
+  std::optional<std::string> when;
+  unsigned slots = 1;
+};
+
+struct HelpArgs {
+  std::optional<std::string> journal;
+  bool all = false;
+};
+
+void addRequestCommand(Commands& commands, const char* name, const char* description, Kind kind) {
+  commands.add<std::string>(
+      name, description,
+      [](CLI::App& cmd, std::string& id) {
+        cmd.add_option("REQUEST_ID", id, "The request's id from 'kith help'")->required();
+      },
+      [kind](Context& ctx, const std::string& id) {
+        if (kind == Kind::CLAIM || kind == Kind::UNCLAIM) {
+          cmdClaim(ctx, id, kind);
+        } else {
+          cmdClose(ctx, id, kind);
+        }
+      });
+}
+
+}  // namespace
+
+void addHelpCommands(Commands& commands) {
+  commands.add<AskArgs>(
+      "ask", "Ask friends for help: a meal, a drive, a visit",
+      [](CLI::App& cmd, AskArgs& a) {
+        addJournalOption(cmd, a.journal);
+        cmd.add_option("TEXT", a.text, "What is needed, e.g. \"Meal for Thursday\"")->required();
+        cmd.add_option("--when", a.when, "When: YYYY-MM-DDTHH:MM in your local time");
+        cmd.add_option("--slots", a.slots, "How many people are needed (default 1)");
+      },
+      [](Context& ctx, const AskArgs& a) { cmdAsk(ctx, a.journal, a.text, a.when, a.slots); });
+  commands.add<HelpArgs>(
+      "help", "List the open help requests and who offered",
+      [](CLI::App& cmd, HelpArgs& a) {
+        addJournalOption(cmd, a.journal, "Only this journal's (default: every journal)");
+        cmd.add_flag("--all", a.all, "Done and cancelled ones too");
+      },
+      [](Context& ctx, const HelpArgs& a) { cmdHelp(ctx, a.journal, a.all); });
+  addRequestCommand(commands, "claim", "Offer to help with a request", Kind::CLAIM);
+  addRequestCommand(commands, "unclaim", "Give back your place on a request", Kind::UNCLAIM);
+  addRequestCommand(commands, "done", "Mark a request done (owner, co-author)", Kind::DONE);
+  addRequestCommand(commands, "cancel", "Cancel a request (owner, co-author)", Kind::CANCEL);
+}
+
+}  // namespace kith::cli
