@@ -253,7 +253,8 @@ TEST_CASE(
   // The old mailbox is closed at the relay (the owner's node rotated it away).
   REQUIRE(
       eventually(REPLICATION_TIMEOUT_MS, [&] { return relay1.status().at("mailboxes_closed").get<uint64_t>() >= 1; }));
-  // B's node believes it is still a member: its person may comment, but the old mailbox refuses it.
+  // B's node may not have read its removal yet: its person may comment, but the old mailbox
+  // refuses it.
   RunResult lateComment = friendB.kith({"comment", updateId.substr(0, 10), commentB});
   INFO("the removed friend's comment: " << describe(lateComment));
   std::this_thread::sleep_for(std::chrono::milliseconds(REMOVED_WATCH_MS));
@@ -270,6 +271,17 @@ TEST_CASE(
     INFO(h->name() << ":\n" << entries.dump(2));
     REQUIRE_FALSE(hasComment(entries, firstUpdate, commentB));
     REQUIRE(hasComment(entries, firstUpdate, commentA, friendA.id()));
+  }
+  // B's node reads the removal from the old mailbox (handed there before it was closed), so it
+  // learns that it was removed: members and status say so, and a comment is refused at once.
+  REQUIRE(eventually(REPLICATION_TIMEOUT_MS,
+                     [&] { return contains(friendB.kithOk({"members"}).out, "You were removed"); }));
+  CHECK(contains(friendB.kithOk({"status"}).out, "you were removed from this journal"));
+  {
+    RunResult refusedComment = friendB.kith({"comment", updateId.substr(0, 10), "one more"});
+    INFO(describe(refusedComment));
+    CHECK(refusedComment.exitCode == 1);
+    CHECK(contains(refusedComment.err, "no longer a member"));
   }
 
   // ---- 8. A second relay, added later, catches up; then it alone carries the journal.
