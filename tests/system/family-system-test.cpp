@@ -163,6 +163,25 @@ TEST_CASE("a family's week: names, a photo, comments, hearts, a contested help r
     REQUIRE(r.at("waiting").size() == 1);
     CHECK(r.at("waiting")[0].at("key") == bob.id());
   }
+  // What the owner reads now: names, the photo, the comment, hearts and the request.
+  {
+    RunResult text = owner.kithOk({"read"});
+    INFO(text.out);
+    CHECK(contains(text.out, "you  ["));  // the owner's own update
+    CHECK(contains(text.out, "[photo " + photoId + "] garden.png"));
+    CHECK(contains(text.out, "> Ann, "));
+    CHECK(contains(text.out, "So glad to hear it"));
+    CHECK(contains(text.out, "\u2665 1 (Ann)"));
+    CHECK(contains(text.out, "Help wanted"));
+    CHECK(contains(text.out, "Meal for Thursday"));
+    CHECK(contains(text.out, "1 of 1 taken"));
+    CHECK(contains(text.out, "Carol, "));
+    CHECK(contains(text.out, "Thinking of you all"));
+    RunResult help = owner.kithOk({"help"});
+    INFO(help.out);
+    CHECK(contains(help.out, "1 of 1 taken: Ann;  waiting: Bob"));
+    CHECK(contains(help.out, "asked by Sam"));
+  }
   // A friend cannot close a request; the co-author can.
   RunResult refused = carol.kith({"done", requestId.substr(0, 12)});
   CHECK(refused.exitCode != 0);
