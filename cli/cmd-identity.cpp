@@ -51,7 +51,10 @@ void cmdInit(Context& ctx, const InitArgs& args) {
   if (!passphrase) {
     text << "Note: the key file is NOT encrypted (--no-passphrase); it is readable only by you (mode 0600).\n";
   }
-  text << "Next: create a journal with 'kith journal create \"TITLE\"'.";
+  // Most people who run init were invited by a friend: joining comes first, then starting one's own.
+  text << "Next:\n"
+       << "  - if a friend sent you an invite code, join their journal with 'kith accept CODE';\n"
+       << "  - to start a journal of your own, 'kith journal create \"TITLE\"'.";
   ctx.print({{"home", home.path()},
              {"id", toHex(id.publicKey())},
              {"fingerprint", fp},

@@ -9,6 +9,8 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t TITLE_BYTES_MAX = 200;
+// How many digits of a journal's id the hints give: enough to be unique among a home's journals.
+constexpr size_t JOURNAL_PREFIX_CHARS = 8;
 
 void cmdJournalCreate(Context& ctx, const std::string& title) {
   requireSize(title, TITLE_BYTES_MAX, "title", "choose a shorter title");
@@ -17,8 +19,16 @@ void cmdJournalCreate(Context& ctx, const std::string& title) {
   const Unlocked& me = ctx.unlock();
   store::Keyring keyring = me.keyring();
   store::JournalId id = store::createJournal(ctx.store(), keyring, title);
-  ctx.print({{"id", toHex(id)}, {"title", title}}, "Created journal " + toHex(id) + "\n  title: " + title +
-                                                       "\nNext: post an update with 'kith post \"TEXT\"'.");
+  // With more than one journal, a post must say which: the hint gives a command that works as typed.
+  std::string journalOption;
+  if (ctx.store().journals().size() > 1) journalOption = " --journal " + toHex(id).substr(0, JOURNAL_PREFIX_CHARS);
+  std::ostringstream text;
+  text << "Created journal " << toHex(id) << "\n"
+       << "  title: " << terminalSafe(title, Newlines::ESCAPE) << "\n"
+       << "Next:\n"
+       << "  - post your first update: kith post" << journalOption << " \"TEXT\"\n"
+       << "  - invite a friend: kith invite" << journalOption << "  (it prints a code to send them)";
+  ctx.print({{"id", toHex(id)}, {"title", title}}, text.str());
 }
 
 void cmdJournalList(Context& ctx) {
@@ -46,7 +56,10 @@ void cmdJournalList(Context& ctx) {
          << role << ", " << members << (members == 1 ? " member, " : " members, ") << j.entryCount
          << (j.entryCount == 1 ? " entry" : " entries") << ", last update " << localTime(j.lastEntryMs) << "\n";
   }
-  if (journals.empty()) text << "No journals yet: create one with 'kith journal create \"TITLE\"'.";
+  if (journals.empty()) {
+    text << "No journals yet: join a friend's with 'kith accept CODE' (the invite code they sent you), or create "
+            "your own with 'kith journal create \"TITLE\"'.";
+  }
   ctx.print(list, text.str());
 }
 

@@ -199,6 +199,47 @@ bool Config::addFollow(const Follow& follow) {
   return true;
 }
 
+bool Config::removeFollow(const protocol::JournalId& journal) {
+  auto before = follows.size();
+  std::erase_if(follows, [&](const Follow& f) { return f.journal == journal; });
+  return follows.size() != before;
+}
+
+bool Config::removePeer(const crypto::PublicKey& key) {
+  auto before = peers.size();
+  std::erase_if(peers, [&](const node::PeerAddress& p) { return p.key == key; });
+  return peers.size() != before;
+}
+
+namespace {
+bool hexStartsWith(const Key32& key, std::string_view prefix) {
+  std::string hex = toHex(key);
+  if (prefix.size() > hex.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char c = prefix[i];
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (hex[i] != c) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::vector<Follow> Config::followsMatching(std::string_view hexPrefix) const {
+  std::vector<Follow> out;
+  for (const auto& f : follows) {
+    if (hexStartsWith(f.journal, hexPrefix)) out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<node::PeerAddress> Config::peersMatching(std::string_view hexPrefix) const {
+  std::vector<node::PeerAddress> out;
+  for (const auto& p : peers) {
+    if (hexStartsWith(p.key, hexPrefix)) out.push_back(p);
+  }
+  return out;
+}
+
 bool Config::isFollowing(const protocol::JournalId& journal) const {
   for (const auto& f : follows) {
     if (f.journal == journal) return true;

@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/home.h"
@@ -43,6 +44,14 @@ struct Config {
   // Adds or updates the peer with this key; returns true when something changed.
   bool addPeer(const node::PeerAddress& peer);
   bool addFollow(const Follow& follow);
+  // Removes the follow of `journal`, or the peer with this key; returns false when there was none.
+  bool removeFollow(const protocol::JournalId& journal);
+  bool removePeer(const crypto::PublicKey& key);
+  // The follows whose journal id starts with the hex prefix (case-insensitive), for ids typed by
+  // people; a follow records a journal this home may not hold (yet).
+  std::vector<Follow> followsMatching(std::string_view hexPrefix) const;
+  // The known peers whose key starts with the hex prefix (case-insensitive).
+  std::vector<node::PeerAddress> peersMatching(std::string_view hexPrefix) const;
   bool isFollowing(const protocol::JournalId& journal) const;
   // True when this home follows `journal` from `peer` (the key given to `kith follow`, or the
   // inviting node).

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "cli/config.h"
 #include "cli/passphrase.h"
 
 namespace kith::cli {
@@ -60,31 +61,88 @@ store::Store& Context::store() {
   return *store_;
 }
 
+namespace {
+
+// "Mum's journey" and "mum's JOURNEY" are the same title to a person typing it.
+std::string foldCase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool looksLikeId(const std::string& text) {
+  return text.size() >= 4 && text.size() <= 64 && tryFromHex(text.substr(0, text.size() & ~size_t{1})).has_value();
+}
+
+}  // namespace
+
+std::vector<JournalChoice> Context::journalsTitled(const std::string& title) {
+  store::Store& s = store();
+  auto all = s.journals();
+  if (all.empty()) return {};
+  store::Keyring keyring = unlock().keyring();
+  std::vector<JournalChoice> exact;
+  std::vector<JournalChoice> folded;
+  std::string wanted = foldCase(title);
+  for (const auto& j : all) {
+    auto t = store::journalTitle(s, keyring, j.id);
+    if (!t) continue;
+    if (*t == title) exact.push_back({j.id, *t});
+    if (foldCase(*t) == wanted) folded.push_back({j.id, *t});
+  }
+  return exact.empty() ? folded : exact;
+}
+
 store::JournalId Context::journal(const std::optional<std::string>& named) {
   store::Store& s = store();
   if (!named) {
     auto all = s.journals();
     if (all.size() == 1) return all[0].id;
     if (all.empty()) {
-      throw Error(ErrorKind::NOT_FOUND, "this home has no journal yet", "create one with 'kith journal create TITLE'");
+      throw Error(ErrorKind::NOT_FOUND, "this home has no journal yet",
+                  "create one with 'kith journal create \"TITLE\"', or join a friend's with 'kith accept CODE'");
     }
     throw Error(ErrorKind::USAGE, "this home has " + std::to_string(all.size()) + " journals",
-                "choose one with --journal ID (see 'kith journal list')");
+                "choose one with --journal followed by its title or id (see 'kith journal list')");
   }
-  const std::string& id = *named;
-  if (id.size() < 4 || id.size() > 64 || !tryFromHex(id.substr(0, id.size() & ~size_t{1}))) {
-    throw Error(ErrorKind::USAGE, "'" + id + "' is not a journal id",
-                "give the id (or its first characters, at least 4) shown by 'kith journal list'");
+  const std::string& name = *named;
+  if (name.empty()) {
+    throw Error(ErrorKind::USAGE, "the journal's name is empty", "give its title or id (see 'kith journal list')");
   }
-  auto found = s.findJournals(id);
-  if (found.empty()) {
-    throw Error(ErrorKind::NOT_FOUND, "there is no journal " + id + " in this home", "see 'kith journal list'");
+  // An id (or its first characters) first: ids are what scripts and the other commands print.
+  std::vector<store::JournalId> byId;
+  if (looksLikeId(name)) byId = s.findJournals(foldCase(name));
+  if (byId.size() == 1) return byId[0];
+  if (byId.size() > 1) {
+    throw Error(ErrorKind::USAGE, "'" + name + "' matches " + std::to_string(byId.size()) + " journals' ids",
+                "give more characters of the id (see 'kith journal list')");
   }
-  if (found.size() > 1) {
-    throw Error(ErrorKind::USAGE, "'" + id + "' matches " + std::to_string(found.size()) + " journals",
-                "give more characters of the id");
+  std::vector<JournalChoice> byTitle = journalsTitled(name);
+  if (byTitle.size() == 1) return byTitle[0].id;
+  if (byTitle.size() > 1) {
+    std::string candidates;
+    for (const auto& c : byTitle) {
+      if (!candidates.empty()) candidates += ", ";
+      candidates += toHex(c.id).substr(0, 8) + " \"" + c.title + "\"";
+    }
+    throw Error(ErrorKind::USAGE, std::to_string(byTitle.size()) + " journals are titled '" + name + "': " + candidates,
+                "choose one by its id, e.g. --journal " + toHex(byTitle[0].id).substr(0, 8));
   }
-  return found[0];
+  if (looksLikeId(name)) {
+    throw Error(ErrorKind::NOT_FOUND, "there is no journal " + name + " in this home",
+                "see the titles and ids with 'kith journal list'");
+  }
+  throw Error(ErrorKind::USAGE, "'" + name + "' is not a journal id or the title of a journal in this home",
+              "give a title or id that 'kith journal list' shows");
+}
+
+bool Context::nodeRunning() const { return servingAddress(home_).has_value(); }
+
+std::string Context::deliveryNote() const {
+  if (nodeRunning()) return "";
+  return "Queued: it will be sent when 'kith serve' runs (or with 'kith sync').";
 }
 
 void Context::print(const nlohmann::json& json, const std::string& text) const {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,12 @@ struct Unlocked {
   store::Keyring keyring() const { return store::Keyring{identity, storageKey.view()}; }
 };
 
+// A journal as a person may know it: its id and its title.
+struct JournalChoice {
+  store::JournalId id{};
+  std::string title;
+};
+
 class Context {
 public:
   explicit Context(Options options);
@@ -40,9 +47,22 @@ public:
   const Unlocked& unlock();
   store::Store& store();
 
-  // The journal named by `--journal` (a hex id or a unique prefix of one), or the only journal of
-  // the home when none is named. Throws Error with what to do otherwise.
+  // The journal named by `--journal`, or the only journal of the home when none is named. A name
+  // is tried as an id (the hex id or a unique prefix of at least 4 digits) first, then as a title
+  // (exactly, else ignoring the case of A-Z). Throws Error(USAGE) for an ambiguous prefix or a
+  // title that several journals have (listing them), Error(NOT_FOUND) when nothing matches.
+  // Matching a title unlocks the identity (titles are encrypted).
   store::JournalId journal(const std::optional<std::string>& named);
+  // The journals whose title is `title` (exactly; else ignoring the case of A-Z). Unlocks.
+  std::vector<JournalChoice> journalsTitled(const std::string& title);
+
+  // Whether a `kith serve` runs for this home now (it holds HOME/serve.lock): what is posted then
+  // goes out at once; otherwise it waits in the store for the next serve or sync.
+  bool nodeRunning() const;
+  // The line for a command that wrote an entry (post, comment, heart, ...) to print after its own:
+  // empty while a node runs (the entry goes out at once), else "Queued: it will be sent when
+  // 'kith serve' runs (or with 'kith sync')."
+  std::string deliveryNote() const;
 
   // Prints a JSON value (with --json) or text.
   void print(const nlohmann::json& json, const std::string& text) const;

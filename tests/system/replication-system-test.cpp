@@ -185,6 +185,8 @@ TEST_CASE("a granted friend replicates live, across a restart and by sync - a st
     REQUIRE(refusalLogged);
   }
   {
+    // The refused follow saved nothing: C is given A's address by hand to try a sync.
+    c.kithOk({"peers", "add", aNode.address(), a.id()});
     RunResult r = c.kith({"sync", "--once"});
     std::string line = requireError(r, 1, "sync: ");
     CHECK(r.err.find("not a member") != std::string::npos);
