@@ -56,15 +56,9 @@ Found findRequest(Context& ctx, const std::string& id) {
   if (f.request == nullptr) {
     throw Error(ErrorKind::INPUT, "that entry is not a help request you can read", "choose an id from 'kith help'");
   }
-  auto member = ctx.store().member(f.entry.journal, ctx.unlock().identity.publicKey());
-  if (!member || !member->active) {
-    throw Error(ErrorKind::AUTH, "you are no longer a member of this journal: the owner removed you",
-                "nothing you write there would reach anyone; ask the owner to invite you again");
-  }
+  requireActiveMember(ctx, f.entry.journal);
   return f;
 }
-
-std::string whenText(int64_t ms) { return ms == 0 ? std::string("any time") : localTime(ms); }
 
 std::string names(Context& ctx, const Reading& r, const std::vector<crypto::PublicKey>& keys) {
   std::string out;

@@ -138,8 +138,6 @@ std::string heartsLine(Context& ctx, const Reading& r, const std::set<crypto::Pu
   return s + ")";
 }
 
-std::string whenText(int64_t ms) { return ms == 0 ? std::string("any time") : localTime(ms); }
-
 void cmdRead(Context& ctx, const std::optional<std::string>& journalArg, bool unreadOnly) {
   store::JournalId journal = ctx.journal(journalArg);
   Reading r = readJournalView(ctx, journal);
@@ -407,14 +405,6 @@ bool isDeleted(const Target& t) {
   return true;
 }
 
-void requireMember(Context& ctx, const store::JournalId& journal) {
-  auto member = ctx.store().member(journal, ctx.unlock().identity.publicKey());
-  if (!member || !member->active) {
-    throw Error(ErrorKind::AUTH, "you are no longer a member of this journal: the owner removed you",
-                "nothing you write there would reach anyone; ask the owner to invite you again");
-  }
-}
-
 void react(Context& ctx, const std::string& entryArg, Kind kind, const std::string& text,
            const std::vector<std::string>& photos) {
   Target t = findTarget(ctx, entryArg);
@@ -423,7 +413,7 @@ void react(Context& ctx, const std::string& entryArg, Kind kind, const std::stri
     throw Error(ErrorKind::INPUT, "that entry is not an update, comment or well-wish you can read",
                 "choose an id from 'kith read'");
   }
-  requireMember(ctx, t.entry.journal);
+  requireActiveMember(ctx, t.entry.journal);
   const crypto::PublicKey me = ctx.unlock().identity.publicKey();
   store::Keyring keyring = ctx.unlock().keyring();
   publishNameIfMissing(ctx, t.entry.journal);
@@ -460,7 +450,7 @@ void react(Context& ctx, const std::string& entryArg, Kind kind, const std::stri
 void cmdWish(Context& ctx, const std::optional<std::string>& journalArg, const std::string& text) {
   requireEntryText(text, "well-wish", false);
   store::JournalId journal = ctx.journal(journalArg);
-  requireMember(ctx, journal);
+  requireActiveMember(ctx, journal);
   publishNameIfMissing(ctx, journal);
   protocol::Entry e = store::post(ctx.store(), ctx.unlock().keyring(), journal, Body{Kind::WISH, text, {}});
   printWritten(ctx, {{"id", toHex(e.id)}, {"journal", toHex(journal)}, {"seq", e.seq}},
@@ -480,7 +470,7 @@ Target ownTarget(Context& ctx, const std::string& entryArg, const char* verb) {
     throw Error(ErrorKind::AUTH, std::string("you can only ") + verb + " what you wrote yourself",
                 "that entry is " + nameOf(ctx, t.reading, t.entry.author) + "'s");
   }
-  requireMember(ctx, t.entry.journal);
+  requireActiveMember(ctx, t.entry.journal);
   return t;
 }
 
@@ -543,7 +533,7 @@ void cmdName(Context& ctx, const std::optional<std::string>& journalArg, const s
                 "your name is shared when you join one ('kith accept CODE') or create one");
   }
   for (const auto& j : journals) {
-    requireMember(ctx, j);
+    requireActiveMember(ctx, j);
     store::post(ctx.store(), me.keyring(), j, Body{Kind::PROFILE, name, {}});
   }
   printWritten(ctx, {{"name", name}, {"journals", journals.size()}},

@@ -145,6 +145,16 @@ std::string deliveryNote(Context& ctx) {
   return "Queued: it will be sent when 'kith serve' runs (or with 'kith sync').";
 }
 
+void requireActiveMember(Context& ctx, const store::JournalId& journal) {
+  auto member = ctx.store().member(journal, ctx.unlock().identity.publicKey());
+  if (!member || !member->active) {
+    throw Error(ErrorKind::AUTH, "you are no longer a member of this journal: the owner removed you",
+                "nothing you write there would reach anyone; ask the owner to invite you again");
+  }
+}
+
+std::string whenText(int64_t ms) { return ms == 0 ? std::string("any time") : localTime(ms); }
+
 std::string humanSize(uint64_t bytes) {
   char buf[32];
   if (bytes < 1000) return std::to_string(bytes) + " bytes";

@@ -51,6 +51,13 @@ bool isUnread(const ReadMarks& marks, const protocol::Entry& e, const protocol::
 // or an empty string when one runs.
 std::string deliveryNote(Context& ctx);
 
+// Throws Error(AUTH) saying what to do when this member was removed from the journal (or never
+// was one): what it writes there would reach nobody.
+void requireActiveMember(Context& ctx, const store::JournalId& journal);
+
+// A help request's time for people: the local time, or "any time" for none (0).
+std::string whenText(int64_t ms);
+
 // A size for people: "812 bytes", "1.4 MB".
 std::string humanSize(uint64_t bytes);
 
