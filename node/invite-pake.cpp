@@ -113,6 +113,14 @@ struct NodeRun {
   uint8_t tries;
 };
 
+// The log line for a try that did not confirm the password: counted, and burning at the limit.
+std::string unconfirmed(const NodeRun& r, const std::string& why) {
+  std::string line = "a short code for invite " + shortId(r.invite.id) + " was not confirmed (" + why + "): try " +
+                     std::to_string(r.tries) + " of " + std::to_string(protocol::INVITE_SHORT_TRIES_MAX);
+  if (r.tries >= protocol::INVITE_SHORT_TRIES_MAX) line += "; the invite is burnt";
+  return line;
+}
+
 // What the friend keeps between its hello and the node's answer.
 struct FriendRun {
   crypto::CPaceParty party;
@@ -170,25 +178,28 @@ kj::Promise<std::string> answerShortCode(kj::AsyncIoStream& stream, store::Store
     auto& r = *run;
     return writeFrame(stream, answer)
         .then([&stream]() { return readFrame(stream, PAKE_CONFIRM_BYTES, PAKE_CONFIRM_BYTES); })
-        .then([&stream, &store, &me, &r](Bytes ta) -> kj::Promise<std::string> {
-          std::string which = "invite " + shortId(r.invite.id);
-          if (!crypto::CPaceParty::checkTag(r.macKey.view(), r.ya, asBytes(AD_FRIEND), ta)) {
-            std::string line = "a wrong short code for " + which + " (try " + std::to_string(r.tries) + " of " +
-                               std::to_string(protocol::INVITE_SHORT_TRIES_MAX) + ")";
-            if (r.tries >= protocol::INVITE_SHORT_TRIES_MAX) line += ": the invite is burnt";
-            return line;
-          }
-          store.forgiveShortTry(r.invite.id);
-          Bytes plain(me.publicKey().begin(), me.publicKey().end());
-          plain.insert(plain.end(), r.invite.secret.begin(), r.invite.secret.end());
-          auto key = revealKey(r.isk.view());
-          Bytes sealed = crypto::aeadSeal(key.view(), plain, asBytes(REVEAL_AD));
-          sodium_memzero(plain.data(), plain.size());
-          KITH_ASSERT(sealed.size() == PAKE_REVEAL_BYTES);
-          return writeFrame(stream, sealed).then([which]() {
-            return "a friend proved the short code for " + which + "; it redeems next";
-          });
-        })
+        .then(
+            [&stream, &store, &me, &r](Bytes ta) -> kj::Promise<std::string> {
+              if (!crypto::CPaceParty::checkTag(r.macKey.view(), r.ya, asBytes(AD_FRIEND), ta)) {
+                return unconfirmed(r, "a wrong code");
+              }
+              store.forgiveShortTry(r.invite.id);
+              Bytes plain(me.publicKey().begin(), me.publicKey().end());
+              plain.insert(plain.end(), r.invite.secret.begin(), r.invite.secret.end());
+              auto key = revealKey(r.isk.view());
+              Bytes sealed = crypto::aeadSeal(key.view(), plain, asBytes(REVEAL_AD));
+              sodium_memzero(plain.data(), plain.size());
+              KITH_ASSERT(sealed.size() == PAKE_REVEAL_BYTES);
+              std::string which = "invite " + shortId(r.invite.id);
+              return writeFrame(stream, sealed).then([which]() {
+                return "a friend proved the short code for " + which + "; it redeems next";
+              });
+            },
+            [&r](kj::Exception&& e) -> kj::Promise<std::string> {
+              // A friend whose guess was wrong learns it from our tag and hangs up: the usual way
+              // a wrong code ends. The try stays counted either way.
+              return unconfirmed(r, e.getDescription().cStr());
+            })
         .attach(kj::mv(run));
   });
 }

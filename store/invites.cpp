@@ -109,9 +109,9 @@ std::optional<uint8_t> Store::countShortTry(const Key32& id, int64_t nowMs) {
     out.reset();
     auto [status, invite] = inviteIn(impl_->invites, txn, id, nowMs);
     if (status != InviteStatus::OPEN || !invite->hasShort) return;
+    // The try in flight counts: at the limit the invite reads as burnt (and refuses further
+    // tries) until this one proves the password and is forgiven.
     invite->shortFailures = static_cast<uint8_t>(invite->shortFailures + 1);
-    // A burnt invite keeps no password: nobody may guess it any more.
-    if (invite->burnt()) std::fill(invite->password.begin(), invite->password.end(), 0);
     impl_->invites.put(txn, id, encodeInvite(*invite));
     out = invite->shortFailures;
   });
@@ -123,7 +123,7 @@ void Store::forgiveShortTry(const Key32& id) {
     auto v = impl_->invites.get(txn, id);
     if (!v) return;
     Invite i = decodeInvite(id, *v);
-    if (!i.hasShort || i.shortFailures == 0 || i.burnt()) return;
+    if (!i.hasShort || i.shortFailures == 0) return;
     i.shortFailures = static_cast<uint8_t>(i.shortFailures - 1);
     impl_->invites.put(txn, id, encodeInvite(i));
   });
