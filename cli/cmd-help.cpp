@@ -119,7 +119,7 @@ void cmdAsk(Context& ctx, const std::optional<std::string>& journalArg, const st
   body.whenMs = whenMs;
   body.slots = static_cast<uint16_t>(slots);
   protocol::Entry e = store::post(ctx.store(), me.keyring(), journal, body);
-  std::string note = deliveryNote(ctx);
+  std::string note = ctx.deliveryNote();
   ctx.print({{"id", toHex(e.id)},
              {"journal", toHex(journal)},
              {"when", whenMs == 0 ? json(nullptr) : json(isoTime(whenMs))},
@@ -201,7 +201,7 @@ void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
     text << "All " << q.slots << " places on \"" << terminalSafe(q.text, Newlines::ESCAPE)
          << "\" are taken: you are on the waiting list and move up if someone gives theirs back.\n";
   }
-  std::string note = deliveryNote(ctx);
+  std::string note = ctx.deliveryNote();
   if (!note.empty()) text << note << "\n";
   json j = requestJson(ctx, after, *now);
   j["queued"] = !note.empty();
@@ -223,7 +223,7 @@ void cmdClose(Context& ctx, const std::string& id, Kind kind) {
                 "see 'kith help --all'");
   }
   store::post(ctx.store(), ctx.unlock().keyring(), f.entry.journal, Body{kind, "", {q.id}});
-  std::string note = deliveryNote(ctx);
+  std::string note = ctx.deliveryNote();
   ctx.print({{"id", toHex(q.id)}, {"state", kind == Kind::DONE ? "done" : "cancelled"}, {"queued", !note.empty()}},
             std::string(kind == Kind::DONE ? "Marked done: " : "Cancelled: ") + "\"" +
                 terminalSafe(q.text, Newlines::ESCAPE) + "\"" + (note.empty() ? "" : "\n" + note));

@@ -26,13 +26,16 @@ void cmdGrant(Context& ctx, const std::string& keyArg, const std::optional<std::
   store::Keyring keyring = me.keyring();
   store::addMember(ctx.store(), keyring, journal, member, *role);
   Config config = Config::load(ctx.home());
+  std::optional<std::string> serving = servingAddress(ctx.home());
   std::string fp = crypto::fingerprint(member);
   std::ostringstream text;
   text << "Granted " << toHex(member).substr(0, 16) << " (fingerprint " << fp << ") the role " << roleArg
        << " in journal " << toHex(journal).substr(0, 16) << ".\n"
-       << "Compare the fingerprint with your friend, then give them this command:\n"
-       << "  kith follow " << toHex(journal) << " --peer " << config.listen << " --key "
-       << toHex(me.identity.publicKey());
+       << "Compare the fingerprint with your friend, then give them this command (with the address at which\n"
+       << "their computer reaches yours" << (serving ? "" : ", once 'kith serve' runs") << "):\n"
+       << "  kith follow " << toHex(journal) << " --peer " << (serving ? *serving : config.listen) << " --key "
+       << toHex(me.identity.publicKey()) << "\n"
+       << "(An invite code is simpler for most friends: 'kith invite'.)";
   ctx.print({{"journal", toHex(journal)}, {"member", toHex(member)}, {"fingerprint", fp}, {"role", roleArg}},
             text.str());
 }

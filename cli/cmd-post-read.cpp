@@ -98,6 +98,11 @@ std::vector<Attachment> postPhotos(Context& ctx, const store::JournalId& journal
   return out;
 }
 
+// What people call an entry of this kind.
+std::string kindWord(Kind kind) {
+  return kind == Kind::WISH ? "well-wish" : kind == Kind::ASK ? "help request" : protocol::kindName(kind);
+}
+
 std::string photoId(const Attachment& a) { return toHex(a.hash).substr(0, 12); }
 
 json attachmentsJson(const std::vector<Attachment>& list) {
@@ -327,7 +332,7 @@ void requireEntryText(const std::string& text, const char* what, bool mayBeEmpty
 
 // Prints what was written and, when no node runs for this home, that it waits for one.
 void printWritten(Context& ctx, json j, const std::string& text) {
-  std::string note = deliveryNote(ctx);
+  std::string note = ctx.deliveryNote();
   j["queued"] = !note.empty();
   ctx.print(j, note.empty() ? text : text + "\n" + note);
 }
@@ -443,8 +448,9 @@ void react(Context& ctx, const std::string& entryArg, Kind kind, const std::stri
                 {"kind", protocol::kindName(kind)},
                 {"heart_off", body.heartOff},
                 {"ref", toHex(t.entry.id)}},
-               what + " " + nameOf(ctx, t.reading, t.entry.author) + "'s " + protocol::kindName(t.body->kind) + " [" +
-                   shortHex(t.entry.id) + "]");
+               what + " " +
+                   (t.entry.author == me ? std::string("your") : nameOf(ctx, t.reading, t.entry.author) + "'s") + " " +
+                   kindWord(t.body->kind) + " [" + shortHex(t.entry.id) + "]");
 }
 
 void cmdWish(Context& ctx, const std::optional<std::string>& journalArg, const std::string& text) {
@@ -496,7 +502,7 @@ void cmdEdit(Context& ctx, const std::string& entryArg, const std::string& textA
   }
   protocol::Entry e = store::post(ctx.store(), ctx.unlock().keyring(), t.entry.journal, body);
   printWritten(ctx, {{"id", toHex(e.id)}, {"journal", toHex(e.journal)}, {"ref", toHex(t.entry.id)}},
-               std::string("Edited your ") + protocol::kindName(t.body->kind) + " [" + shortHex(t.entry.id) + "]");
+               "Edited your " + kindWord(t.body->kind) + " [" + shortHex(t.entry.id) + "]");
 }
 
 void cmdDelete(Context& ctx, const std::string& entryArg) {
@@ -504,7 +510,7 @@ void cmdDelete(Context& ctx, const std::string& entryArg) {
   protocol::Entry e =
       store::post(ctx.store(), ctx.unlock().keyring(), t.entry.journal, Body{Kind::DELETE, "", {t.entry.id}});
   printWritten(ctx, {{"id", toHex(e.id)}, {"journal", toHex(e.journal)}, {"ref", toHex(t.entry.id)}},
-               std::string("Deleted your ") + protocol::kindName(t.body->kind) + " [" + shortHex(t.entry.id) +
+               "Deleted your " + kindWord(t.body->kind) + " [" + shortHex(t.entry.id) +
                    "]: members' nodes stop showing it as they receive this (the text stays in the signed history "
                    "they already hold)");
 }

@@ -73,8 +73,9 @@ private:
 };
 
 // The --journal option of the commands about one journal.
-void addJournalOption(CLI::App& cmd, std::optional<std::string>& journal,
-                      const std::string& description = "Journal id (or a unique prefix); optional with one journal");
+void addJournalOption(
+    CLI::App& cmd, std::optional<std::string>& journal,
+    const std::string& description = "Journal id (or a unique prefix) or title; optional with one journal");
 
 // Every command of `kith`, family by family.
 void addCommands(CLI::App& app, Action& action);

@@ -123,9 +123,11 @@ void saveReadMarks(Context& ctx, const store::JournalId& journal, const ReadMark
     writeFileAtomic(readMarksPath(ctx.home()),
                     crypto::aeadSeal(me.storageKey.view(), asBytes(text), asBytes(READ_MARKS_AD)), 0600);
   } catch (const Error& e) {
-    // What was read stays shown; only the unread count will be off.
-    std::cerr << "kith: note: could not remember what you have read (" << terminalSafe(e.what(), Newlines::ESCAPE)
-              << ")\n";
+    // What was read stays shown; only the unread count will be off (a full disk, a read-only home).
+    if (ctx.options().verbose) {
+      std::cerr << "kith: note: could not remember what you have read (" << terminalSafe(e.what(), Newlines::ESCAPE)
+                << ")\n";
+    }
   }
 }
 
@@ -138,11 +140,6 @@ bool isUnread(const ReadMarks& marks, const protocol::Entry& e, const protocol::
   }
   auto it = marks.find(e.author);
   return it == marks.end() || e.seq > it->second;
-}
-
-std::string deliveryNote(Context& ctx) {
-  if (servingAddress(ctx.home())) return "";
-  return "Queued: it will be sent when 'kith serve' runs (or with 'kith sync').";
 }
 
 void requireActiveMember(Context& ctx, const store::JournalId& journal) {

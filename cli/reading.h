@@ -47,10 +47,6 @@ void saveReadMarks(Context& ctx, const store::JournalId& journal, const ReadMark
 bool isUnread(const ReadMarks& marks, const protocol::Entry& e, const protocol::Body& body,
               const crypto::PublicKey& me);
 
-// "Queued: ..." when no `kith serve` runs for this home (what was written leaves when one does),
-// or an empty string when one runs.
-std::string deliveryNote(Context& ctx);
-
 // Throws Error(AUTH) saying what to do when this member was removed from the journal (or never
 // was one): what it writes there would reach nobody.
 void requireActiveMember(Context& ctx, const store::JournalId& journal);
