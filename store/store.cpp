@@ -2,6 +2,7 @@
 // append.cpp; members, epoch keys, invites and the integrity check have files of their own.
 #include <algorithm>
 #include <climits>
+#include <set>
 
 #include "store/store-impl.h"
 
@@ -221,6 +222,17 @@ std::vector<Entry> Store::timeline(const JournalId& journal, TimelineReport* rep
     std::string reason;
     if (!id || v.size() != TIMELINE_VALUE_BYTES) {
       reason = "its timeline row is damaged";
+      // A damaged key with its value whole still says which entry the row was: name it, so that
+      // the person is told which entry is not shown.
+      if (!id && v.size() == TIMELINE_VALUE_BYTES) {
+        if (auto packed = impl_->entries.get(txn, cat({journal, v}))) {
+          try {
+            id = protocol::decodePackedEntry(*packed).id;
+          } catch (const EntryError&) {
+            // The entry is damaged too: the row stays unnamed.
+          }
+        }
+      }
     } else if (auto packed = impl_->entries.get(txn, cat({journal, v}))) {
       try {
         Entry e = protocol::decodePackedEntry(*packed);  // verifies: `kith read` names damage
@@ -236,6 +248,30 @@ std::vector<Entry> Store::timeline(const JournalId& journal, TimelineReport* rep
     r.skipped.push_back({id, reason});
     return true;
   });
+  // Rows too damaged to say which entry they were: name the journal's entries that no row showed
+  // or named, so that the person is told which entries are not shown.
+  auto unnamed = std::count_if(r.skipped.begin(), r.skipped.end(), [](const DamagedEntry& d) { return !d.id; });
+  if (unnamed > 0) {
+    std::set<EntryId> accounted;
+    for (const Entry& e : out) accounted.insert(e.id);
+    for (const DamagedEntry& d : r.skipped) {
+      if (d.id) accounted.insert(*d.id);
+    }
+    std::vector<DamagedEntry> named;
+    impl_->entries.scan(txn, journal, [&](ByteView, ByteView v) {
+      try {
+        EntryId id = protocol::decodePackedEntry(v).id;
+        if (!accounted.contains(id)) named.push_back({id, "its timeline row is damaged"});
+      } catch (const EntryError&) {
+        // Damaged as well: the unnamed row stands for it.
+      }
+      return true;
+    });
+    if (!named.empty()) {
+      std::erase_if(r.skipped, [](const DamagedEntry& d) { return !d.id; });
+      r.skipped.insert(r.skipped.end(), named.begin(), named.end());
+    }
+  }
   if (report == nullptr && !local.skipped.empty()) {
     const DamagedEntry& d = local.skipped.front();
     throw Error(ErrorKind::CORRUPT,
