@@ -129,6 +129,53 @@ std::optional<std::string> inviteAddressProblem(const InviteAddress& address) {
   return std::nullopt;
 }
 
+namespace {
+
+// The bytes in Crockford base32, 5 bits per symbol, the last symbol padded with zero bits.
+std::string toSymbols(ByteView b) {
+  std::string symbols;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : b) {
+    buffer = buffer << 8 | byte;
+    bits += 8;
+    while (bits >= 5) {
+      symbols.push_back(ALPHABET[(buffer >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) symbols.push_back(ALPHABET[(buffer << (5 - bits)) & 31]);
+  return symbols;
+}
+
+// toSymbols read back: the whole bytes, how many bits were left over, and their value (zero when
+// the writer padded). Throws mistyped for a symbol that is not in the alphabet.
+struct FromSymbols {
+  Bytes bytes;
+  int leftoverBits = 0;
+  uint32_t padding = 0;
+};
+FromSymbols fromSymbols(std::string_view symbols) {
+  FromSymbols out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : symbols) {
+    int v = symbolValue(c);
+    if (v < 0) throw mistyped(quoted(c) + " is not a letter of the code");
+    buffer = buffer << 5 | static_cast<uint32_t>(v);
+    bits += 5;
+    if (bits >= 8) {
+      out.bytes.push_back(static_cast<uint8_t>(buffer >> (bits - 8)));
+      bits -= 8;
+    }
+  }
+  out.leftoverBits = bits;
+  out.padding = buffer & ((1u << bits) - 1);
+  return out;
+}
+
+}  // namespace
+
 Key32 inviteId(ByteView secret) { return crypto::hash("kith/invite/v1", {secret}); }
 
 std::string encodeInvite(const InviteCode& code) {
@@ -163,18 +210,7 @@ std::string encodeInvite(const InviteCode& code) {
   Bytes sum = checksum(b);
   b.insert(b.end(), sum.begin(), sum.end());
 
-  std::string symbols;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (uint8_t byte : b) {
-    buffer = buffer << 8 | byte;
-    bits += 8;
-    while (bits >= 5) {
-      symbols.push_back(ALPHABET[(buffer >> (bits - 5)) & 31]);
-      bits -= 5;
-    }
-  }
-  if (bits > 0) symbols.push_back(ALPHABET[(buffer << (5 - bits)) & 31]);
+  std::string symbols = toSymbols(b);
   std::string out = "kith";
   for (size_t i = 0; i < symbols.size(); i += GROUP_CHARS) out += "-" + symbols.substr(i, GROUP_CHARS);
   return out;
@@ -193,24 +229,12 @@ InviteCode decodeInvite(std::string_view text) {
     throw Error(ErrorKind::INPUT, "that is not a kith invite code", "an invite code starts with 'kith-'");
   }
   symbols.erase(0, 4);
-  Bytes b;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : symbols) {
-    int v = symbolValue(c);
-    if (v < 0) throw mistyped(quoted(c) + " is not a letter of the code");
-    buffer = buffer << 5 | static_cast<uint32_t>(v);
-    bits += 5;
-    if (bits >= 8) {
-      b.push_back(static_cast<uint8_t>(buffer >> (bits - 8)));
-      bits -= 8;
-    }
-  }
+  auto [b, bits, padding] = fromSymbols(symbols);
   if (b.size() < 1 + 32 + INVITE_SECRET_BYTES + 1 + CHECKSUM_BYTES) throw mistyped("too short");
   // The encoder pads the last symbol with fewer than five zero bits. A whole symbol more, or a
   // padding bit set, is a typo that would otherwise decode to the same bytes.
   if (bits >= 5) throw mistyped("too long");
-  if ((buffer & ((1u << bits) - 1)) != 0) throw mistyped("checksum");
+  if (padding != 0) throw mistyped("checksum");
   ByteView body(b.data(), b.size() - CHECKSUM_BYTES);
   Bytes expected = checksum(body);
   if (std::memcmp(expected.data(), b.data() + body.size(), CHECKSUM_BYTES) != 0) throw mistyped("checksum");
@@ -290,18 +314,7 @@ std::string encodeShortInvite(const ShortInviteCode& code) {
   b.insert(b.end(), code.password.begin(), code.password.end());
   b.push_back(checksum8(b));
   KITH_ASSERT(b.size() == INVITE_SHORT_BYTES);
-  std::string symbols;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (uint8_t byte : b) {
-    buffer = buffer << 8 | byte;
-    bits += 8;
-    while (bits >= 5) {
-      symbols.push_back(ALPHABET[(buffer >> (bits - 5)) & 31]);
-      bits -= 5;
-    }
-  }
-  if (bits > 0) symbols.push_back(ALPHABET[(buffer << (5 - bits)) & 31]);
+  std::string symbols = toSymbols(b);
   KITH_ASSERT(symbols.size() == INVITE_SHORT_SYMBOLS);
   std::string out;
   for (size_t i = 0; i < symbols.size(); i += INVITE_SHORT_GROUP_CHARS) {
@@ -323,22 +336,10 @@ ShortInviteCode decodeShortInvite(std::string_view text) {
     throw mistyped("a short code has " + std::to_string(INVITE_SHORT_SYMBOLS) + " letters and digits, not " +
                    std::to_string(symbols.size()));
   }
-  Bytes b;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : symbols) {
-    int v = symbolValue(c);
-    if (v < 0) throw mistyped(quoted(c) + " is not a letter of the code");
-    buffer = buffer << 5 | static_cast<uint32_t>(v);
-    bits += 5;
-    if (bits >= 8) {
-      b.push_back(static_cast<uint8_t>(buffer >> (bits - 8)));
-      bits -= 8;
-    }
-  }
+  auto [b, bits, padding] = fromSymbols(symbols);
   KITH_ASSERT(b.size() == INVITE_SHORT_BYTES);
   // The four padding bits are zero; a later version may give them a meaning.
-  if ((buffer & ((1u << bits) - 1)) != 0) throw mistyped("check");
+  if (padding != 0) throw mistyped("check");
   if (checksum8(ByteView(b.data(), b.size() - 1)) != b.back()) throw mistyped("check");
   ShortInviteCode code;
   char textAddr[INET_ADDRSTRLEN];
