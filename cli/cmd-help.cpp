@@ -131,12 +131,7 @@ void cmdAsk(Context& ctx, const std::optional<std::string>& journalArg, const st
 }
 
 void cmdHelp(Context& ctx, const std::optional<std::string>& journalArg, bool all) {
-  std::vector<store::JournalId> journals;
-  if (journalArg) {
-    journals.push_back(ctx.journal(journalArg));
-  } else {
-    for (const auto& j : ctx.store().journals()) journals.push_back(j.id);
-  }
+  std::vector<store::JournalId> journals = ctx.journalsOrAll(journalArg);
   json list = json::array();
   std::ostringstream text;
   size_t shown = 0;

@@ -159,12 +159,7 @@ void cmdRelayRemove(Context& ctx, const RelayRemoveArgs& a) {
 
 void cmdRelayList(Context& ctx, const std::optional<std::string>& journalArg) {
   const Unlocked& me = ctx.unlock();
-  std::vector<store::JournalId> journals;
-  if (journalArg) {
-    journals.push_back(ctx.journal(journalArg));
-  } else {
-    for (const auto& j : ctx.store().journals()) journals.push_back(j.id);
-  }
+  std::vector<store::JournalId> journals = ctx.journalsOrAll(journalArg);
   json list = json::array();
   std::ostringstream text;
   for (const auto& journal : journals) {

@@ -95,6 +95,13 @@ std::vector<JournalChoice> Context::journalsTitled(const std::string& title) {
   return exact.empty() ? folded : exact;
 }
 
+std::vector<store::JournalId> Context::journalsOrAll(const std::optional<std::string>& named) {
+  if (named) return {journal(named)};
+  std::vector<store::JournalId> out;
+  for (const auto& j : store().journals()) out.push_back(j.id);
+  return out;
+}
+
 store::JournalId Context::journal(const std::optional<std::string>& named) {
   store::Store& s = store();
   if (!named) {

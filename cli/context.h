@@ -53,6 +53,9 @@ public:
   // title that several journals have (listing them), Error(NOT_FOUND) when nothing matches.
   // Matching a title unlocks the identity (titles are encrypted).
   store::JournalId journal(const std::optional<std::string>& named);
+  // The journal named by `--journal` as journal() finds it, or every journal of the home when none
+  // is named (for commands that list across journals).
+  std::vector<store::JournalId> journalsOrAll(const std::optional<std::string>& named);
   // The journals whose title is `title` (exactly; else ignoring the case of A-Z). Unlocks.
   std::vector<JournalChoice> journalsTitled(const std::string& title);
 
