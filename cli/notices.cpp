@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/context.h"
+#include "store/timeline.h"
 
 extern char** environ;
 
@@ -60,21 +61,8 @@ void ArrivalNotices::storeChanged() {
 std::string ArrivalNotices::nameOf(const store::JournalId& journal, const crypto::PublicKey& author) {
   auto cached = names_.find({journal, author});
   if (cached != names_.end()) return cached->second;
-  const store::Store& s = replicator_.store();
-  std::string name = toHex(author).substr(0, 8);
-  for (uint64_t from = 1;;) {
-    auto batch = s.range(journal, author, from, 256);
-    if (batch.empty()) break;
-    for (const auto& e : batch) {
-      from = e.seq + 1;
-      auto key = s.epochKey(journal, e.epoch, keyring_.storageKey);
-      if (!key) continue;
-      try {
-        auto body = protocol::openBody(e, key->view());
-        if (body && body->kind == Kind::PROFILE) name = body->text;
-      } catch (const protocol::EntryError&) {}
-    }
-  }
+  std::string name =
+      store::publishedName(replicator_.store(), keyring_, journal, author).value_or(toHex(author).substr(0, 8));
   names_[{journal, author}] = name;
   return name;
 }

@@ -81,19 +81,7 @@ void publishNameIfMissing(Context& ctx, const store::JournalId& journal) {
   if (!member || !member->active || !protocol::mayAuthor(member->role)) return;
   store::Keyring keyring = me.keyring();
   // Only this member's own chain needs reading: has it ever published a name here?
-  for (uint64_t from = 1;;) {
-    auto batch = ctx.store().range(journal, me.identity.publicKey(), from, 256);
-    if (batch.empty()) break;
-    for (const auto& e : batch) {
-      from = e.seq + 1;
-      auto key = ctx.store().epochKey(journal, e.epoch, keyring.storageKey);
-      if (!key) continue;
-      try {
-        auto body = protocol::openBody(e, key->view());
-        if (body && body->kind == protocol::Kind::PROFILE) return;
-      } catch (const protocol::EntryError&) {}
-    }
-  }
+  if (store::publishedName(ctx.store(), keyring, journal, me.identity.publicKey())) return;
   store::post(ctx.store(), keyring, journal, protocol::Body{protocol::Kind::PROFILE, me.name, {}});
 }
 

@@ -189,6 +189,27 @@ std::string displayName(const JournalView& view, const PublicKey& who, const std
   return it->second;
 }
 
+std::optional<std::string> publishedName(const Store& store, const Keyring& keyring, const JournalId& journal,
+                                         const PublicKey& author) {
+  std::optional<std::string> name;
+  std::map<uint32_t, std::optional<crypto::SecretBuffer>> keys;
+  for (uint64_t from = 1;;) {
+    auto batch = store.range(journal, author, from, 256);
+    if (batch.empty()) break;
+    for (const auto& e : batch) {
+      from = e.seq + 1;
+      auto key = keys.find(e.epoch);
+      if (key == keys.end()) key = keys.emplace(e.epoch, store.epochKey(journal, e.epoch, keyring.storageKey)).first;
+      if (!key->second) continue;
+      try {
+        auto body = protocol::openBody(e, key->second->view());
+        if (body && body->kind == Kind::PROFILE) name = body->text;
+      } catch (const protocol::EntryError&) {}
+    }
+  }
+  return name;
+}
+
 Bytes readAttachment(const Store& store, const Keyring& keyring, const JournalId& journal,
                      const Attachment& attachment) {
   Bytes out;

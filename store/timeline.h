@@ -83,6 +83,11 @@ JournalView foldJournal(const std::vector<ReadEntry>& entries);
 // characters of its key when it has published no name.
 std::string displayName(const JournalView& view, const PublicKey& who, const std::optional<PublicKey>& me);
 
+// The author's latest published name in the journal (its latest PROFILE), read from its own chain
+// only (not the whole journal); nullopt when it has published none this node can read.
+std::optional<std::string> publishedName(const Store& store, const Keyring& keyring, const JournalId& journal,
+                                         const PublicKey& author);
+
 // An attachment's bytes, put together from its chunk entries held in this store and checked
 // against its size and hash. Throws Error(NOT_FOUND) naming how many pieces are still missing when
 // some have not arrived yet, and Error(CORRUPT) when the pieces do not add up to the file.
