@@ -160,30 +160,11 @@ void cmdHelp(Context& ctx, const std::optional<std::string>& journalArg, bool al
 }
 
 void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
-  Found f = findRequest(ctx, id);
+  protocol::Entry request = findEntry(ctx, id);
   const crypto::PublicKey me = ctx.unlock().identity.publicKey();
-  const store::RequestView& q = *f.request;
-  bool holding = std::find(q.holders.begin(), q.holders.end(), me) != q.holders.end();
-  bool waiting = std::find(q.waiting.begin(), q.waiting.end(), me) != q.waiting.end();
-  if (q.state != store::RequestState::OPEN && kind == Kind::CLAIM) {
-    throw Error(ErrorKind::CONFLICT, std::string("that request is ") + store::requestStateName(q.state),
-                "see the open ones with 'kith help'");
-  }
-  if (kind == Kind::CLAIM && (holding || waiting)) {
-    throw Error(ErrorKind::CONFLICT, holding ? "you have claimed it already" : "you are on its waiting list already",
-                "give it back with 'kith unclaim " + shortHex(q.id) + "'");
-  }
-  if (kind == Kind::UNCLAIM && !holding && !waiting) {
-    throw Error(ErrorKind::CONFLICT, "you have not claimed that request", "see 'kith help'");
-  }
-  publishNameIfMissing(ctx, f.entry.journal);
-  store::post(ctx.store(), ctx.unlock().keyring(), f.entry.journal, Body{kind, "", {q.id}});
-  Reading after = readJournalView(ctx, f.entry.journal);
-  const store::RequestView* now = nullptr;
-  for (const auto& r : after.view.requests) {
-    if (r.id == q.id) now = &r;
-  }
-  KITH_ASSERT(now != nullptr);
+  store::RequestView q = store::claimRequest(writerOf(ctx), request, kind);
+  Reading after = readJournalView(ctx, request.journal);
+  const store::RequestView* now = &q;
   std::ostringstream text;
   if (kind == Kind::UNCLAIM) {
     text << "Gave back your place on \"" << terminalSafe(q.text, Newlines::ESCAPE) << "\"\n";

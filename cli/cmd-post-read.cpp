@@ -33,28 +33,12 @@ std::string readText(const std::string& arg) {
   return text;
 }
 
-// The type of a file from its first bytes (no image library: the bytes are stored as they are).
-std::string sniffMime(ByteView b) {
-  auto starts = [&](std::string_view magic, size_t at = 0) {
-    return b.size() >= at + magic.size() &&
-           std::equal(magic.begin(), magic.end(), b.begin() + static_cast<std::ptrdiff_t>(at),
-                      [](char m, uint8_t x) { return static_cast<uint8_t>(m) == x; });
-  };
-  if (starts("\xff\xd8\xff")) return "image/jpeg";
-  if (starts("\x89PNG\r\n\x1a\n")) return "image/png";
-  if (starts("GIF87a") || starts("GIF89a")) return "image/gif";
-  if (starts("RIFF") && starts("WEBP", 8)) return "image/webp";
-  if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) return "image/heic";
-  if (starts("%PDF-")) return "application/pdf";
-  return "application/octet-stream";
-}
-
 std::string baseName(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-Bytes readPhotoFile(const std::string& path) {
+store::Photo readPhotoFile(const std::string& path) {
   std::string name = baseName(path);
   auto bytes =
       readSmallFile("the photo " + name, path, protocol::ATTACHMENT_BYTES_MAX,
@@ -62,40 +46,26 @@ Bytes readPhotoFile(const std::string& path) {
                         " MiB, or make it smaller first");
   if (!bytes) throw Error(ErrorKind::NOT_FOUND, "there is no file " + path, "check the photo's path");
   if (bytes->empty()) throw Error(ErrorKind::INPUT, "the photo " + name + " is empty", "choose another file");
-  return std::move(*bytes);
+  return store::Photo{name, std::move(*bytes)};
 }
 
-// Stores the pieces of each photo (with progress on a terminal) and returns what the entry that
-// carries them names. Every file is read and checked before anything is written.
-std::vector<Attachment> postPhotos(Context& ctx, const store::JournalId& journal,
-                                   const std::vector<std::string>& paths) {
+std::vector<store::Photo> readPhotoFiles(const std::vector<std::string>& paths) {
   if (paths.size() > protocol::ATTACHMENTS_MAX) {
     throw Error(ErrorKind::USAGE, "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
                 "post the others in another update");
   }
-  std::vector<Bytes> files;
-  size_t pieces = 0;
-  for (const auto& p : paths) {
-    files.push_back(readPhotoFile(p));
-    pieces += (files.back().size() + protocol::CHUNK_BYTES_MAX - 1) / protocol::CHUNK_BYTES_MAX;
-  }
-  if (pieces > protocol::ATTACHMENT_CHUNKS_MAX) {
-    throw Error(ErrorKind::INPUT, "these photos are too large to go with one entry together",
-                "post them in several updates");
-  }
-  const Unlocked& me = ctx.unlock();
-  store::Keyring keyring = me.keyring();
-  std::vector<Attachment> out;
-  bool tty = ::isatty(2) != 0 && !ctx.options().json;
-  for (size_t i = 0; i < files.size(); ++i) {
-    std::string name = baseName(paths[i]);
-    out.push_back(store::postAttachment(ctx.store(), keyring, journal, name, sniffMime(files[i]), files[i],
-                                        [&](size_t done, size_t total) {
-                                          if (tty) std::cerr << "\rStoring " << name << ": " << done << "/" << total;
-                                        }));
-    if (tty) std::cerr << "\n";
-  }
+  std::vector<store::Photo> out;
+  for (const auto& p : paths) out.push_back(readPhotoFile(p));
   return out;
+}
+
+// "Storing NAME: 3/12", redrawn in place on a terminal; nothing otherwise.
+store::PhotoProgress photoProgress(Context& ctx) {
+  if (::isatty(2) == 0 || ctx.options().json) return {};
+  return [](const std::string& name, size_t done, size_t total) {
+    std::cerr << "\rStoring " << terminalSafe(name, Newlines::ESCAPE) << ": " << done << "/" << total;
+    if (done == total) std::cerr << "\n";
+  };
 }
 
 // What people call an entry of this kind.
@@ -317,19 +287,6 @@ void cmdRead(Context& ctx, const std::optional<std::string>& journalArg, bool un
   saveReadMarks(ctx, journal, seen);
 }
 
-void requireEntryText(const std::string& text, const char* what, bool mayBeEmpty) {
-  if (text.size() > protocol::TEXT_BYTES_MAX) {
-    throw Error(ErrorKind::INPUT,
-                std::string("the ") + what + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                    std::to_string(protocol::TEXT_BYTES_MAX),
-                "shorten it or split it");
-  }
-  requireText(text, what);
-  if (text.empty() && !mayBeEmpty) {
-    throw Error(ErrorKind::USAGE, std::string("the ") + what + " is empty", "write something");
-  }
-}
-
 // Prints what was written and, when no node runs for this home, that it waits for one.
 void printWritten(Context& ctx, json j, const std::string& text) {
   std::string note = ctx.deliveryNote();
@@ -345,32 +302,18 @@ void cmdPost(Context& ctx, const std::optional<std::string>& journalArg, const s
                 "the text on stdin is longer than the limit of " + std::to_string(protocol::TEXT_BYTES_MAX) + " bytes",
                 "shorten it or split it into several posts");
   }
-  requireSize(text, protocol::TEXT_BYTES_MAX, "text", "shorten it or split it into several posts");
-  requireText(text, "text");
-  if (text.empty() && photos.empty())
-    throw Error(ErrorKind::USAGE, "there is nothing to post", "give the text, or - to read it from stdin");
+  std::vector<store::Photo> files = readPhotoFiles(photos);
   store::JournalId journal = ctx.journal(journalArg);
-  const Unlocked& me = ctx.unlock();
-  store::Keyring keyring = me.keyring();
-  // The role is checked before any photo is stored: a subscriber's pieces would be refused anyway.
-  auto member = ctx.store().member(journal, me.identity.publicKey());
-  if (!member || !member->active || !protocol::mayAuthorKind(member->role, Kind::UPDATE)) {
-    throw Error(ErrorKind::AUTH,
-                !member || !member->active ? "you are not a member of this journal any more"
-                                           : "your role in this journal does not allow you to post updates",
-                "comment on an update instead ('kith comment ID TEXT'), or ask the journal's owner");
-  }
-  publishNameIfMissing(ctx, journal);
-  Body body{Kind::UPDATE, text, {}};
-  body.attachments = postPhotos(ctx, journal, photos);
-  protocol::Entry e = store::post(ctx.store(), keyring, journal, body);
+  store::Keyring keyring = ctx.unlock().keyring();
+  store::Posted posted = store::postUpdate(writerOf(ctx), journal, text, files, photoProgress(ctx));
+  const protocol::Entry& e = posted.entry;
   auto title = store::journalTitle(ctx.store(), keyring, journal);
   printWritten(ctx,
                {{"id", toHex(e.id)},
                 {"journal", toHex(journal)},
                 {"seq", e.seq},
                 {"time", isoTime(e.timestampMs)},
-                {"attachments", attachmentsJson(body.attachments)}},
+                {"attachments", attachmentsJson(posted.attachments)}},
                "Posted " + shortHex(e.id) +
                    (photos.empty() ? "" : " with " + std::to_string(photos.size()) + " photo(s)") + " to " +
                    (title ? "\"" + terminalSafe(*title, Newlines::ESCAPE) + "\"" : toHex(journal).substr(0, 16)));
@@ -412,53 +355,27 @@ bool isDeleted(const Target& t) {
 
 void react(Context& ctx, const std::string& entryArg, Kind kind, const std::string& text,
            const std::vector<std::string>& photos) {
-  Target t = findTarget(ctx, entryArg);
-  if (!t.body || (t.body->kind != Kind::UPDATE && t.body->kind != Kind::COMMENT && t.body->kind != Kind::WISH) ||
-      isDeleted(t)) {
-    throw Error(ErrorKind::INPUT, "that entry is not an update, comment or well-wish you can read",
-                "choose an id from 'kith read'");
-  }
-  requireActiveMember(ctx, t.entry.journal);
+  std::vector<store::Photo> files = readPhotoFiles(photos);
+  protocol::Entry target = findEntry(ctx, entryArg);
+  store::Reaction r = store::react(writerOf(ctx), target, kind, text, files, photoProgress(ctx));
   const crypto::PublicKey me = ctx.unlock().identity.publicKey();
-  store::Keyring keyring = ctx.unlock().keyring();
-  publishNameIfMissing(ctx, t.entry.journal);
-  Body body{kind, text, {t.entry.id}};
-  std::string what = "Commented on";
-  if (kind == Kind::HEART) {
-    // One heart per member per entry: a second takes it back.
-    bool on = false;
-    for (const auto* list : {&t.reading.view.updates, &t.reading.view.wishes}) {
-      for (const auto& p : *list) {
-        if (p.id == t.entry.id) on = p.hearts.count(me) > 0;
-        for (const auto& c : p.comments) {
-          if (c.id == t.entry.id) on = c.hearts.count(me) > 0;
-        }
-      }
-    }
-    body.heartOff = on;
-    what = on ? "Took your heart back from" : "Hearted";
-  } else {
-    body.attachments = postPhotos(ctx, t.entry.journal, photos);
-  }
-  protocol::Entry e = store::post(ctx.store(), keyring, t.entry.journal, body);
+  std::string what = kind == Kind::COMMENT ? "Commented on" : r.heartOff ? "Took your heart back from" : "Hearted";
+  std::string whose = target.author == me ? std::string("your")
+                                          : nameOf(ctx, readJournalView(ctx, target.journal), target.author) + "'s";
   printWritten(ctx,
-               {{"id", toHex(e.id)},
-                {"journal", toHex(e.journal)},
-                {"seq", e.seq},
+               {{"id", toHex(r.entry.id)},
+                {"journal", toHex(r.entry.journal)},
+                {"seq", r.entry.seq},
                 {"kind", protocol::kindName(kind)},
-                {"heart_off", body.heartOff},
-                {"ref", toHex(t.entry.id)}},
-               what + " " +
-                   (t.entry.author == me ? std::string("your") : nameOf(ctx, t.reading, t.entry.author) + "'s") + " " +
-                   kindWord(t.body->kind) + " [" + shortHex(t.entry.id) + "]");
+                {"heart_off", r.heartOff},
+                {"ref", toHex(target.id)}},
+               what + " " + whose + " " + kindWord(r.target.kind) + " [" + shortHex(target.id) + "]");
 }
 
 void cmdWish(Context& ctx, const std::optional<std::string>& journalArg, const std::string& text) {
-  requireEntryText(text, "well-wish", false);
+  store::requireEntryText(text, "well-wish", false);
   store::JournalId journal = ctx.journal(journalArg);
-  requireActiveMember(ctx, journal);
-  publishNameIfMissing(ctx, journal);
-  protocol::Entry e = store::post(ctx.store(), ctx.unlock().keyring(), journal, Body{Kind::WISH, text, {}});
+  protocol::Entry e = store::postWish(writerOf(ctx), journal, text);
   printWritten(ctx, {{"id", toHex(e.id)}, {"journal", toHex(journal)}, {"seq", e.seq}},
                "Left your well-wish [" + shortHex(e.id) + "] in the guestbook");
 }
@@ -484,13 +401,13 @@ void cmdEdit(Context& ctx, const std::string& entryArg, const std::string& textA
              const std::vector<std::string>& photos) {
   std::string text = readText(textArg);
   Target t = ownTarget(ctx, entryArg, "edit");
-  requireEntryText(text, "new text", !photos.empty());
+  store::requireEntryText(text, "new text", !photos.empty());
   if (!photos.empty() && t.body->kind != Kind::UPDATE && t.body->kind != Kind::COMMENT) {
     throw Error(ErrorKind::USAGE, "only an update or a comment carries photos", "edit the text alone");
   }
   Body body{Kind::EDIT, text, {t.entry.id}};
   if (!photos.empty()) {
-    body.attachments = postPhotos(ctx, t.entry.journal, photos);
+    body.attachments = store::postPhotos(writerOf(ctx), t.entry.journal, readPhotoFiles(photos), photoProgress(ctx));
   } else {
     // The photos stay unless new ones are given.
     for (const auto& p : t.reading.view.updates) {
@@ -639,10 +556,7 @@ void addPostReadCommands(Commands& commands) {
         cmd.add_option("TEXT", a.text, "The comment")->required();
         cmd.add_option("--photo", a.photos, "A photo to go with it; repeat for more")->check(CLI::ExistingFile);
       },
-      [](Context& ctx, const CommentArgs& a) {
-        requireEntryText(a.text, "comment", !a.photos.empty());
-        react(ctx, a.entry, Kind::COMMENT, a.text, a.photos);
-      });
+      [](Context& ctx, const CommentArgs& a) { react(ctx, a.entry, Kind::COMMENT, a.text, a.photos); });
   commands.add<std::string>(
       "heart", "Send a heart to an update (again: take it back)",
       [](CLI::App& cmd, std::string& entry) {

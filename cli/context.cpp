@@ -1,5 +1,7 @@
 #include "cli/context.h"
 
+#include "store/actions.h"
+
 #include <ctime>
 #include <iostream>
 
@@ -183,24 +185,7 @@ std::string isoTime(int64_t ms) {
   return out;
 }
 
-void requireText(const std::string& text, const char* what) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  size_t n = text.size();
-  for (size_t i = 0; i < n;) {
-    unsigned char c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len != 0 && i + len <= n && c != 0;
-    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len == 2) ok = c >= 0xc2;  // overlong
-    if (ok && len == 3) ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
-    if (ok && len == 4) ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c > 0xf4 || (c == 0xf4 && p[i + 1] >= 0x90));
-    if (!ok) {
-      throw Error(ErrorKind::INPUT, std::string("the ") + what + " is not valid UTF-8 text",
-                  "give plain text (no binary data or NUL bytes)");
-    }
-    i += len;
-  }
-}
+void requireText(const std::string& text, const char* what) { store::requireText(text, what); }
 
 void requireSize(const std::string& text, size_t max, const char* what, const char* hint) {
   if (text.size() > max) {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "base/files.h"
 #include "store/store.h"
 
 namespace kith::cli {
@@ -73,19 +74,5 @@ private:
 // starts clean. Throws Error(CONFLICT) when `path` holds an identity or is a folder that is not
 // empty; on failure the temporary folder is removed and the error rethrown.
 void buildHomeAtomically(const std::string& path, const std::function<void(const Home& staging)>& fill);
-
-// Reads a whole small file, checking its type and size before reading: Error(CORRUPT) naming the
-// file (`what`, e.g. "the key file", and its path) for a folder, a device or anything but a
-// regular file, or more than `bytesMax` bytes, with `hint` as what to do; Error(IO) when it cannot
-// be read. nullopt when the file does not exist.
-std::optional<Bytes> readSmallFile(const std::string& what, const std::string& path, size_t bytesMax,
-                                   const std::string& hint);
-inline std::optional<Bytes> readSmallFile(const std::string& path, size_t bytesMax, const std::string& hint) {
-  return readSmallFile("the file", path, bytesMax, hint);
-}
-
-// Writes `bytes` to `path` atomically with the given mode: a temporary file, fsync, rename, fsync
-// of the folder. Throws Error(IO).
-void writeFileAtomic(const std::string& path, ByteView bytes, unsigned mode);
 
 }  // namespace kith::cli

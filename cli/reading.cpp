@@ -71,18 +71,13 @@ protocol::Entry findEntry(Context& ctx, const std::string& id) {
   return std::move(*entry);
 }
 
-void publishNameIfMissing(Context& ctx, const store::JournalId& journal) {
+store::Writer writerOf(Context& ctx) {
   const Unlocked& me = ctx.unlock();
-  if (me.name.empty() || me.name.size() > protocol::NAME_BYTES_MAX) return;
-  for (char c : me.name) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return;
-  }
-  auto member = ctx.store().member(journal, me.identity.publicKey());
-  if (!member || !member->active || !protocol::mayAuthor(member->role)) return;
-  store::Keyring keyring = me.keyring();
-  // Only this member's own chain needs reading: has it ever published a name here?
-  if (store::publishedName(ctx.store(), keyring, journal, me.identity.publicKey())) return;
-  store::post(ctx.store(), keyring, journal, protocol::Body{protocol::Kind::PROFILE, me.name, {}});
+  return store::Writer{ctx.store(), me.keyring(), me.name};
+}
+
+void publishNameIfMissing(Context& ctx, const store::JournalId& journal) {
+  store::publishNameIfMissing(writerOf(ctx), journal);
 }
 
 ReadMarks loadReadMarks(Context& ctx, const store::JournalId& journal) {
@@ -131,11 +126,7 @@ bool isUnread(const ReadMarks& marks, const protocol::Entry& e, const protocol::
 }
 
 void requireActiveMember(Context& ctx, const store::JournalId& journal) {
-  auto member = ctx.store().member(journal, ctx.unlock().identity.publicKey());
-  if (!member || !member->active) {
-    throw Error(ErrorKind::AUTH, "you are no longer a member of this journal: the owner removed you",
-                "nothing you write there would reach anyone; ask the owner to invite you again");
-  }
+  store::requireActiveMember(ctx.store(), ctx.unlock().identity.publicKey(), journal);
 }
 
 std::string whenText(int64_t ms) { return ms == 0 ? std::string("any time") : localTime(ms); }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/context.h"
+#include "store/actions.h"
 #include "store/timeline.h"
 
 namespace kith::cli {
@@ -32,6 +33,9 @@ std::string nameOf(Context& ctx, const Reading& r, const crypto::PublicKey& who)
 // The entry named by a hex id or a unique prefix of one (at least 6 characters), of any journal of
 // this home. Throws Error with what to do otherwise.
 protocol::Entry findEntry(Context& ctx, const std::string& id);
+
+// This member as the writer of store/actions.h: the home's store, its keys and its name.
+store::Writer writerOf(Context& ctx);
 
 // Posts this member's name (from `kith init --name` or `kith name`) to the journal when it has not
 // published one there yet, so that others see who wrote what. Does nothing without a name, or for
