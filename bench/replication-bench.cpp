@@ -308,11 +308,11 @@ int runBench(int argc, char** argv) {
                true);
 
   // --- live: B2's node subscribes; A pushes with PUSHES_IN_FLIGHT_MAX in flight.
-  Transfer live = transfer(
-      b2.path, journal, expected,
-      std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve", "--listen", "127.0.0.1:0"},
-                              ws.logPath("b-live")),
-      false);
+  Transfer live = transfer(b2.path, journal, expected,
+                           std::make_unique<Child>(std::vector<std::string>{ws.kith, "--home", b2.path, "serve",
+                                                                            "--listen", "127.0.0.1:0", "--no-web"},
+                                                   ws.logPath("b-live")),
+                           false);
   VerifyRate verifyAfter = verifyRate();
   double verifyPerS = (verifyBefore.perSecond + verifyAfter.perSecond) / 2;
   double verifyPerCpuS = (verifyBefore.perCpuSecond + verifyAfter.perCpuSecond) / 2;

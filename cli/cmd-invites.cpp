@@ -11,8 +11,6 @@
 #include <iostream>
 #include <sstream>
 
-#include <qrencode.h>
-
 #include "cli/commands.h"
 #include "cli/limits.h"
 #include "cli/runtime.h"
@@ -23,6 +21,7 @@
 #include "node/relay-invite.h"
 #include "protocol/invite.h"
 #include "protocol/roles.h"
+#include "web/qr.h"
 
 namespace kith::cli {
 namespace {
@@ -54,16 +53,11 @@ int64_t parseDuration(const std::string& text) {
 
 // The QR code of `text` in Unicode half blocks (two modules per character cell, with a quiet zone).
 std::string qrText(const std::string& text) {
-  QRcode* qr = QRcode_encodeString(text.c_str(), 0, QR_ECLEVEL_M, QR_MODE_8, 1);
-  if (qr == nullptr) return "";
+  auto qr = web::qrEncode(text);
+  if (!qr) return "";
   const int quiet = 2;
   int size = qr->width + 2 * quiet;
-  auto dark = [&](int x, int y) {
-    x -= quiet;
-    y -= quiet;
-    if (x < 0 || y < 0 || x >= qr->width || y >= qr->width) return false;
-    return (qr->data[y * qr->width + x] & 1) != 0;
-  };
+  auto dark = [&](int x, int y) { return qr->at(x - quiet, y - quiet); };
   std::string out;
   for (int y = 0; y < size; y += 2) {
     for (int x = 0; x < size; ++x) {
@@ -73,7 +67,6 @@ std::string qrText(const std::string& text) {
     }
     out += "\n";
   }
-  QRcode_free(qr);
   return out;
 }
 

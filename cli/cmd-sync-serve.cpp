@@ -2,6 +2,7 @@
 // runs the node until a signal stops it.
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -11,6 +12,8 @@
 #include "crypto/fingerprint.h"
 #include "node/relay-invite.h"
 #include "node/relay-link.h"
+#include "web/limits.h"
+#include "web/server.h"
 
 namespace kith::cli {
 namespace {
@@ -91,7 +94,8 @@ public:
       write();
     }));
   }
-  void write() {
+  // What the node reaches now: {"written", "peers", "relays"}.
+  json snapshot() const {
     json peers = json::array();
     for (const auto& p : node_->peerStates()) {
       peers.push_back({{"key", toHex(p.key)}, {"connected", p.connected}, {"last_seen", isoTime(p.lastSeenMs)}});
@@ -107,8 +111,10 @@ public:
                         {"received", r.received},
                         {"sent", r.sent}});
     }
-    json j = {{"written", isoTime(nowMs())}, {"peers", peers}, {"relays", relays}};
-    std::string text = j.dump(2);
+    return {{"written", isoTime(nowMs())}, {"peers", peers}, {"relays", relays}};
+  }
+  void write() {
+    std::string text = snapshot().dump(2);
     try {
       writeFileAtomic(path_, asBytes(text), 0600);
     } catch (const std::exception&) {
@@ -138,10 +144,39 @@ std::vector<node::RelayInviteTarget> relayInviteTargets(const Home& home) {
   return out;
 }
 
-void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
+struct ServeArgs {
+  std::optional<std::string> listen;
+  std::optional<std::string> web;
+  bool noWeb = false;
+  bool webAnyHost = false;
+};
+
+// The path of the running binary, for the page's child processes (`kith invite`, `kith accept`).
+std::string selfPath() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("kith") : p.string();
+}
+
+void cmdServe(Context& ctx, const ServeArgs& args) {
+  if (args.noWeb && args.web) {
+    throw Error(ErrorKind::USAGE, "--web and --no-web do not go together", "give one or the other");
+  }
+  std::optional<std::pair<std::string, uint16_t>> webAt;
+  if (!args.noWeb) {
+    webAt = parseAddress(
+        args.web.value_or(std::string(web::WEB_DEFAULT_HOST) + ":" + std::to_string(web::WEB_DEFAULT_PORT)), true);
+    const std::string& h = webAt->first;
+    bool loopback = h == "127.0.0.1" || h == "localhost" || h == "::1";
+    if (!loopback && !args.webAnyHost) {
+      throw Error(ErrorKind::USAGE,
+                  "the page shows your journals decrypted: it is served on this machine only (127.0.0.1), not " + h,
+                  "use --web 127.0.0.1:PORT, or add --web-any-host if a TLS proxy you run guards it");
+    }
+  }
   ServeLock lock(ctx.home());
   Runtime rt(ctx);
-  auto listen = parseAddress(listenArg ? *listenArg : rt.config.listen, true);
+  auto listen = parseAddress(args.listen ? *args.listen : rt.config.listen, true);
   node::NodeOptions options;
   options.listen = listen;
   options.peers = rt.config.peers;
@@ -173,6 +208,41 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
     relays.start();
     invites.start();
     if (relays.size() > 0) rt.logger->info("using {} relay link(s)", relays.size());
+    // The household's page (web/server.h), on the same loop.
+    std::unique_ptr<web::WebServer> page;
+    WebAddressFile webFile(ctx.home());
+    if (webAt) {
+      web::Household household{ctx.store(),
+                               me.identity,
+                               me.storageKey.view(),
+                               me.name,
+                               ctx.home().path(),
+                               selfPath(),
+                               [&status, &listen, &node]() {
+                                 json s = status.snapshot();
+                                 s["listen"] = node::formatHostPort(listen.first, node.listenPort());
+                                 return s;
+                               },
+                               [&rt]() { rt.replicator->notifyChanged(); }};
+      page = std::make_unique<web::WebServer>(rt.io.getPort(), std::move(household),
+                                              web::WebOptions{webAt->first, webAt->second, webLoginsPath(ctx.home())},
+                                              *rt.logger);
+      try {
+        page->start();
+      } catch (const Error& e) {
+        // The default port may be another household's on this machine: the node runs on
+        // without its page. A port asked for with --web that cannot be had stops it.
+        if (args.web) throw;
+        rt.logger->warn("no web page: {}", e.what());
+        page.reset();
+      }
+    }
+    if (page) {
+      rt.replicator->addListener(page.get());
+      webFile.write(page->address());
+      rt.logger->info("the family's page is at http://{}/ (sign in with 'kith web')", page->address());
+    }
+    KJ_DEFER(if (page) rt.replicator->removeListener(page.get()));
     signum = rt.io.getPort().runUntil(node::onShutdownSignal(rt.io.getPort()), rt.io.getWaitScope());
     node.setOnChange({});
     rt.logger->info("stopping (signal {})", signum);
@@ -185,10 +255,14 @@ void cmdServe(Context& ctx, const std::optional<std::string>& listenArg) {
 }  // namespace
 
 void addSyncServeCommands(Commands& commands) {
-  commands.add<std::optional<std::string>>(
-      "serve", "Run the node: accept peers, dial known ones, replicate live",
-      [](CLI::App& cmd, std::optional<std::string>& listen) {
-        cmd.add_option("--listen", listen, "HOST:PORT to listen on (default from config.json: 127.0.0.1:7400)");
+  commands.add<ServeArgs>(
+      "serve", "Run the node: accept peers, dial known ones, replicate live, serve the family's page",
+      [](CLI::App& cmd, ServeArgs& a) {
+        cmd.add_option("--listen", a.listen, "HOST:PORT to listen on (default from config.json: 127.0.0.1:7400)");
+        cmd.add_option("--web", a.web, "HOST:PORT of the family's web page (default 127.0.0.1:7401)");
+        cmd.add_flag("--no-web", a.noWeb, "Do not serve the web page");
+        cmd.add_flag("--web-any-host", a.webAnyHost,
+                     "Allow --web on an address other machines reach (put TLS in front of it)");
       },
       cmdServe);
   commands.add<bool>(

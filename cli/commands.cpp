@@ -23,6 +23,7 @@ void addCommands(CLI::App& app, Action& action) {
   addMemberCommands(commands);
   addPeerCommands(commands);
   addSyncServeCommands(commands);
+  addWebCommands(commands);
   addRelayCommands(commands);
   addCheckCommands(commands);
   addBackupCommands(commands);

@@ -90,6 +90,7 @@ void addInviteCommands(Commands& commands);
 void addMemberCommands(Commands& commands);
 void addPeerCommands(Commands& commands);
 void addSyncServeCommands(Commands& commands);
+void addWebCommands(Commands& commands);
 // `kith relay ...`: a household's use of relays (cli/cmd-relay.cpp), and running one
 // (addRelayOperatorCommands, cli/cmd-relay-operator.cpp), under one group.
 void addRelayCommands(Commands& commands);

@@ -52,6 +52,29 @@ std::optional<std::string> servingAddress(const Home& home) {
   return out;
 }
 
+std::string webLoginsPath(const Home& home) { return home.path() + "/web-logins"; }
+
+WebAddressFile::WebAddressFile(const Home& home) : path_(home.path() + "/web-address") {}
+
+WebAddressFile::~WebAddressFile() {
+  if (written_) ::unlink(path_.c_str());
+}
+
+void WebAddressFile::write(const std::string& address) {
+  writeFileAtomic(path_, asBytes(address), 0600);
+  written_ = true;
+}
+
+std::optional<std::string> webAddress(const Home& home) {
+  if (!servingAddress(home)) return std::nullopt;
+  std::optional<Bytes> file;
+  try {
+    file = readSmallFile("the page's address", home.path() + "/web-address", 300, "restart 'kith serve'");
+  } catch (const Error&) { return std::nullopt; }
+  if (!file || file->empty()) return std::nullopt;
+  return std::string(file->begin(), file->end());
+}
+
 namespace {
 Error corrupt(const Home& home, const std::string& what) {
   return Error(ErrorKind::CORRUPT, home.configPath() + ": " + what, "fix or remove the entry in the file");

@@ -78,6 +78,26 @@ std::string serveStatusPath(const Home& home);
 // The address a running `kith serve` of this home listens on; nullopt when none runs.
 std::optional<std::string> servingAddress(const Home& home);
 
+// HOME/web-logins: the one-time sign-in tokens of `kith web` (web/guard.h), as hashes.
+std::string webLoginsPath(const Home& home);
+// HOME/web-address: where the running serve's page is, for `kith web`; written once the page
+// listens, removed when serve stops.
+class WebAddressFile {
+public:
+  explicit WebAddressFile(const Home& home);
+  ~WebAddressFile();
+  WebAddressFile(const WebAddressFile&) = delete;
+  WebAddressFile& operator=(const WebAddressFile&) = delete;
+  void write(const std::string& address);
+
+private:
+  std::string path_;
+  bool written_ = false;
+};
+// The running serve's page address ("127.0.0.1:7401"); nullopt when no serve runs or it serves no
+// page.
+std::optional<std::string> webAddress(const Home& home);
+
 // Parses a 64-hex-digit public key given on the command line; throws Error(USAGE) saying what.
 crypto::PublicKey parseKey(const std::string& text, const char* what);
 // Parses an operator's access token (hex) given on the command line; throws Error(USAGE).

@@ -208,7 +208,8 @@ uint16_t listeningPort(Process& process, const std::string& who) {
 }  // namespace
 
 KithServe::KithServe(const KithHome& home)
-    : process_({kithBinary(), "--home", home.path(), "serve", "--listen", "127.0.0.1:0"}, kithOptions()) {
+    : process_({kithBinary(), "--home", home.path(), "serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"},
+               kithOptions()) {
   port_ = listeningPort(process_, home.name() + "'s node");
 }
 

@@ -127,7 +127,8 @@ private:
   std::string id_;
 };
 
-// A running `kith serve` of `home` on a loopback port the OS chose, read back from its log.
+// A running `kith serve` of `home` on a loopback port the OS chose, read back from its log; its web
+// page on another such port (HOME/web-address says which).
 class KithServe {
 public:
   explicit KithServe(const KithHome& home);

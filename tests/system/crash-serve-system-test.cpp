@@ -167,7 +167,9 @@ TEST_CASE("posts and a receiving kith serve killed at random moments lose nothin
   receivers.killChance = 1.0;
   receivers.killWithin = oneStart * RECEIVER_KILL_WINDOW_STARTS;
   receivers.options = kith::test::kithOptions();
-  receivers.argv = [&](size_t) { return kithArgv(member, {"serve", "--listen", "127.0.0.1:0"}); };
+  receivers.argv = [&](size_t) {
+    return kithArgv(member, {"serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"});
+  };
 
   TempDir scratch;
   KillLoop loop(seed, scratch.path());
