@@ -8,7 +8,12 @@ PACKAGES=(
   libsodium-dev libuv1-dev capnproto libcapnp-dev liblmdb-dev
   catch2 libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libqrencode-dev
   clang-format git
+  chromium  # the web page's browser tests (tests/web/browser-test.mjs)
 )
+# Node.js and npm run the browser tests; a machine that has them (any version from 18) keeps its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,7 +21,20 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The browser tests' npm packages (puppeteer-core, pinned by tests/web/package-lock.json; it
+# downloads no browser). Installed again when the lock file changed.
+npm_packages() {
+  local web
+  web="$(dirname "$0")/../tests/web"
+  if [ ! -d "$web/node_modules" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    echo "install-deps: installing the browser tests' npm packages (tests/web)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_packages
   exit 0
 fi
 
@@ -32,3 +50,4 @@ fi
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_packages
