@@ -37,6 +37,34 @@ const std::set<PublicKey>* shownHearts(const JournalView& v, const EntryId& id) 
 
 }  // namespace
 
+void checkPhotos(const std::vector<Photo>& photos) {
+  if (photos.size() > protocol::ATTACHMENTS_MAX) {
+    throw Error(ErrorKind::USAGE, "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
+                "post the others in another update");
+  }
+  size_t pieces = 0;
+  for (const auto& p : photos) {
+    if (p.bytes.empty()) throw Error(ErrorKind::INPUT, "the photo " + p.name + " is empty", "choose another file");
+    if (p.bytes.size() > protocol::ATTACHMENT_BYTES_MAX) {
+      throw Error(ErrorKind::INPUT,
+                  "the photo " + p.name + " is over the limit of " +
+                      std::to_string(protocol::ATTACHMENT_BYTES_MAX / (1024 * 1024)) + " MiB",
+                  "make it smaller first");
+    }
+    if (p.name.empty() || p.name.size() > protocol::ATTACHMENT_NAME_BYTES_MAX) {
+      throw Error(ErrorKind::INPUT,
+                  "a photo's name is 1 to " + std::to_string(protocol::ATTACHMENT_NAME_BYTES_MAX) + " bytes",
+                  "rename the file");
+    }
+    requireText(p.name, "photo's name");
+    pieces += (p.bytes.size() + protocol::CHUNK_BYTES_MAX - 1) / protocol::CHUNK_BYTES_MAX;
+  }
+  if (pieces > protocol::ATTACHMENT_CHUNKS_MAX) {
+    throw Error(ErrorKind::INPUT, "these photos are too large to go with one entry together",
+                "post them in several updates");
+  }
+}
+
 void requireText(const std::string& text, const char* what) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   size_t n = text.size();
@@ -105,31 +133,7 @@ void publishNameIfMissing(const Writer& w, const JournalId& journal) {
 
 std::vector<Attachment> postPhotos(const Writer& w, const JournalId& journal, const std::vector<Photo>& photos,
                                    const PhotoProgress& progress) {
-  if (photos.size() > protocol::ATTACHMENTS_MAX) {
-    throw Error(ErrorKind::USAGE, "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
-                "post the others in another update");
-  }
-  size_t pieces = 0;
-  for (const auto& p : photos) {
-    if (p.bytes.empty()) throw Error(ErrorKind::INPUT, "the photo " + p.name + " is empty", "choose another file");
-    if (p.bytes.size() > protocol::ATTACHMENT_BYTES_MAX) {
-      throw Error(ErrorKind::INPUT,
-                  "the photo " + p.name + " is over the limit of " +
-                      std::to_string(protocol::ATTACHMENT_BYTES_MAX / (1024 * 1024)) + " MiB",
-                  "make it smaller first");
-    }
-    if (p.name.empty() || p.name.size() > protocol::ATTACHMENT_NAME_BYTES_MAX) {
-      throw Error(ErrorKind::INPUT,
-                  "a photo's name is 1 to " + std::to_string(protocol::ATTACHMENT_NAME_BYTES_MAX) + " bytes",
-                  "rename the file");
-    }
-    requireText(p.name, "photo's name");
-    pieces += (p.bytes.size() + protocol::CHUNK_BYTES_MAX - 1) / protocol::CHUNK_BYTES_MAX;
-  }
-  if (pieces > protocol::ATTACHMENT_CHUNKS_MAX) {
-    throw Error(ErrorKind::INPUT, "these photos are too large to go with one entry together",
-                "post them in several updates");
-  }
+  checkPhotos(photos);
   std::vector<Attachment> out;
   for (const auto& p : photos) {
     out.push_back(postAttachment(w.store, w.keyring, journal, p.name, sniffMime(p.bytes), p.bytes,
@@ -153,6 +157,7 @@ Posted postUpdate(const Writer& w, const JournalId& journal, const std::string& 
                                            : "your role in this journal does not allow you to post updates",
                 "comment on an update instead ('kith comment ID TEXT'), or ask the journal's owner");
   }
+  checkPhotos(photos);
   publishNameIfMissing(w, journal);
   Body body{Kind::UPDATE, text, {}};
   body.attachments = postPhotos(w, journal, photos, progress);
@@ -173,6 +178,7 @@ Reaction react(const Writer& w, const Entry& target, Kind kind, const std::strin
   }
   if (kind == Kind::COMMENT) requireEntryText(text, "comment", !photos.empty());
   requireActiveMember(w.store, w.me(), target.journal);
+  checkPhotos(photos);
   publishNameIfMissing(w, target.journal);
   Body reply{kind, text, {target.id}};
   if (kind == Kind::HEART) {

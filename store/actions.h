@@ -50,6 +50,10 @@ void requireActiveMember(const Store& store, const PublicKey& me, const JournalI
 // see who wrote what. Does nothing without a name, or for a member whose role cannot write.
 void publishNameIfMissing(const Writer& w, const JournalId& journal);
 
+// Throws Error unless the photos may go with one entry (count, size, emptiness, names): checked
+// before anything of the entry is written.
+void checkPhotos(const std::vector<Photo>& photos);
+
 // Stores each photo's pieces and returns what the entry that carries them names. Every photo is
 // checked (count, size, emptiness) before anything is written.
 std::vector<Attachment> postPhotos(const Writer& w, const JournalId& journal, const std::vector<Photo>& photos,

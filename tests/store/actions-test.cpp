@@ -250,12 +250,9 @@ TEST_CASE("text is valid UTF-8 without NUL bytes", "[store][actions]") {
   }
 }
 
-// BUG (found by these two tests, not fixed here): postUpdate and react publish the writer's name
-// (publishNameIfMissing) before postPhotos checks the photos, so a post or comment refused for its
-// photos has already written a PROFILE entry, which then replicates to everyone although the
-// command failed. The photos should be checked before anything is written, as postPhotos' own
-// contract says ("Every photo is checked ... before anything is written").
-TEST_CASE("an update refused for its photos writes nothing, not even the writer's name", "[store][actions][bug]") {
+// A refused post or comment must not have published the writer's name first: that entry would
+// replicate to everyone although the command failed.
+TEST_CASE("an update refused for its photos writes nothing, not even the writer's name", "[store][actions]") {
   Circle c(Role::COAUTHOR);
   auto before = c.member.store->versionVector(c.journal);
   CHECK(errorKindOf([&] {
@@ -265,7 +262,7 @@ TEST_CASE("an update refused for its photos writes nothing, not even the writer'
   CHECK_FALSE(c.member.store->head(c.journal, c.member.key()).has_value());
 }
 
-TEST_CASE("a comment refused for its photos writes nothing, not even the writer's name", "[store][actions][bug]") {
+TEST_CASE("a comment refused for its photos writes nothing, not even the writer's name", "[store][actions]") {
   Circle c(Role::SUBSCRIBER);
   Entry update = postUpdate(c.ownerWriter(), c.journal, "news", {}).entry;
   replicate(c.owner, c.member, c.journal, true);
