@@ -223,7 +223,18 @@ void cmdServe(Context& ctx, const ServeArgs& args) {
                                  s["listen"] = node::formatHostPort(listen.first, node.listenPort());
                                  return s;
                                },
-                               [&rt]() { rt.replicator->notifyChanged(); }};
+                               [&rt]() { rt.replicator->notifyChanged(); },
+                               [&rt, &ctx, &node]() {
+                                 // `kith accept` from the page follows a journal and adds its
+                                 // owner's node: the running node takes both on.
+                                 try {
+                                   rt.config = Config::load(ctx.home());
+                                 } catch (const std::exception& e) {
+                                   rt.logger->warn("could not read config.json again: {}", e.what());
+                                   return;
+                                 }
+                                 for (const auto& p : rt.config.peers) node.addPeer(p);
+                               }};
       page = std::make_unique<web::WebServer>(rt.io.getPort(), std::move(household),
                                               web::WebOptions{webAt->first, webAt->second, webLoginsPath(ctx.home())},
                                               *rt.logger);

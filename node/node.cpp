@@ -105,6 +105,15 @@ kj::Promise<void> Node::watchLoop(unsigned failures) {
             });
 }
 
+void Node::addPeer(const PeerAddress& peer) {
+  for (const auto& p : options_.peers) {
+    if (p.key == peer.key) return;
+  }
+  options_.peers.push_back(peer);
+  replicator_.log().info("[peer {}] added: dialling {}", shortId(peer.key), formatHostPort(peer.host, peer.port));
+  tasks_.add(dialLoop(options_.peers.size() - 1, 0));
+}
+
 bool Node::isPeer(const crypto::PublicKey& peer) const {
   for (const auto& p : options_.peers) {
     if (p.key == peer) return true;

@@ -69,6 +69,9 @@ public:
   uint64_t handshakesDropped() const { return handshakesDropped_; }
   // The peers connected now or since the node started (at most PEERS_MAX connected at once).
   std::vector<PeerState> peerStates() const;
+  // Dials `peer` too from now on and keeps it connected, unless it is a configured peer already
+  // (by key); for a journal joined while the node runs (`kith accept` from the web page).
+  void addPeer(const PeerAddress& peer);
   // Called when a peer connects or disconnects.
   void setOnChange(std::function<void()> onChange) { onChange_ = std::move(onChange); }
 

@@ -110,7 +110,9 @@ json requestJson(const store::JournalView& v, const store::RequestView& q, const
           {"state", store::requestStateName(q.state)},
           {"holders", people(q.holders)},
           {"waiting", people(q.waiting)},
-          {"mine", holder ? json("holder") : waiting ? json("waiting") : json(nullptr)}};
+          {"mine", holder    ? json("holder")
+                   : waiting ? json("waiting")
+                             : json(nullptr)}};
 }
 
 unsigned statusOf(ErrorKind kind) {
@@ -176,9 +178,7 @@ std::optional<ApiAnswer> Api::get(std::string_view name, const Query& query, con
     if (name == "members") return members(journalOf(arg("journal")));
     if (name == "status") return status();
     return std::nullopt;
-  } catch (const Error& e) {
-    return errorAnswer(e);
-  }
+  } catch (const Error& e) { return errorAnswer(e); }
 }
 
 ApiAnswer Api::session(const std::string& csrf) {
@@ -200,8 +200,9 @@ ApiAnswer Api::session(const std::string& csrf) {
 ApiAnswer Api::timeline(const store::JournalId& journal) {
   std::vector<store::DamagedEntry> skipped;
   auto entries = store::readJournal(h_.store, keyring(), journal, &skipped);
-  if (!skipped.empty()) log_.warn("web: {} damaged entries skipped in journal {}; run 'kith check'", skipped.size(),
-                                  toHex(journal).substr(0, 16));
+  if (!skipped.empty())
+    log_.warn("web: {} damaged entries skipped in journal {}; run 'kith check'", skipped.size(),
+              toHex(journal).substr(0, 16));
   store::JournalView v = store::foldJournal(entries);
   auto info = h_.store.journal(journal);
   auto m = h_.store.member(journal, me());
@@ -218,12 +219,9 @@ ApiAnswer Api::timeline(const store::JournalId& journal) {
   for (const auto& p : v.updates) updates.push_back(postJson(journal, v, p, me()));
   for (const auto& p : v.wishes) wishes.push_back(postJson(journal, v, p, me()));
   for (const auto& q : v.requests) requests.push_back(requestJson(v, q, me()));
-  return ApiAnswer{200,
-                   {{"journal", j},
-                    {"updates", updates},
-                    {"wishes", wishes},
-                    {"requests", requests},
-                    {"unreadable", v.unreadable}}};
+  return ApiAnswer{
+      200,
+      {{"journal", j}, {"updates", updates}, {"wishes", wishes}, {"requests", requests}, {"unreadable", v.unreadable}}};
 }
 
 ApiAnswer Api::members(const store::JournalId& journal) {
@@ -315,9 +313,7 @@ std::optional<kj::Promise<ApiAnswer>> Api::post(std::string_view name, const jso
     answer = write(name, body);
     if (answer->status == 404 && answer->body.is_null()) return std::nullopt;
     return kj::Promise<ApiAnswer>(kj::mv(*answer));
-  } catch (const Error& e) {
-    return kj::Promise<ApiAnswer>(errorAnswer(e));
-  }
+  } catch (const Error& e) { return kj::Promise<ApiAnswer>(errorAnswer(e)); }
 }
 
 ApiAnswer Api::write(std::string_view name, const json& body) {
@@ -391,15 +387,17 @@ kj::Promise<ApiAnswer> Api::child(std::vector<std::string> args, bool invite) {
       auto [error, hint] = childError(r.err);
       log_.info("web: kith {} failed: {}", what, error);
       unsigned status = error.find("could not") != std::string::npos || error.find("reach") != std::string::npos ? 502
-                        : r.exitCode == 2                                                                          ? 400
-                                                                                                                   : 403;
+                        : r.exitCode == 2                                                                        ? 400
+                                                                                                                 : 403;
       return ApiAnswer{status, {{"error", error}, {"hint", hint}}};
     }
     json j = json::parse(r.out, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      return ApiAnswer{500, {{"error", "the answer of kith " + what + " was not readable"}, {"hint", "see the node's log"}}};
+      return ApiAnswer{500,
+                       {{"error", "the answer of kith " + what + " was not readable"}, {"hint", "see the node's log"}}};
     }
     if (invite && j.contains("code") && j["code"].is_string()) j["qr_svg"] = qrSvg(j["code"].get<std::string>());
+    if (h_.configChanged) h_.configChanged();
     if (h_.wrote) h_.wrote();
     return ApiAnswer{200, j};
   });

@@ -11,8 +11,8 @@
 #include <string>
 
 #include <kj/async.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "store/actions.h"
 #include "web/child.h"
@@ -26,10 +26,11 @@ struct Household {
   const crypto::Identity& identity;
   ByteView storageKey;
   std::string name;
-  std::string homePath;    // given to the child processes as --home
-  std::string kithBinary;  // the `kith` binary the node runs as
+  std::string homePath;                    // given to the child processes as --home
+  std::string kithBinary;                  // the `kith` binary the node runs as
   std::function<nlohmann::json()> status;  // {"listen", "peers", "relays"} as the node sees them
   std::function<void()> wrote;             // after a write: the node sends it out now
+  std::function<void()> configChanged;     // after a child changed config.json (accept: a new peer)
 };
 
 struct ApiAnswer {

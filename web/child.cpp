@@ -89,8 +89,7 @@ void runChild(const std::vector<std::string>& argv, std::atomic<pid_t>& pidOut, 
     if (f.fd >= 0) ::close(f.fd);
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   pidOut = 0;
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

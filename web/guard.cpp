@@ -26,9 +26,7 @@ std::string randomHex() {
   return toHex(b);
 }
 
-std::string hashHex(std::string_view token) {
-  return toHex(crypto::hash("kith-web-token", {asBytes(token)}));
-}
+std::string hashHex(std::string_view token) { return toHex(crypto::hash("kith-web-token", {asBytes(token)})); }
 
 constexpr size_t WEB_LOGINS_FILE_BYTES_MAX = 64 * 1024;
 
@@ -72,8 +70,8 @@ std::optional<std::string> cookieValue(std::string_view header, std::string_view
 }
 
 std::string sessionCookie(const std::string& id, int64_t maxAgeMs) {
-  return std::string(SESSION_COOKIE) + "=" + id + "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
-         std::to_string(maxAgeMs / 1000);
+  return std::string(SESSION_COOKIE) + "=" + id +
+         "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" + std::to_string(maxAgeMs / 1000);
 }
 
 bool equalsConstantTime(std::string_view a, std::string_view b) {

@@ -34,7 +34,8 @@ std::string qrSvg(const std::string& text) {
   std::string s = std::to_string(size);
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + s + " " + s +
          "\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"QR code of the invite\">"
-         "<rect width=\"" + s + "\" height=\"" + s + "\" fill=\"#fff\"/><path fill=\"#000\" d=\"" + path + "\"/></svg>";
+         "<rect width=\"" +
+         s + "\" height=\"" + s + "\" fill=\"#fff\"/><path fill=\"#000\" d=\"" + path + "\"/></svg>";
 }
 
 }  // namespace kith::web

@@ -241,9 +241,7 @@ private:
     PhotoAnswer p;
     try {
       p = s_.api_.photo(query);
-    } catch (const Error& e) {
-      return send(response, Api::errorAnswer(e));
-    }
+    } catch (const Error& e) { return send(response, Api::errorAnswer(e)); }
     kj::HttpHeaders h(*s_.headerTable_);
     secure(h);
     h.set(kj::HttpHeaderId::CONTENT_TYPE, kj::heapString(p.contentType.c_str()));
@@ -260,8 +258,9 @@ private:
     auto stream = kj::heap<Stream>(s_);
     auto& st = *stream;
     auto& o = *out;
-    return o.write(": kith\n\n", 7).then([this, &st, &o]() { return eventLoop(st, o); }).attach(kj::mv(out),
-                                                                                                kj::mv(stream));
+    return o.write(": kith\n\n", 8)
+        .then([this, &st, &o]() { return eventLoop(st, o); })
+        .attach(kj::mv(out), kj::mv(stream));
   }
 
   kj::Promise<void> eventLoop(Stream& st, kj::AsyncOutputStream& out) {
@@ -278,12 +277,8 @@ private:
 };
 
 WebServer::WebServer(node::UvEventPort& port, Household household, WebOptions options, spdlog::logger& log)
-    : port_(port),
-      options_(std::move(options)),
-      log_(log),
-      logins_(options_.loginsPath),
-      api_(std::move(household), log),
-      tasks_(*this) {
+    : port_(port), options_(std::move(options)), log_(log), logins_(options_.loginsPath),
+      api_(std::move(household), log), tasks_(*this) {
   kj::HttpHeaderTable::Builder builder;
   ids_.cookie = builder.add("Cookie");
   ids_.origin = builder.add("Origin");
@@ -301,8 +296,9 @@ void WebServer::start() {
   try {
     listener_ = kj::heap<node::UvListener>(port_, options_.host.c_str(), options_.port);
   } catch (const kj::Exception& e) {
-    throw Error(ErrorKind::IO, "cannot serve the web page on " + options_.host + ":" + std::to_string(options_.port) +
-                                   ": " + e.getDescription().cStr(),
+    throw Error(ErrorKind::IO,
+                "cannot serve the web page on " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                    e.getDescription().cStr(),
                 "choose another address with --web HOST:PORT, or turn the page off with --no-web");
   }
   hosts_ = allowedHosts(options_.host, listener_->getPort());
@@ -343,9 +339,8 @@ kj::Promise<bool> WebServer::nextEvent(Stream& st) {
   }
   auto paf = kj::newPromiseAndFulfiller<bool>();
   st.waker = kj::mv(paf.fulfiller);
-  return paf.promise.exclusiveJoin(port_.getTimer().afterDelay(WEB_EVENT_KEEPALIVE_MS * kj::MILLISECONDS).then([]() {
-    return false;
-  }));
+  return paf.promise.exclusiveJoin(
+      port_.getTimer().afterDelay(WEB_EVENT_KEEPALIVE_MS * kj::MILLISECONDS).then([]() { return false; }));
 }
 
 void WebServer::storeChanged() {

@@ -26,7 +26,7 @@ namespace kith::web {
 
 struct WebOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;  // 0: the OS chooses (tests)
+  uint16_t port = 0;       // 0: the OS chooses (tests)
   std::string loginsPath;  // HOME/web-logins
 };
 

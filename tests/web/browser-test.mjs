@@ -277,7 +277,7 @@ try {
 
   // Ana's people, an invite with its QR code, and the node's status.
   await anaPage.click('[data-test="tab-people"]');
-  await anaPage.waitForFunction(() => document.querySelectorAll('[data-test="member"]').length === 2, {
+  await anaPage.waitForFunction(() => document.querySelectorAll('[data-test="member"]').length >= 2, {
     timeout: STEP_TIMEOUT_MS,
   });
   const members = await anaPage.$$eval('[data-test="member"]', (els) => els.map((e) => e.innerText));
@@ -292,6 +292,39 @@ try {
   );
   step('Ana made an invite for Grandma: a code and its QR');
   await anaPage.screenshot({ path: path.join(shotDir, 'owner-people-invite.png'), fullPage: true });
+  const grandmaCode = (await anaPage.$eval('[data-test="invite-code"]', (e) => e.innerText)).trim();
+
+  // Grandma's node runs already; she joins on her own page with the code, and her node takes the
+  // journal on at once: Ana's news arrives and Grandma's heart reaches Ana.
+  const grandma = path.join(root, 'grandma');
+  run(grandma, 'init', '--name', 'Grandma', '--no-passphrase');
+  const grandmaNode = await serve(grandma);
+  const grandmaContext = await browser.createBrowserContext();
+  const grandmaPage = await grandmaContext.newPage();
+  await grandmaPage.setViewport({ width: 1100, height: 1400 });
+  grandmaPage.on('pageerror', (e) => problems.push(`Grandma: ${e.message}`));
+  await grandmaPage.goto(signInLink(grandma));
+  await grandmaPage.waitForFunction(() => location.pathname === '/', { timeout: STEP_TIMEOUT_MS });
+  await grandmaPage.waitForSelector('[data-test="tab-join"]', { visible: true, timeout: STEP_TIMEOUT_MS });
+  await grandmaPage.click('[data-test="tab-join"]');
+  await grandmaPage.type('[data-test="accept-code"]', grandmaCode);
+  await grandmaPage.click('[data-test="accept-submit"]');
+  await grandmaPage.waitForSelector('[data-test="accept-result"]:not([hidden])', { timeout: 2 * STEP_TIMEOUT_MS });
+  const joined = await grandmaPage.$eval('[data-test="accept-result"]', (e) => e.innerText);
+  assert.match(joined, /You joined/);
+  await grandmaPage.screenshot({ path: path.join(shotDir, 'friend-joined.png'), fullPage: true });
+  await grandmaPage.click('[data-test="tab-news"]');
+  await updateWith(grandmaPage, text);
+  await (await (await updateWith(grandmaPage, text)).asElement().$('[data-test="heart"]')).click();
+  await anaPage.waitForFunction(
+    (t) => {
+      const u = [...document.querySelectorAll('[data-test="update"]')].find((x) => x.innerText.includes(t));
+      return u && u.querySelector('[data-test="heart-count"]').innerText.trim() === '2';
+    },
+    { timeout: STEP_TIMEOUT_MS },
+    text,
+  );
+  step(`Grandma joined on her page (node ${grandmaNode.web}); Ana's news reached her and her heart reached Ana`);
   await anaPage.click('[data-test="tab-status"]');
   await anaPage.waitForFunction(() => document.querySelectorAll('[data-test="peer"]').length >= 1, {
     timeout: STEP_TIMEOUT_MS,
