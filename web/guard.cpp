@@ -74,6 +74,29 @@ std::string sessionCookie(const std::string& id, int64_t maxAgeMs) {
          "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" + std::to_string(maxAgeMs / 1000);
 }
 
+bool jsonDepthWithin(std::string_view text, size_t maxDepth) {
+  size_t depth = 0;
+  bool inString = false, escaped = false;
+  for (char c : text) {
+    if (inString) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        inString = false;
+      }
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > maxDepth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 bool equalsConstantTime(std::string_view a, std::string_view b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -70,6 +70,10 @@ private:
   std::map<std::string, Session> sessions_;
 };
 
+// Whether the JSON text nests arrays and objects at most `maxDepth` deep (brackets inside strings
+// do not count). Checked before parsing: the parser recurses once per level.
+bool jsonDepthWithin(std::string_view text, size_t maxDepth);
+
 // Constant-time equality of two strings (false for different lengths).
 bool equalsConstantTime(std::string_view a, std::string_view b);
 

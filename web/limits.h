@@ -20,6 +20,11 @@ constexpr size_t WEB_SESSIONS_MAX = 32;
 
 // A request's body (four 8 MiB photos as base64 in JSON, and the text).
 constexpr size_t WEB_BODY_BYTES_MAX = 48 * 1024 * 1024;
+// The body of POST /login (a token), which anyone on this machine may send.
+constexpr size_t WEB_LOGIN_BODY_BYTES_MAX = 1024;
+// How deeply a request's JSON may nest: deeper is refused before it is parsed (the parser
+// recurses, and a body of 48 MiB of '[' would exhaust the stack).
+constexpr size_t WEB_JSON_DEPTH_MAX = 16;
 // Connections the page's server holds at once; more wait in the kernel's queue.
 constexpr size_t WEB_CONNECTIONS_MAX = 64;
 // Open event streams (/api/events); a new one closes the oldest beyond this.

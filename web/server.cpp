@@ -122,7 +122,7 @@ public:
       return asset(response, path.substr(8));
     }
     if (isPost && path == "/login") {
-      return readBody(body).then([this, &response](std::optional<std::string> text) {
+      return readBody(body, WEB_LOGIN_BODY_BYTES_MAX).then([this, &response](std::optional<std::string> text) {
         if (!text) return tooLarge(response);
         return login(response, *text);
       });
@@ -154,14 +154,18 @@ public:
       s_.sessions_.close(*cookie);
       return send(response, ApiAnswer{200, {{"ok", true}}});
     }
-    return readBody(body).then([this, name, &response](std::optional<std::string> text) -> kj::Promise<void> {
-      if (!text) return tooLarge(response);
-      json j = json::parse(*text, nullptr, false);
-      if (j.is_discarded()) return error(response, 400, "the request's body is not JSON", "reload the page");
-      auto answer = s_.api_.post(name, j);
-      if (!answer) return error(response, 404, "there is no such request", "");
-      return answer->then([this, &response](ApiAnswer a) { return send(response, a); });
-    });
+    return readBody(body, WEB_BODY_BYTES_MAX)
+        .then([this, name, &response](std::optional<std::string> text) -> kj::Promise<void> {
+          if (!text) return tooLarge(response);
+          if (!jsonDepthWithin(*text, WEB_JSON_DEPTH_MAX)) {
+            return error(response, 400, "the request's body nests too deeply", "reload the page");
+          }
+          json j = json::parse(*text, nullptr, false);
+          if (j.is_discarded()) return error(response, 400, "the request's body is not JSON", "reload the page");
+          auto answer = s_.api_.post(name, j);
+          if (!answer) return error(response, 404, "there is no such request", "");
+          return answer->then([this, &response](ApiAnswer a) { return send(response, a); });
+        });
   }
 
 private:
@@ -171,24 +175,23 @@ private:
     return std::nullopt;
   }
 
-  // The body, or nullopt past WEB_BODY_BYTES_MAX.
-  kj::Promise<std::optional<std::string>> readBody(kj::AsyncInputStream& body) {
+  // The body, or nullopt past `max` bytes.
+  kj::Promise<std::optional<std::string>> readBody(kj::AsyncInputStream& body, size_t max) {
     kj::Maybe<uint64_t> length = body.tryGetLength();
     KJ_IF_MAYBE(n, length) {
-      if (*n > WEB_BODY_BYTES_MAX) return std::optional<std::string>();
+      if (*n > max) return std::optional<std::string>();
     }
-    return body.readAllBytes(WEB_BODY_BYTES_MAX + 1)
-        .then(
-            [](kj::Array<kj::byte> bytes) -> std::optional<std::string> {
-              if (bytes.size() > WEB_BODY_BYTES_MAX) return std::nullopt;
-              return std::string(bytes.asChars().begin(), bytes.size());
-            },
-            [](kj::Exception&& e) -> std::optional<std::string> {
-              // readAllBytes fails when the limit is reached before the end; a lost connection
-              // fails the answer's write as well.
-              if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
-              return std::nullopt;
-            });
+    return body.readAllBytes(max + 1).then(
+        [max](kj::Array<kj::byte> bytes) -> std::optional<std::string> {
+          if (bytes.size() > max) return std::nullopt;
+          return std::string(bytes.asChars().begin(), bytes.size());
+        },
+        [](kj::Exception&& e) -> std::optional<std::string> {
+          // readAllBytes fails when the limit is reached before the end; a lost connection
+          // fails the answer's write as well.
+          if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
+          return std::nullopt;
+        });
   }
 
   kj::Promise<void> tooLarge(Response& response) {

@@ -304,3 +304,15 @@ TEST_CASE("constant-time equality is equality", "[web][guard]") {
   CHECK_FALSE(equalsConstantTime("abc", "abcd"));
   CHECK_FALSE(equalsConstantTime("", "a"));
 }
+
+TEST_CASE("JSON nesting deeper than allowed is refused before parsing, brackets in strings do not count",
+          "[web][guard]") {
+  CHECK(jsonDepthWithin(R"({"text": "hello", "photos": [{"name": "a.png", "data": "AAAA"}]})", 3));
+  CHECK_FALSE(jsonDepthWithin(R"({"photos": [{"name": "a.png"}]})", 2));
+  CHECK(jsonDepthWithin(R"({"text": "[[[[{{{{ \" [[[["})", 1));
+  std::string deep(100000, '[');
+  CHECK_FALSE(jsonDepthWithin(deep, WEB_JSON_DEPTH_MAX));
+  CHECK(
+      jsonDepthWithin(std::string(WEB_JSON_DEPTH_MAX, '[') + std::string(WEB_JSON_DEPTH_MAX, ']'), WEB_JSON_DEPTH_MAX));
+  CHECK_FALSE(jsonDepthWithin(std::string(WEB_JSON_DEPTH_MAX + 1, '{'), WEB_JSON_DEPTH_MAX));
+}
