@@ -41,25 +41,6 @@ int64_t parseWhen(const std::string& text) {
   return static_cast<int64_t>(t) * 1000;
 }
 
-struct Found {
-  protocol::Entry entry;
-  Reading reading;
-  const store::RequestView* request = nullptr;
-};
-
-Found findRequest(Context& ctx, const std::string& id) {
-  Found f{findEntry(ctx, id), {}, nullptr};
-  f.reading = readJournalView(ctx, f.entry.journal);
-  for (const auto& q : f.reading.view.requests) {
-    if (q.id == f.entry.id) f.request = &q;
-  }
-  if (f.request == nullptr) {
-    throw Error(ErrorKind::INPUT, "that entry is not a help request you can read", "choose an id from 'kith help'");
-  }
-  requireActiveMember(ctx, f.entry.journal);
-  return f;
-}
-
 std::string names(Context& ctx, const Reading& r, const std::vector<crypto::PublicKey>& keys) {
   std::string out;
   for (const auto& k : keys) out += (out.empty() ? "" : ", ") + nameOf(ctx, r, k);
@@ -98,27 +79,9 @@ void describe(Context& ctx, const Reading& r, const store::RequestView& q, std::
 
 void cmdAsk(Context& ctx, const std::optional<std::string>& journalArg, const std::string& text,
             const std::optional<std::string>& when, unsigned slots) {
-  if (text.empty())
-    throw Error(ErrorKind::USAGE, "say what help is needed", "for example: kith ask \"Meal for Thursday\"");
-  requireSize(text, protocol::TEXT_BYTES_MAX, "request", "shorten it");
-  requireText(text, "request");
-  if (slots == 0 || slots > protocol::SLOTS_MAX) {
-    throw Error(ErrorKind::USAGE, "--slots is how many people are needed: 1 to " + std::to_string(protocol::SLOTS_MAX),
-                "for example --slots 2");
-  }
   int64_t whenMs = when ? parseWhen(*when) : 0;
   store::JournalId journal = ctx.journal(journalArg);
-  const Unlocked& me = ctx.unlock();
-  auto member = ctx.store().member(journal, me.identity.publicKey());
-  if (!member || !member->active || !protocol::mayAuthorKind(member->role, Kind::ASK)) {
-    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors ask for help in it",
-                "offer help on a request with 'kith claim ID' (see 'kith help')");
-  }
-  publishNameIfMissing(ctx, journal);
-  Body body{Kind::ASK, text, {}};
-  body.whenMs = whenMs;
-  body.slots = static_cast<uint16_t>(slots);
-  protocol::Entry e = store::post(ctx.store(), me.keyring(), journal, body);
+  protocol::Entry e = store::askForHelp(writerOf(ctx), journal, text, whenMs, slots);
   std::string note = ctx.deliveryNote();
   ctx.print({{"id", toHex(e.id)},
              {"journal", toHex(journal)},
@@ -187,18 +150,7 @@ void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
 }
 
 void cmdClose(Context& ctx, const std::string& id, Kind kind) {
-  Found f = findRequest(ctx, id);
-  const store::RequestView& q = *f.request;
-  auto member = ctx.store().member(f.entry.journal, ctx.unlock().identity.publicKey());
-  if (!member || !protocol::mayAuthorKind(member->role, kind)) {
-    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors close a request",
-                "if you can no longer help, use 'kith unclaim " + shortHex(q.id) + "'");
-  }
-  if (q.state != store::RequestState::OPEN) {
-    throw Error(ErrorKind::CONFLICT, std::string("that request is ") + store::requestStateName(q.state) + " already",
-                "see 'kith help --all'");
-  }
-  store::post(ctx.store(), ctx.unlock().keyring(), f.entry.journal, Body{kind, "", {q.id}});
+  store::RequestView q = store::closeRequest(writerOf(ctx), findEntry(ctx, id), kind);
   std::string note = ctx.deliveryNote();
   ctx.print({{"id", toHex(q.id)}, {"state", kind == Kind::DONE ? "done" : "cancelled"}, {"queued", !note.empty()}},
             std::string(kind == Kind::DONE ? "Marked done: " : "Cancelled: ") + "\"" +

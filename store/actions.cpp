@@ -198,6 +198,44 @@ Entry postWish(const Writer& w, const JournalId& journal, const std::string& tex
   return post(w.store, w.keyring, journal, Body{Kind::WISH, text, {}});
 }
 
+Entry askForHelp(const Writer& w, const JournalId& journal, const std::string& text, int64_t whenMs, unsigned slots) {
+  if (text.empty())
+    throw Error(ErrorKind::USAGE, "say what help is needed", "for example: kith ask \"Meal for Thursday\"");
+  requireEntryText(text, "request", false);
+  if (slots == 0 || slots > protocol::SLOTS_MAX) {
+    throw Error(ErrorKind::USAGE, "--slots is how many people are needed: 1 to " + std::to_string(protocol::SLOTS_MAX),
+                "for example --slots 2");
+  }
+  if (whenMs < 0) throw Error(ErrorKind::USAGE, "that is not a date and time", "write it as YYYY-MM-DDTHH:MM");
+  auto member = w.store.member(journal, w.me());
+  if (!member || !member->active || !protocol::mayAuthorKind(member->role, Kind::ASK)) {
+    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors ask for help in it",
+                "offer help on a request with 'kith claim ID' (see 'kith help')");
+  }
+  publishNameIfMissing(w, journal);
+  Body body{Kind::ASK, text, {}};
+  body.whenMs = whenMs;
+  body.slots = static_cast<uint16_t>(slots);
+  return post(w.store, w.keyring, journal, body);
+}
+
+RequestView closeRequest(const Writer& w, const Entry& request, Kind kind) {
+  KITH_ASSERT(kind == Kind::DONE || kind == Kind::CANCEL);
+  RequestView q = findRequestView(w.store, w.keyring, request);
+  requireActiveMember(w.store, w.me(), request.journal);
+  auto member = w.store.member(request.journal, w.me());
+  if (!member || !protocol::mayAuthorKind(member->role, kind)) {
+    throw Error(ErrorKind::AUTH, "only the journal's owner and co-authors close a request",
+                "if you can no longer help, use 'kith unclaim " + toHex(q.id).substr(0, 12) + "'");
+  }
+  if (q.state != RequestState::OPEN) {
+    throw Error(ErrorKind::CONFLICT, std::string("that request is ") + requestStateName(q.state) + " already",
+                "see 'kith help --all'");
+  }
+  post(w.store, w.keyring, request.journal, Body{kind, "", {q.id}});
+  return q;
+}
+
 RequestView findRequestView(const Store& store, const Keyring& keyring, const Entry& request) {
   JournalView view = viewOf(store, keyring, request.journal);
   for (auto& q : view.requests) {

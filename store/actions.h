@@ -80,6 +80,14 @@ Reaction react(const Writer& w, const Entry& target, Kind kind, const std::strin
 // A well-wish in the guestbook (`kith wish`).
 Entry postWish(const Writer& w, const JournalId& journal, const std::string& text);
 
+// A help request (`kith ask`): only the owner and co-authors ask. `whenMs` 0 is "any time";
+// `slots` is how many people are needed (1 to SLOTS_MAX).
+Entry askForHelp(const Writer& w, const JournalId& journal, const std::string& text, int64_t whenMs, unsigned slots);
+
+// Closes a help request, DONE or CANCEL (`kith done`, `kith cancel`): only the owner and
+// co-authors, and only an open one. Returns the request as it was.
+RequestView closeRequest(const Writer& w, const Entry& request, Kind kind);
+
 // Claims a place on a help request or gives it back (`kith claim`, `kith unclaim`); returns the
 // request as read after the claim (who holds it now).
 RequestView claimRequest(const Writer& w, const Entry& request, Kind kind);

@@ -359,6 +359,24 @@ ApiAnswer Api::write(std::string_view name, const json& body) {
     bool holder = std::find(q.holders.begin(), q.holders.end(), mine) != q.holders.end();
     bool waiting = std::find(q.waiting.begin(), q.waiting.end(), mine) != q.waiting.end();
     out = {{"id", toHex(q.id)}, {"state", holder ? json("holder") : waiting ? json("waiting") : json(nullptr)}};
+  } else if (name == "ask") {
+    unsigned slots = 1;
+    int64_t whenMs = 0;
+    if (auto it = body.find("slots"); it != body.end() && !it->is_null()) {
+      if (!it->is_number_unsigned()) throw Error(ErrorKind::INPUT, "\"slots\" is not a number", "reload the page");
+      slots = static_cast<unsigned>(std::min<uint64_t>(it->get<uint64_t>(), protocol::SLOTS_MAX + 1));
+    }
+    if (auto it = body.find("when_ms"); it != body.end() && !it->is_null()) {
+      if (!it->is_number_integer()) throw Error(ErrorKind::INPUT, "\"when_ms\" is not a number", "reload the page");
+      whenMs = it->get<int64_t>();
+    }
+    protocol::Entry e =
+        store::askForHelp(writer(), journalOf(field(body, "journal")), field(body, "text"), whenMs, slots);
+    out = {{"id", toHex(e.id)}};
+  } else if (name == "done" || name == "cancel") {
+    store::RequestView q =
+        store::closeRequest(writer(), entryOf(field(body, "request")), name == "done" ? Kind::DONE : Kind::CANCEL);
+    out = {{"id", toHex(q.id)}, {"state", name == "done" ? "done" : "cancelled"}};
   } else if (name == "revoke") {
     store::JournalId journal = journalOf(field(body, "journal"));
     auto member = keyOf<crypto::PublicKey>(field(body, "member"), "a member's key");

@@ -269,6 +269,31 @@ try {
   await anaPage.screenshot({ path: path.join(shotDir, 'owner-news.png'), fullPage: true });
   await benPage.screenshot({ path: path.join(shotDir, 'friend-news.png'), fullPage: true });
 
+  // Ana asks for help; Ben offers on his page; Ana sees that he did.
+  const ask = 'A meal for Thursday evening';
+  await anaPage.click('[data-test="tab-help"]');
+  await anaPage.waitForSelector('[data-test="ask-form"]:not([hidden])', { timeout: STEP_TIMEOUT_MS });
+  await anaPage.type('[data-test="ask-text"]', ask);
+  await anaPage.$eval('[data-test="ask-slots"]', (e) => (e.value = '2'));
+  await anaPage.click('[data-test="ask-submit"]');
+  const requestWith = (t) =>
+    [...document.querySelectorAll('[data-test="request"]')].find((r) => r.innerText.includes(t)) || null;
+  await benPage.click('[data-test="tab-help"]');
+  const benRequest = await (await benPage.waitForFunction(requestWith, { timeout: STEP_TIMEOUT_MS }, ask)).asElement();
+  assert.equal(await benRequest.$eval('[data-test="done"]', (b) => b.hidden), true, 'a friend may not close a request');
+  await (await benRequest.$('[data-test="claim"]')).click();
+  await anaPage.waitForFunction(
+    (t) => {
+      const r = [...document.querySelectorAll('[data-test="request"]')].find((x) => x.innerText.includes(t));
+      return r && /1 of 2 people has offered: Ben/.test(r.innerText);
+    },
+    { timeout: STEP_TIMEOUT_MS },
+    ask,
+  );
+  step('Ana asked for help; Ben offered on his page and Ana sees it');
+  await anaPage.screenshot({ path: path.join(shotDir, 'owner-help.png'), fullPage: true });
+  await benPage.click('[data-test="tab-news"]');
+
   // A phone-sized window: nothing wider than the screen.
   await benPage.setViewport({ width: 390, height: 844 });
   const overflow = await benPage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

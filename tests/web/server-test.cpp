@@ -86,7 +86,8 @@ struct WebFixture {
                      [] {
                        return json{{"listen", "127.0.0.1:0"}, {"peers", json::array()}, {"relays", json::array()}};
                      },
-                     [this] { ++writes; }};
+                     [this] { ++writes; },
+                     {}};
     web::WebOptions options;
     options.host = "127.0.0.1";
     options.port = 0;

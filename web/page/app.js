@@ -376,6 +376,7 @@ function renderTimeline() {
   const j = t.journal || {};
   renderHeader(j);
   $('post-form').hidden = !j.may_post;
+  $('ask-form').hidden = !j.may_ask;
 
   const updates = [...(t.updates || [])].reverse();
   $('updates-empty').hidden = updates.length > 0;
@@ -533,10 +534,14 @@ function createRequest(r) {
     el('p', { class: 'request-holders' }),
     el('div', { class: 'form-actions' },
       el('button', { type: 'button', 'data-test': 'claim', text: 'I can help' }),
-      el('button', { type: 'button', class: 'button-quiet', 'data-test': 'unclaim', text: 'I can’t after all' })),
+      el('button', { type: 'button', class: 'button-quiet', 'data-test': 'unclaim', text: 'I can’t after all' }),
+      el('button', { type: 'button', class: 'button-quiet', 'data-test': 'done', text: 'Mark as done' }),
+      el('button', { type: 'button', class: 'button-quiet', 'data-test': 'cancel', text: 'No longer needed' })),
     el('p', { class: 'form-note', role: 'status', 'aria-live': 'polite' }));
   li.querySelector('[data-test="claim"]').addEventListener('click', (e) => sendClaim(li, e.currentTarget, r.id, true));
   li.querySelector('[data-test="unclaim"]').addEventListener('click', (e) => sendClaim(li, e.currentTarget, r.id, false));
+  li.querySelector('[data-test="done"]').addEventListener('click', (e) => sendClose(li, e.currentTarget, r.id, 'done'));
+  li.querySelector('[data-test="cancel"]').addEventListener('click', (e) => sendClose(li, e.currentTarget, r.id, 'cancel'));
   return li;
 }
 
@@ -563,6 +568,9 @@ function updateRequest(li, r) {
   claim.hidden = !open || !!r.mine;
   unclaim.hidden = !open || !r.mine;
   setText(claim, holders.length >= slots ? 'I can help (join the waiting list)' : 'I can help');
+  const family = !!(state.timeline && state.timeline.journal && state.timeline.journal.may_ask);
+  li.querySelector('[data-test="done"]').hidden = !open || !family;
+  li.querySelector('[data-test="cancel"]').hidden = !open || !family;
 }
 
 // ---------- writing ----------
@@ -679,6 +687,42 @@ async function sendWish(form) {
   if (ok) {
     textarea.value = '';
     note(form, 'Thank you. Your well-wish was sent.');
+    await refresh();
+  }
+}
+
+async function sendAsk(form) {
+  const input = $('ask-text');
+  const text = input.value.trim();
+  if (!text) {
+    showError(new ApiError('Write what would help first, for example “A meal for Thursday”.', ''), form);
+    input.focus();
+    return;
+  }
+  const whenText = $('ask-when').value;
+  const whenMs = whenText ? new Date(whenText).getTime() : 0;
+  if (Number.isNaN(whenMs)) {
+    showError(new ApiError('That date and time is not complete.', 'Fill in both, or leave it empty for “any time”.'), form);
+    return;
+  }
+  const slots = Math.max(1, Math.min(100, parseInt($('ask-slots').value, 10) || 1));
+  const ok = await busy(form.querySelector('button[type="submit"]'), 'Asking…', form, async () => {
+    await api('POST', '/api/ask', { journal: state.journal, text, when_ms: whenMs, slots });
+    return true;
+  });
+  if (ok) {
+    input.value = '';
+    $('ask-when').value = '';
+    $('ask-slots').value = '1';
+    note(form, 'Asked. Your friends see it under “Help wanted” and can offer.');
+    await refresh();
+  }
+}
+
+async function sendClose(li, button, request, how) {
+  const answer = await busy(button, 'Sending…', li, () => api('POST', `/api/${how}`, { request }));
+  if (answer) {
+    note(li, how === 'done' ? 'Marked as done. Thank you to everyone who helped.' : 'Marked as no longer needed.');
     await refresh();
   }
 }
@@ -978,6 +1022,7 @@ function listen() {
 
 function wire() {
   $('post-form').addEventListener('submit', (e) => { e.preventDefault(); sendPost(e.currentTarget); });
+  $('ask-form').addEventListener('submit', (e) => { e.preventDefault(); sendAsk(e.currentTarget); });
   $('post-photos').addEventListener('change', showChosenPhotos);
   $('wish-form').addEventListener('submit', (e) => { e.preventDefault(); sendWish(e.currentTarget); });
   $('invite-form').addEventListener('submit', (e) => { e.preventDefault(); sendInvite(e.currentTarget); });
