@@ -43,6 +43,8 @@ void cmdStatus(Context& ctx) {
     }
   }
   j["reach"] = reach;
+  auto page = serving ? webAddress(home) : std::nullopt;
+  j["page"] = page ? json("http://" + *page + "/") : json(nullptr);
   // Per journal: this member's role and what is unread. The kinds are encrypted, so this needs the
   // identity unlocked: shown when that asks no passphrase (as 'kith id' does with the name).
   json perJournal = json::array();
@@ -82,6 +84,10 @@ void cmdStatus(Context& ctx) {
        << "peers:       " << config.peers.size() << " known, " << config.follows.size() << " followed journal(s)\n"
        << "node:        "
        << (serving ? "serving on " + *serving : std::string("not running (start it with 'kith serve')"));
+  if (serving) {
+    text << "\npage:        "
+         << (page ? "http://" + *page + "/ (open it with 'kith web')" : std::string("not served (--no-web)"));
+  }
   if (reach.is_object()) {
     auto seen = [](const json& e) {
       return e.value("connected", false) ? std::string("connected")

@@ -244,7 +244,7 @@ void cmdServe(Context& ctx, const ServeArgs& args) {
         // The default port may be another household's on this machine: the node runs on
         // without its page. A port asked for with --web that cannot be had stops it.
         if (args.web) throw;
-        rt.logger->warn("no web page: {}", e.what());
+        rt.logger->warn("no web page: {}; give this node another with --web 127.0.0.1:PORT", e.what());
         page.reset();
       }
     }
