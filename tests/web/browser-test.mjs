@@ -424,6 +424,14 @@ try {
 } finally {
   if (browser) await browser.close().catch(() => {});
   await stopAll();
+  // Every node must stop cleanly: exit 0, no sanitizer report (the ASan+UBSan build runs this too).
+  for (const c of children) {
+    const log = c.log ? c.log() : '';
+    if (c.exitCode !== 0 || /AddressSanitizer|LeakSanitizer|runtime error:/.test(log)) {
+      failed = true;
+      console.error(`browser-test: FAILED: a node did not stop cleanly (exit ${c.exitCode}):\n${log}`);
+    }
+  }
   fs.rmSync(root, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
