@@ -32,7 +32,7 @@ std::optional<std::string> cookieValue(std::string_view cookieHeader, std::strin
 std::string sessionCookie(const std::string& id, int64_t maxAgeMs);
 
 // One-time sign-in tokens: `kith web` issues, the running node redeems. HOME/web-logins holds one
-// line per token: the hex SHA-256 of the token and its expiry (ms since the epoch).
+// line per token: the hex BLAKE2b-256 hash of the token (domain "kith-web-token") and its expiry (ms since the epoch).
 class LoginTokens {
 public:
   explicit LoginTokens(std::string path) : path_(std::move(path)) {}
