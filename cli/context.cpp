@@ -174,17 +174,6 @@ std::string localTime(int64_t ms) {
   return buf;
 }
 
-std::string isoTime(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(((ms % 1000) + 1000) % 1000));
-  return out;
-}
-
 void requireText(const std::string& text, const char* what) { store::requireText(text, what); }
 
 void requireSize(const std::string& text, size_t max, const char* what, const char* hint) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "cli/home.h"
 #include "crypto/key-file.h"
 #include "store/journal.h"
@@ -82,7 +83,6 @@ private:
 // Formatting shared by the commands.
 std::string shortHex(ByteView bytes, size_t chars = 12);
 std::string localTime(int64_t ms);
-std::string isoTime(int64_t ms);
 // Throws Error(INPUT) unless `text` is valid UTF-8 without NUL bytes.
 void requireText(const std::string& text, const char* what);
 // Text written by another member (an update, a comment, a journal's title) or sent by a peer (a
