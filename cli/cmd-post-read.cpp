@@ -50,10 +50,7 @@ store::Photo readPhotoFile(const std::string& path) {
 }
 
 std::vector<store::Photo> readPhotoFiles(const std::vector<std::string>& paths) {
-  if (paths.size() > protocol::ATTACHMENTS_MAX) {
-    throw Error(ErrorKind::USAGE, "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
-                "post the others in another update");
-  }
+  store::requirePhotoCount(paths.size());
   std::vector<store::Photo> out;
   for (const auto& p : paths) out.push_back(readPhotoFile(p));
   return out;

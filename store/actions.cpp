@@ -37,11 +37,15 @@ const std::set<PublicKey>* shownHearts(const JournalView& v, const EntryId& id) 
 
 }  // namespace
 
-void checkPhotos(const std::vector<Photo>& photos) {
-  if (photos.size() > protocol::ATTACHMENTS_MAX) {
+void requirePhotoCount(size_t count) {
+  if (count > protocol::ATTACHMENTS_MAX) {
     throw Error(ErrorKind::USAGE, "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
                 "post the others in another update");
   }
+}
+
+void checkPhotos(const std::vector<Photo>& photos) {
+  requirePhotoCount(photos.size());
   size_t pieces = 0;
   for (const auto& p : photos) {
     if (p.bytes.empty()) throw Error(ErrorKind::INPUT, "the photo " + p.name + " is empty", "choose another file");

@@ -50,6 +50,10 @@ void requireActiveMember(const Store& store, const PublicKey& me, const JournalI
 // see who wrote what. Does nothing without a name, or for a member whose role cannot write.
 void publishNameIfMissing(const Writer& w, const JournalId& journal);
 
+// Throws Error(USAGE) when more than ATTACHMENTS_MAX photos would go with one entry: checked by the
+// front ends before they read (or decode) any photo, and by checkPhotos.
+void requirePhotoCount(size_t count);
+
 // Throws Error unless the photos may go with one entry (count, size, emptiness, names): checked
 // before anything of the entry is written.
 void checkPhotos(const std::vector<Photo>& photos);

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "crypto/fingerprint.h"
 #include "protocol/roles.h"
 #include "store/invites.h"
@@ -12,17 +13,6 @@ namespace {
 
 using nlohmann::json;
 using protocol::Kind;
-
-std::string isoTime(int64_t ms) {
-  time_t t = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
 
 // A string field of a request's body, or Error(INPUT) naming it.
 std::string field(const json& body, const char* name, bool required = true) {
@@ -35,15 +25,11 @@ std::string field(const json& body, const char* name, bool required = true) {
   return it->get<std::string>();
 }
 
-template <typename Key>
-Key keyOf(const std::string& hex, const char* what) {
-  auto b = tryFromHex(hex);
-  Key k{};
-  if (!b || b->size() != k.size()) {
-    throw Error(ErrorKind::INPUT, std::string("'") + hex.substr(0, 80) + "' is not " + what, "reload the page");
-  }
-  std::copy(b->begin(), b->end(), k.begin());
-  return k;
+// A 32-byte id or key given as 64 hex digits, or Error(INPUT) naming `what`.
+Key32 keyOf(const std::string& hex, const char* what) {
+  auto k = tryKey32FromHex(hex);
+  if (!k) throw Error(ErrorKind::INPUT, std::string("'") + hex.substr(0, 80) + "' is not " + what, "reload the page");
+  return *k;
 }
 
 json heartsJson(const store::JournalView& v, const std::set<crypto::PublicKey>& hearts, const crypto::PublicKey& me) {
@@ -154,13 +140,13 @@ ApiAnswer Api::errorAnswer(const Error& e) {
 }
 
 store::JournalId Api::journalOf(const std::string& hex) const {
-  auto id = keyOf<store::JournalId>(hex, "a journal's id");
+  auto id = keyOf(hex, "a journal's id");
   if (!h_.store.journal(id)) throw Error(ErrorKind::NOT_FOUND, "this node holds no such journal", "reload the page");
   return id;
 }
 
 protocol::Entry Api::entryOf(const std::string& hex) const {
-  auto id = keyOf<protocol::EntryId>(hex, "an entry's id");
+  auto id = keyOf(hex, "an entry's id");
   auto e = h_.store.entryById(id);
   if (!e) throw Error(ErrorKind::NOT_FOUND, "this node holds no such entry", "reload the page");
   return std::move(*e);
@@ -252,7 +238,7 @@ PhotoAnswer Api::photo(const Query& query) {
     return it->second;
   };
   store::JournalId journal = journalOf(arg("journal"));
-  auto hash = keyOf<Key32>(arg("id"), "a photo's id");
+  auto hash = keyOf(arg("id"), "a photo's id");
   store::JournalView v = store::foldJournal(store::readJournal(h_.store, keyring(), journal));
   const protocol::Attachment* found = nullptr;
   auto consider = [&](const std::vector<protocol::Attachment>& list) {
@@ -322,11 +308,7 @@ ApiAnswer Api::write(std::string_view name, const json& body) {
     std::vector<store::Photo> photos;
     if (auto it = body.find("photos"); it != body.end() && !it->is_null()) {
       if (!it->is_array()) throw Error(ErrorKind::INPUT, "\"photos\" is not a list", "reload the page");
-      if (it->size() > protocol::ATTACHMENTS_MAX) {
-        throw Error(ErrorKind::USAGE,
-                    "at most " + std::to_string(protocol::ATTACHMENTS_MAX) + " photos go with one entry",
-                    "post the others in another update");
-      }
+      store::requirePhotoCount(it->size());
       for (const auto& p : *it) {
         if (!p.is_object()) throw Error(ErrorKind::INPUT, "a photo is not an object", "reload the page");
         std::string name = field(p, "name"), data = field(p, "data");
@@ -379,7 +361,7 @@ ApiAnswer Api::write(std::string_view name, const json& body) {
     out = {{"id", toHex(q.id)}, {"state", name == "done" ? "done" : "cancelled"}};
   } else if (name == "revoke") {
     store::JournalId journal = journalOf(field(body, "journal"));
-    auto member = keyOf<crypto::PublicKey>(field(body, "member"), "a member's key");
+    auto member = keyOf(field(body, "member"), "a member's key");
     auto m = h_.store.member(journal, member);
     if (!m || !m->active) throw Error(ErrorKind::NOT_FOUND, "that person is not a current member", "reload the page");
     protocol::Entry e = store::removeMember(h_.store, keyring(), journal, member);
