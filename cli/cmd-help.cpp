@@ -126,12 +126,11 @@ void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
   protocol::Entry request = findEntry(ctx, id);
   const crypto::PublicKey me = ctx.unlock().identity.publicKey();
   store::RequestView q = store::claimRequest(writerOf(ctx), request, kind);
-  Reading after = readJournalView(ctx, request.journal);
-  const store::RequestView* now = &q;
+  Reading after = readJournalView(ctx, request.journal);  // for the names of who holds it
   std::ostringstream text;
   if (kind == Kind::UNCLAIM) {
     text << "Gave back your place on \"" << terminalSafe(q.text, Newlines::ESCAPE) << "\"\n";
-  } else if (std::find(now->holders.begin(), now->holders.end(), me) != now->holders.end()) {
+  } else if (std::find(q.holders.begin(), q.holders.end(), me) != q.holders.end()) {
     text << "You are down for \"" << terminalSafe(q.text, Newlines::ESCAPE) << "\" (" << whenText(q.whenMs)
          << "). Thank you!\n"
          << "If another friend claimed it at the same moment on a node that was offline, whoever claimed first "
@@ -142,7 +141,7 @@ void cmdClaim(Context& ctx, const std::string& id, Kind kind) {
   }
   std::string note = ctx.deliveryNote();
   if (!note.empty()) text << note << "\n";
-  json j = requestJson(ctx, after, *now);
+  json j = requestJson(ctx, after, q);
   j["queued"] = !note.empty();
   std::string s = text.str();
   s.pop_back();

@@ -52,9 +52,10 @@ void secure(kj::HttpHeaders& h) {
   h.add("Cache-Control", "no-store");
 }
 
-kj::Promise<void> sendBytes(kj::HttpService::Response& response, unsigned status, kj::HttpHeaders& headers,
-                            std::string body) {
-  auto owned = kj::heap<std::string>(std::move(body));
+// Sends `body` (a std::string or Bytes, owned until the write is done).
+template <typename Body>
+kj::Promise<void> sendBytes(kj::HttpService::Response& response, unsigned status, kj::HttpHeaders& headers, Body body) {
+  auto owned = kj::heap<Body>(std::move(body));
   auto out = response.send(status, statusText(status), headers, owned->size());
   auto written = out->write(owned->data(), owned->size());
   return written.attach(kj::mv(out), kj::mv(owned));
@@ -249,8 +250,7 @@ private:
     secure(h);
     h.set(kj::HttpHeaderId::CONTENT_TYPE, kj::heapString(p.contentType.c_str()));
     if (p.attachment) h.add("Content-Disposition", "attachment");
-    std::string bytes(p.bytes.begin(), p.bytes.end());
-    return sendBytes(response, 200, h, std::move(bytes));
+    return sendBytes(response, 200, h, std::move(p.bytes));
   }
 
   kj::Promise<void> events(Response& response) {
